@@ -1,0 +1,95 @@
+"""MQTT topic contract shared by every Vitrine part.
+
+All topics live under ``vitrine/v1/{store_id}/``. The version segment lets a
+future protocol coexist on the same broker during a rolling upgrade. Builders
+and the parser live together so that a topic can never be written one way and
+read another. ``docs/protocol.md`` documents every family listed in
+:data:`DEVICE_CHANNELS` and :data:`EDGE_CHANNELS`; a test fails when one is not.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PREFIX = "vitrine/v1"
+
+#: What a device publishes under ``devices/{device_id}/``.
+DEVICE_CHANNELS = ("state", "nfc", "qr", "frame", "telemetry")
+
+#: What the edge publishes for in-store consumers under ``events/`` and ``edge/``.
+EDGE_CHANNELS = ("interest", "presence", "security", "rejected")
+
+#: Command families the edge sends to in-store devices (``{family}/{device_id}/cmd``).
+COMMAND_FAMILIES = ("kiosk", "signage")
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class TopicError(ValueError):
+    """A topic that is not part of the Vitrine contract."""
+
+
+def valid_id(value: str) -> bool:
+    """Store and device ids are short, MQTT-safe tokens (no ``/``, ``+`` or ``#``)."""
+    return bool(_ID_RE.match(value))
+
+
+def _check(kind: str, value: str) -> str:
+    if not valid_id(value):
+        raise TopicError(f"invalid {kind} id {value!r}")
+    return value
+
+
+def device_topic(store_id: str, device_id: str, channel: str) -> str:
+    if channel not in DEVICE_CHANNELS:
+        raise TopicError(f"unknown device channel {channel!r}")
+    return f"{PREFIX}/{_check('store', store_id)}/devices/{_check('device', device_id)}/{channel}"
+
+
+def device_subscription(store_id: str) -> str:
+    """Wildcard the edge subscribes to for every device message of its store."""
+    return f"{PREFIX}/{_check('store', store_id)}/devices/+/+"
+
+
+def event_topic(store_id: str, kind: str) -> str:
+    if kind not in EDGE_CHANNELS:
+        raise TopicError(f"unknown event kind {kind!r}")
+    return f"{PREFIX}/{_check('store', store_id)}/events/{kind}"
+
+
+def events_subscription(store_id: str) -> str:
+    return f"{PREFIX}/{_check('store', store_id)}/events/+"
+
+
+def command_topic(store_id: str, family: str, device_id: str) -> str:
+    if family not in COMMAND_FAMILIES:
+        raise TopicError(f"unknown command family {family!r}")
+    return f"{PREFIX}/{_check('store', store_id)}/{family}/{_check('device', device_id)}/cmd"
+
+
+def edge_state_topic(store_id: str) -> str:
+    """Retained birth/last-will of the edge node itself."""
+    return f"{PREFIX}/{_check('store', store_id)}/edge/state"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTopic:
+    store_id: str
+    device_id: str
+    channel: str
+
+
+def parse_device_topic(topic: str) -> DeviceTopic:
+    """Split ``vitrine/v1/{store}/devices/{device}/{channel}``; raise TopicError otherwise."""
+    parts = topic.split("/")
+    if (
+        len(parts) != 6
+        or f"{parts[0]}/{parts[1]}" != PREFIX
+        or parts[3] != "devices"
+        or parts[5] not in DEVICE_CHANNELS
+        or not valid_id(parts[2])
+        or not valid_id(parts[4])
+    ):
+        raise TopicError(f"not a device topic: {topic[:200]!r}")
+    return DeviceTopic(parts[2], parts[4], parts[5])

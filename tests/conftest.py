@@ -1,0 +1,106 @@
+"""Shared fixtures: a real Mosquitto per test, and a guard against swallowed errors."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from vitrine.broker import BrokerProcess, BrokerSettings, free_port, start_broker
+from vitrine.provisioning import Provisioner
+
+STORE = "store-test"
+
+
+@dataclass
+class TestBroker:
+    """A running Mosquitto with the production config rendered on a free port."""
+
+    __test__ = False
+    process: BrokerProcess
+    provisioner: Provisioner
+    store_id: str
+
+    @property
+    def port(self) -> int:
+        return self.process.port
+
+    @property
+    def data_dir(self) -> Path:
+        return self.process.settings.data_dir
+
+    def add(self, name: str, role: str = "nfc_reader") -> str:
+        """Provision ``name`` and reload the broker; return its password (== name + '-pw')."""
+        password = f"{name}-pw"
+        self.provisioner.add(name, role, password, replace=True)
+        self.process.reload()
+        return password
+
+    def add_many(self, entries: list[tuple[str, str]]) -> dict[str, str]:
+        creds = {name: f"{name}-pw" for name, _ in entries}
+        self.provisioner.add_many([(n, r, creds[n]) for n, r in entries])
+        self.process.reload()
+        return creds
+
+    def restart(self) -> None:
+        self.process.stop()
+        self.process = start_broker(self.process.settings, log_file=self.data_dir / "broker.log",
+                                    allow_embedded=False)
+
+
+def make_broker(tmp_path: Path, store_id: str = STORE, **overrides) -> TestBroker:
+    data_dir = tmp_path / "broker"
+    settings = BrokerSettings(data_dir=data_dir, port=free_port(), **overrides)
+    prov = Provisioner(data_dir, store_id)
+    prov.add_many([("edge", "edge", "edge-pw"), ("observer", "observer", "observer-pw")])
+    proc = start_broker(settings, log_file=data_dir / "broker.log", allow_embedded=False)
+    return TestBroker(proc, prov, store_id)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[TestBroker]:
+    tb = make_broker(tmp_path)
+    try:
+        yield tb
+    finally:
+        tb.process.stop()
+
+
+class _ErrorCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def fail_on_swallowed_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test if code logged an exception or a thread died, even if it carried on.
+
+    Tests that provoke errors on purpose mark themselves ``@pytest.mark.allow_errors``.
+    """
+    collector = _ErrorCollector()
+    root = logging.getLogger()
+    root.addHandler(collector)
+    thread_errors: list[threading.ExceptHookArgs] = []
+    previous_hook = threading.excepthook
+    threading.excepthook = thread_errors.append
+    try:
+        yield
+    finally:
+        threading.excepthook = previous_hook
+        root.removeHandler(collector)
+    if request.node.get_closest_marker("allow_errors"):
+        return
+    swallowed = [r for r in collector.records if r.exc_info]
+    if swallowed or thread_errors:
+        msgs = [f"{r.name}: {r.getMessage()}" for r in swallowed]
+        msgs += [f"thread {a.thread.name if a.thread else '?'}: {a.exc_value!r}"
+                 for a in thread_errors]
+        pytest.fail("exception swallowed during test:\n" + "\n".join(msgs))
