@@ -1,0 +1,35 @@
+# Vitrine: `make demo` runs a whole simulated store, `make test` runs the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lint deps-demo deps-test clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,embedded-broker]'
+	touch $(STAMP)
+
+deps-demo:
+	@scripts/system-deps.sh demo
+
+deps-test:
+	@scripts/system-deps.sh test
+
+demo: deps-demo $(STAMP)
+	$(PY) -m vitrine demo
+
+test: deps-test $(STAMP)
+	$(PY) -m pytest -q
+
+bench: deps-test $(STAMP)
+	$(PY) -m bench.ingest
+	$(PY) -m bench.latency
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) var build *.egg-info .pytest_cache .ruff_cache .hypothesis

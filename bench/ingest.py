@@ -1,0 +1,163 @@
+"""bench.ingest: QoS 1 events from devices to committed SQLite rows.
+
+Method. 100k events (half NFC taps of a registered tag, half GS1 Digital Link
+QR scans) are published by several publisher processes, one MQTT identity each,
+into the consumer's persistent session while the consumer is offline; every
+publish is confirmed by the broker's PUBACK (counted, not assumed). Then the
+consumer connects and drains the queue. Measured from connect to the last
+message handled:
+
+* ``bare_events_per_s``: a bare paho subscriber that only counts messages
+  (auto-ack): the raw limit of broker + paho + loopback on this machine.
+* ``events_per_s``: the edge node (subprocess ``python -m edge``), which
+  validates, deduplicates, enriches, commits to SQLite, publishes the derived
+  interest events and acknowledges each message only after its commit.
+
+Pre-loading the queue takes the generator out of the measurement (it cannot be
+the bottleneck) and runs both consumers against the same broker and load.
+``ratio`` = events_per_s / bare_events_per_s (target >= 0.5).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from contract.topics import device_subscription
+
+from .harness import STORE, client, connect, layout, machine, run_publishers, start_bench_broker
+
+TOTAL = int(os.environ.get("BENCH_EVENTS", "100000"))
+PUBLISHERS = 4
+
+
+def _register_session(port: int, name: str) -> None:
+    """Create the consumer's persistent session (subscription) before the load."""
+    c = client(port, name)
+    connect(c, port, clean=False)
+    done = threading.Event()
+    c.on_subscribe = lambda *a: done.set()
+    c.subscribe(device_subscription(STORE), qos=1)
+    done.wait(5)
+    c.disconnect()
+    c.loop_stop()
+
+
+def bare(port: int, total: int) -> float:
+    count = [0]
+    finished = threading.Event()
+
+    def on_message(cl, userdata, msg):
+        count[0] += 1
+        if count[0] >= total:
+            finished.set()
+
+    c = client(port, "bare")
+    c.on_message = on_message
+    t0 = time.perf_counter()
+    connect(c, port, clean=False, receive_max=1000)
+    if not finished.wait(300):
+        raise RuntimeError(f"bare subscriber got {count[0]}/{total}")
+    elapsed = time.perf_counter() - t0
+    c.disconnect()
+    c.loop_stop()
+    return total / elapsed
+
+
+def edge(port: int, total: int, workdir: Path, devices: list[str]) -> tuple[float, dict]:
+    db = workdir / "edge.db"
+    layout_file = workdir / "layout.json"
+    layout_file.write_text(json.dumps(layout(devices)))
+    env = {**os.environ, "VITRINE_STORE_ID": STORE, "VITRINE_DB_PATH": str(db),
+           "VITRINE_MQTT_PORT": str(port), "VITRINE_MQTT_PASSWORD": "edge-pw",
+           "VITRINE_LAYOUT_PATH": str(layout_file)}
+    # First start: create the database and the persistent session, then stop.
+    setup = subprocess.Popen([sys.executable, "-m", "edge", "--metrics-every", "0"], env=env,
+                             stdout=open(workdir / "edge.log", "ab"), stderr=subprocess.STDOUT)
+    _wait_db(db)
+    time.sleep(1.0)
+    setup.send_signal(signal.SIGTERM)
+    setup.wait(20)
+    return env, db  # type: ignore[return-value]
+
+
+def _wait_db(db: Path, timeout: float = 20) -> None:
+    deadline = time.time() + timeout
+    while not db.exists():
+        if time.time() > deadline:
+            raise TimeoutError("edge did not create its database")
+        time.sleep(0.05)
+
+
+def _count(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def run_edge(env: dict, db: Path, total: int, workdir: Path) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "edge", "--metrics-every", "0"], env=env,
+                            stdout=open(workdir / "edge.log", "ab"), stderr=subprocess.STDOUT)
+    try:
+        while True:
+            n = _count(db)
+            if n >= total:
+                break
+            if proc.poll() is not None:
+                raise RuntimeError(f"edge exited with {proc.returncode} at {n}/{total}")
+            if time.perf_counter() - t0 > 600:
+                raise RuntimeError(f"edge stuck at {n}/{total}")
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - t0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    return total / elapsed
+
+
+def main() -> None:
+    devices = [f"dev-{i}" for i in range(PUBLISHERS)]
+    broker, workdir = start_bench_broker(devices)
+    per = TOTAL // PUBLISHERS
+    total = per * PUBLISHERS
+    try:
+        port = broker.port
+        # Bare subscriber.
+        _register_session(port, "bare")
+        t0 = time.perf_counter()
+        run_publishers(port, devices, per)
+        load_rate = total / (time.perf_counter() - t0)
+        bare_rate = bare(port, total)
+        # Edge: let it create its DB and session, stop it, load, then measure.
+        env, db = edge(port, total, workdir, [f"{d}" for d in devices])
+        run_publishers(port, [f"{d}" for d in devices], per)
+        # Publishers reuse device ids: msg ids repeat, so the edge would dedupe
+        # them as duplicates of the bare run. The bare run never touched the edge
+        # DB, so counts are clean.
+        edge_rate = run_edge(env, db, total, workdir)
+    finally:
+        broker.stop()
+    result = {
+        "events": total,
+        "publishers": PUBLISHERS,
+        "load_events_per_s": round(load_rate),
+        "bare_events_per_s": round(bare_rate),
+        "events_per_s": round(edge_rate),
+        "ratio": round(edge_rate / bare_rate, 3),
+        "machine": machine(),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

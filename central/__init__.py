@@ -1,0 +1,72 @@
+"""Vitrine central: the single customer view fed by every store and channel.
+
+Flask application factory in the style of the Flask tutorial: configuration
+is resolved once (:mod:`central.config`), the database is opened and migrated
+when the app is created, and each API area is a blueprint. Workers keep no
+state besides a connection pool, so any number of them can serve behind a
+load balancer in front of one PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from central.config import CentralConfig, load_config
+from central.db import Database, open_database
+from central.errors import CentralError, ConfigError
+from central.migrations import migrate
+
+log = logging.getLogger("central")
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(CentralError)
+    def central_error(exc: CentralError) -> Any:
+        return jsonify(error=type(exc).__name__, message=str(exc)), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        return jsonify(error=exc.name, message=exc.description), exc.code
+
+
+def open_configured_database(cfg: CentralConfig, instance_path: str | Path) -> Database:
+    """Open (and migrate) the database ``cfg`` names; used by the app and the CLI."""
+    sqlite_path = Path(cfg.sqlite_path)
+    if not sqlite_path.is_absolute():
+        sqlite_path = Path(instance_path) / sqlite_path
+    db = open_database(cfg.database_url, sqlite_path, cfg.pg_pool_min, cfg.pg_pool_max)
+    try:
+        migrate(db)
+    except Exception:
+        db.close()
+        raise
+    return db
+
+
+def create_app(test_config: Mapping[str, Any] | None = None,
+               config_file: str | Path | None = None) -> Flask:
+    """Build a central worker; ``test_config`` overrides every other configuration layer."""
+    from central import admin, ingest, orders, privacy, profiles
+
+    app = Flask(__name__, instance_relative_config=True)
+    cfg = load_config(config_file=config_file, override=test_config)
+    app.config["CENTRAL"] = cfg
+    app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    if not cfg.database_url:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.extensions["central_db"] = open_configured_database(cfg, app.instance_path)
+    for module in (ingest, profiles, privacy, orders, admin):
+        app.register_blueprint(module.bp)
+    _register_errors(app)
+    log.info("central ready on %s", app.extensions["central_db"].dialect)
+    return app
+
+
+__all__ = ["create_app", "CentralConfig", "ConfigError"]

@@ -1,0 +1,69 @@
+"""Command line of the central service (``python -m central``, ``vitrine central``).
+
+``serve`` runs a worker; ``migrate`` applies migrations and exits (deploy step);
+``credential issue|revoke|list`` provisions store and channel credentials
+directly in the database, which is how a new store gets its token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from central.errors import CentralError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vitrine central", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", help="TOML config file (else $VITRINE_CENTRAL_CONFIG)")
+    parser.add_argument("--database-url", help="PostgreSQL URL (else SQLite)")
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run a worker (default)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8800)
+    sub.add_parser("migrate", help="apply database migrations and exit")
+    cred = sub.add_parser("credential", help="manage store/channel credentials")
+    cred.add_argument("action", choices=["issue", "revoke", "list"])
+    cred.add_argument("name", nargs="?", help="store id or channel name")
+    cred.add_argument("--kind", choices=["store", "channel"], default="store")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    from central import create_app
+    from central.credentials import issue, list_all, revoke
+    from central.server import serve
+
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    override = {"database_url": args.database_url} if args.database_url else None
+    try:
+        app = create_app(override, config_file=args.config)
+        db = app.extensions["central_db"]
+        command = args.command or "serve"
+        if command == "serve":
+            serve(app, getattr(args, "host", "127.0.0.1"), getattr(args, "port", 8800))
+            return 0
+        try:
+            if command == "migrate":
+                print("schema up to date")
+            elif args.action == "list":
+                print(json.dumps(list_all(db), indent=2))
+            elif not args.name:
+                print("credential issue/revoke need a name", file=sys.stderr)
+                return 2
+            elif args.action == "issue":
+                print(issue(db, args.kind, args.name))
+            elif not revoke(db, args.kind, args.name):
+                print(f"no active credential for {args.kind}:{args.name}", file=sys.stderr)
+                return 1
+            return 0
+        finally:
+            db.close()
+    except CentralError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,141 @@
+"""Typed configuration of the central service, resolved in one place.
+
+Precedence, lowest to highest: the defaults below, an optional TOML file
+(``VITRINE_CENTRAL_CONFIG`` or ``--config``), ``VITRINE_CENTRAL_<FIELD>``
+environment variables, then the ``test_config`` mapping given to
+:func:`central.create_app`. Every knob lives in :class:`CentralConfig` so the
+operator has one list to read, and a typo in a key is an error, not a silent
+default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from central.errors import ConfigError
+
+ENV_PREFIX = "VITRINE_CENTRAL_"
+
+#: Sources of profile fields, most trusted first (the CRM is the system of record).
+DEFAULT_SOURCE_PRIORITY = ["crm", "web", "app", "call_centre", "store", "kiosk"]
+
+
+def _default_survivorship() -> dict[str, dict[str, Any]]:
+    return {
+        "name": {"rule": "source_priority", "sources": list(DEFAULT_SOURCE_PRIORITY)},
+        "email": {"rule": "most_recent"},
+        "phone": {"rule": "most_complete"},
+    }
+
+
+@dataclass
+class CentralConfig:
+    """All settings of one central worker. Workers sharing a database share a config."""
+
+    #: PostgreSQL URL (``postgresql://...``); when unset, SQLite at :attr:`sqlite_path`.
+    database_url: str | None = None
+    #: SQLite file; relative paths resolve against the Flask instance folder.
+    sqlite_path: str = "central.db"
+    #: Bearer token of the admin API (credentials, privacy). Unset: admin API disabled.
+    admin_token: str | None = None
+    #: Tracking consent of a customer never asked. False: privacy by default.
+    default_tracking_consent: bool = False
+    #: Interest scores halve every this many days without a new tap/scan.
+    interest_half_life_days: float = 14.0
+    #: Interest events older than this are ignored when scoring.
+    interest_window_days: float = 180.0
+    #: Entries shown in the profile timeline.
+    timeline_limit: int = 50
+    #: Largest batch accepted by ``POST /api/v1/events``.
+    max_batch_events: int = 2000
+    #: Largest request body, bytes (a 2000-event batch is ~1 MB).
+    max_body_bytes: int = 8 * 1024 * 1024
+    #: Store that fulfils home deliveries not assigned to a store.
+    home_delivery_store: str = "web-warehouse"
+    #: Connections per worker when on PostgreSQL.
+    pg_pool_min: int = 1
+    pg_pool_max: int = 8
+    #: Per profile field: ``{"rule": "source_priority"|"most_recent"|"most_complete",
+    #: "sources": [...]}``. Fields not listed use ``most_recent``.
+    survivorship: dict[str, dict[str, Any]] = field(default_factory=_default_survivorship)
+
+    def validate(self) -> CentralConfig:
+        from central.survivorship import check_rules
+
+        url = self.database_url
+        if url and not url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(f"database_url must be a postgresql:// URL, got {url!r}")
+        for name in ("timeline_limit", "max_batch_events", "max_body_bytes", "pg_pool_max"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")
+        if self.interest_half_life_days <= 0:
+            raise ConfigError("interest_half_life_days must be > 0")
+        check_rules(self.survivorship)
+        return self
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(CentralConfig)}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    """Convert a TOML/env/override value to the field's type; env values arrive as text."""
+    kind = str(_FIELDS[name].type)
+    try:
+        if kind == "bool":
+            if isinstance(raw, str):
+                low = raw.strip().lower()
+                if low not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                    raise ValueError(raw)
+                return low in {"1", "true", "yes", "on"}
+            return bool(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind.startswith("dict"):
+            value = json.loads(raw) if isinstance(raw, str) else raw
+            if not isinstance(value, dict):
+                raise ValueError("expected a mapping")
+            return value
+        if raw is None or raw == "":
+            return None if "None" in kind else ""
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad value for {name}: {raw!r} ({exc})") from None
+
+
+def _apply(values: dict[str, Any], layer: Mapping[str, Any], origin: str) -> None:
+    for key, raw in layer.items():
+        name = key.lower()
+        if name not in _FIELDS:
+            raise ConfigError(f"unknown setting {key!r} in {origin}")
+        values[name] = _coerce(name, raw)
+
+
+def load_config(
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    override: Mapping[str, Any] | None = None,
+) -> CentralConfig:
+    """Resolve defaults -> file -> environment -> override into a validated config."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = config_file or env.get(ENV_PREFIX + "CONFIG")
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text("utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        _apply(values, data.get("central", data), str(path))
+    _apply(values, {k[len(ENV_PREFIX):]: v for k, v in env.items()
+                    if k.startswith(ENV_PREFIX) and k != ENV_PREFIX + "CONFIG"}, "environment")
+    if override:
+        _apply(values, override, "test_config")
+    return CentralConfig(**values).validate()

@@ -1,0 +1,55 @@
+"""Narrow exception classes of the central service.
+
+Each maps to one HTTP status in :mod:`central.http_errors`, so a handler raises
+what went wrong and never builds an error response by hand.
+"""
+
+from __future__ import annotations
+
+
+class CentralError(Exception):
+    """Base class: anything the central service raises on purpose."""
+
+    status = 500
+
+
+class ConfigError(CentralError):
+    """The configuration (file, environment or override) is invalid."""
+
+
+class MigrationError(CentralError):
+    """The database schema could not be brought up to date."""
+
+
+class BadRequest(CentralError):
+    """The request body is not what the endpoint accepts (not a per-event rejection)."""
+
+    status = 400
+
+
+class Unauthorized(CentralError):
+    """No credential, an unknown one, or a revoked one."""
+
+    status = 401
+
+
+class Forbidden(CentralError):
+    """A valid credential acting outside its scope (e.g. another store's feed)."""
+
+    status = 403
+
+
+class NotFound(CentralError):
+    """The customer, store or order does not exist (or was erased)."""
+
+    status = 404
+
+
+class Conflict(CentralError):
+    """An id reused with a different content (e.g. the same order id, another order)."""
+
+    status = 409
+
+
+class EventRejected(ValueError):
+    """One event of a batch is invalid; ``str()`` is the reason sent back to the sender."""

@@ -1,0 +1,89 @@
+"""Write path of ingest: one transaction per batch, idempotent on ``event_id``.
+
+The batch is stored with one multi-row ``INSERT ... ON CONFLICT (event_id) DO
+NOTHING RETURNING event_id``: the ids returned are the events new to central,
+the others were already there (a replay, or another worker that won the race).
+Rows are inserted sorted by id so two workers inserting overlapping batches
+take their locks in the same order and cannot deadlock. Identity is resolved
+at read time through ``identity_links`` (see :mod:`central.identity`), so the
+write path never rewrites earlier events and concurrent batches cannot
+interleave badly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from central import consent, identity
+from central.db import Tx
+from central.events import Event
+
+_EVENT_COLUMNS = ("event_id", "kind", "channel", "source", "store_id", "zone", "customer_id",
+                  "session_id", "gtin", "category", "points", "occurred_at", "ingested_at",
+                  "payload")
+
+
+@dataclass
+class BatchResult:
+    """Outcome per event id; ``duplicate`` includes events of identities erased since."""
+
+    accepted: list[str] = field(default_factory=list)
+    duplicate: list[str] = field(default_factory=list)
+
+
+def anonymise(event: Event) -> Event:
+    """The anonymous form kept of a tracking event whose customer did not consent.
+
+    What remains (store, zone, product, time) feeds footfall and product
+    statistics but cannot be linked back to a person: the customer id and the
+    session id (which could be linked later) are both dropped.
+    """
+    payload = {k: v for k, v in event.payload.items() if k not in ("customer_id", "session_id")}
+    return replace(event, customer_id=None, session_id=None, payload=payload)
+
+
+def store_batch(tx: Tx, events: Sequence[Event], source: str, default_consent: bool,
+                now: float | None = None) -> BatchResult:
+    """Store ``events`` (already validated) as sent by ``source``; see module docstring."""
+    now = time.time() if now is None else now
+    result = BatchResult()
+    unique: dict[str, Event] = {}
+    for ev in events:
+        if ev.event_id in unique:
+            result.duplicate.append(ev.event_id)
+        else:
+            unique[ev.event_id] = ev
+    batch = [unique[k] for k in sorted(unique)]
+
+    erased = identity.erased_before(tx, batch)
+    kept = []
+    for ev in batch:
+        if ev.event_id in erased:
+            result.duplicate.append(ev.event_id)
+        else:
+            kept.append(ev)
+
+    consent.apply_consent_events(tx, [e for e in kept if e.kind == "consent"], now)
+    tracked_customers = sorted({e.customer_id for e in kept if e.tracking and e.customer_id})
+    consenting = consent.tracking_allowed(tx, tracked_customers, default_consent)
+    stored = [anonymise(e) if e.tracking and e.customer_id and e.customer_id not in consenting
+              else e for e in kept]
+
+    rows = [(e.event_id, e.kind, e.channel, source, e.store_id, e.zone, e.customer_id,
+             e.session_id, e.gtin, e.category, e.points, e.occurred_at, now,
+             json.dumps(e.payload, separators=(",", ":"))) for e in stored]
+    new_ids = {r["event_id"] for r in tx.insert_many(
+        "events", _EVENT_COLUMNS, rows, "ON CONFLICT (event_id) DO NOTHING", "event_id")}
+    for e in stored:
+        (result.accepted if e.event_id in new_ids else result.duplicate).append(e.event_id)
+
+    fresh = [e for e in stored if e.event_id in new_ids]
+    customers = sorted({e.customer_id for e in fresh if e.customer_id})
+    tx.insert_many("customers", ("customer_id", "created_at"), [(c, now) for c in customers],
+                   "ON CONFLICT (customer_id) DO NOTHING")
+    identity.link_sessions(tx, [(e.session_id, e.customer_id) for e in fresh
+                                if e.tracking and e.customer_id and e.session_id], now)
+    return result

@@ -1,0 +1,122 @@
+"""Schema migrations, applied at start-up by every worker and safe to re-run.
+
+Each migration is a numbered list of statements recorded in
+``schema_migrations``. Workers starting together serialise on a lock (an
+advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite) and re-check the
+applied versions under it, so exactly one of them migrates and the others see
+the result. Migrations are append-only: never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import time
+
+from central.db import Database, Tx
+from central.errors import MigrationError
+
+#: Arbitrary constant: the advisory lock id guarding migrations on PostgreSQL.
+_PG_LOCK_ID = 0x56495452  # "VITR"
+
+_SERIAL = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",
+           "postgres": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"}
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "core schema", [
+        """CREATE TABLE credentials (
+            principal TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at DOUBLE PRECISION NOT NULL,
+            revoked_at DOUBLE PRECISION)""",
+        """CREATE TABLE customers (
+            customer_id TEXT PRIMARY KEY,
+            created_at DOUBLE PRECISION NOT NULL)""",
+        """CREATE TABLE consents (
+            customer_id TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            granted SMALLINT NOT NULL,
+            source TEXT NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (customer_id, purpose))""",
+        """CREATE TABLE events (
+            event_id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            source TEXT NOT NULL,
+            store_id TEXT,
+            zone TEXT,
+            customer_id TEXT,
+            session_id TEXT,
+            gtin TEXT,
+            category TEXT,
+            points BIGINT,
+            occurred_at DOUBLE PRECISION NOT NULL,
+            ingested_at DOUBLE PRECISION NOT NULL,
+            payload TEXT NOT NULL)""",
+        "CREATE INDEX events_customer ON events (customer_id, occurred_at)",
+        "CREATE INDEX events_session ON events (session_id)",
+        """CREATE TABLE identity_links (
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            linked_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (kind, value))""",
+        "CREATE INDEX identity_links_customer ON identity_links (customer_id)",
+        """CREATE TABLE erased_identities (
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            erased_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (kind, value))""",
+        """CREATE TABLE erasures (
+            seq {serial},
+            customer_id TEXT NOT NULL,
+            session_ids TEXT NOT NULL,
+            erased_at DOUBLE PRECISION NOT NULL,
+            requested_by TEXT NOT NULL)""",
+        """CREATE TABLE orders (
+            seq {serial},
+            order_id TEXT NOT NULL UNIQUE,
+            channel TEXT NOT NULL,
+            customer_id TEXT,
+            fulfilment TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            received_at DOUBLE PRECISION NOT NULL,
+            submitted_by TEXT NOT NULL)""",
+        "CREATE INDEX orders_store ON orders (store_id, seq)",
+    ]),
+]
+
+
+def _applied(tx: Tx) -> set[int]:
+    return {row["version"] for row in tx.all("SELECT version FROM schema_migrations")}
+
+
+def _migrate(tx: Tx) -> list[int]:
+    if tx.dialect == "postgres":
+        # Before anything else: concurrent CREATE TABLE IF NOT EXISTS can still collide.
+        tx.execute("SELECT pg_advisory_xact_lock(?)", (_PG_LOCK_ID,))
+    tx.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+               "version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+               "applied_at DOUBLE PRECISION NOT NULL)")
+    done = _applied(tx)
+    newly: list[int] = []
+    for version, name, statements in MIGRATIONS:
+        if version in done:
+            continue
+        for stmt in statements:
+            tx.execute(stmt.replace("{serial}", _SERIAL[tx.dialect]))
+        tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                   (version, name, time.time()))
+        newly.append(version)
+    return newly
+
+
+def migrate(db: Database) -> list[int]:
+    """Bring the schema up to date; return the versions applied by this call."""
+    try:
+        return db.run(_migrate)
+    except Exception as exc:
+        raise MigrationError(f"migration failed: {exc}") from exc

@@ -1,0 +1,137 @@
+"""Orders (click & collect, home delivery): accepted durably and routed to a store.
+
+``POST /api/v1/orders`` stores the order in the same transaction that answers
+it (SQLite ``synchronous=FULL``, PostgreSQL commit), so a 201 means it
+survives a crash. The order id is the idempotency key: the same order sent
+twice is a 200 ``duplicate``; the same id with another content is a 409, never
+a silent overwrite. The fulfilling store reads its queue with
+``GET /api/v1/stores/<store>/orders?since=<seq>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+import fastjsonschema
+from flask import Blueprint, current_app, g, jsonify, request
+
+from central.auth import require, require_store_scope
+from central.db import Tx
+from central.errors import BadRequest, Conflict, Forbidden
+
+bp = Blueprint("orders", __name__, url_prefix="/api/v1")
+
+ORDER_CHANNELS = ("kiosk", "web", "app", "call_centre")
+_ID = {"type": "string", "minLength": 1, "maxLength": 128}
+
+ORDER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["order_id", "channel", "created_at", "fulfilment", "lines"],
+    "properties": {
+        "order_id": _ID,
+        "channel": {"enum": list(ORDER_CHANNELS)},
+        "customer_id": {"type": ["string", "null"], "maxLength": 128},
+        "created_at": {"type": "number"},
+        "fulfilment": {
+            "type": "object",
+            "required": ["type"],
+            "properties": {
+                "type": {"enum": ["click_and_collect", "home_delivery"]},
+                "store_id": _ID,
+                "address": {"type": "object"},
+            },
+        },
+        "lines": {
+            "type": "array", "minItems": 1, "maxItems": 500,
+            "items": {
+                "type": "object",
+                "required": ["gtin", "quantity"],
+                "properties": {
+                    "gtin": {"type": "string", "pattern": "^[0-9]{14}$"},
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": 10_000},
+                    "unit_price_cents": {"type": "integer", "minimum": 0},
+                },
+            },
+        },
+    },
+}
+_validate_order = fastjsonschema.compile(ORDER_SCHEMA)
+
+
+def route(order: dict[str, Any], home_delivery_store: str) -> str:
+    """The store that fulfils ``order``: the pick-up store, else the one named, else the web's."""
+    fulfilment = order["fulfilment"]
+    if fulfilment["type"] == "click_and_collect":
+        if "store_id" not in fulfilment:
+            raise BadRequest("click_and_collect orders need fulfilment.store_id")
+        return fulfilment["store_id"]
+    if "address" not in fulfilment:
+        raise BadRequest("home_delivery orders need fulfilment.address")
+    return fulfilment.get("store_id", home_delivery_store)
+
+
+def digest(order: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(order, sort_keys=True, separators=(",", ":"))
+                          .encode()).hexdigest()
+
+
+def submit(tx: Tx, order: dict[str, Any], store_id: str, submitted_by: str, now: float
+           ) -> tuple[str, int]:
+    """Store ``order``; return ``("accepted"|"duplicate", seq)`` or raise :class:`Conflict`."""
+    dig = digest(order)
+    rows = tx.insert_many(
+        "orders", ("order_id", "channel", "customer_id", "fulfilment", "store_id", "digest",
+                   "payload", "received_at", "submitted_by"),
+        [(order["order_id"], order["channel"], order.get("customer_id"),
+          order["fulfilment"]["type"], store_id, dig, json.dumps(order), now, submitted_by)],
+        "ON CONFLICT (order_id) DO NOTHING", "seq")
+    if rows:
+        return "accepted", int(rows[0]["seq"])
+    existing = tx.one("SELECT seq, digest FROM orders WHERE order_id = ?", (order["order_id"],))
+    if existing is None or existing["digest"] != dig:
+        raise Conflict(f"order {order['order_id']!r} already exists with a different content")
+    return "duplicate", int(existing["seq"])
+
+
+def orders_since(tx: Tx, store_id: str, since: int, limit: int) -> list[dict[str, Any]]:
+    rows = tx.all("SELECT seq, order_id, received_at, payload FROM orders "
+                  "WHERE store_id = ? AND seq > ? ORDER BY seq LIMIT ?", (store_id, since, limit))
+    return [{"seq": r["seq"], "order_id": r["order_id"], "received_at": r["received_at"],
+             "order": json.loads(r["payload"])} for r in rows]
+
+
+@bp.post("/orders")
+@require("store", "channel")
+def post_order() -> Any:
+    order = request.get_json(silent=True)
+    try:
+        _validate_order(order)
+    except fastjsonschema.JsonSchemaException as exc:
+        raise BadRequest(f"order: {exc.message}") from None
+    principal = g.principal
+    if principal.kind == "store" and order["channel"] != "kiosk":
+        raise Forbidden("a store credential can only submit kiosk orders")
+    if principal.kind == "channel" and order["channel"] != principal.name:
+        raise Forbidden(f"channel {order['channel']!r} is not the authenticated channel")
+    store_id = route(order, current_app.config["CENTRAL"].home_delivery_store)
+    db = current_app.extensions["central_db"]
+    status, seq = db.run(lambda tx: submit(tx, order, store_id, principal.label, time.time()))
+    return jsonify(order_id=order["order_id"], status=status, store_id=store_id, seq=seq), (
+        201 if status == "accepted" else 200)
+
+
+@bp.get("/stores/<store_id>/orders")
+@require("store")
+def store_orders(store_id: str) -> Any:
+    require_store_scope(store_id)
+    try:
+        since = int(request.args.get("since", 0))
+        limit = min(max(int(request.args.get("limit", 100)), 1), 1000)
+    except ValueError:
+        raise BadRequest("since and limit must be integers") from None
+    db = current_app.extensions["central_db"]
+    items = db.run(lambda tx: orders_since(tx, store_id, since, limit), write=False)
+    return jsonify(orders=items, next=items[-1]["seq"] if items else since)

@@ -1,0 +1,107 @@
+"""The edge's MQTT connection: persistent session, manual acks, birth and will.
+
+Two properties matter and are easy to lose with paho's defaults:
+
+* **Ack after commit.** The client runs with ``manual_ack=True``: a QoS 1
+  message is acknowledged by :meth:`EdgeBus.ack` only once the pipeline has
+  committed it. If the edge dies before that, the broker still holds the
+  message in our persistent session and redelivers it on reconnect.
+* **Latency and throughput** come from :class:`contract.mqtt_wire.VitrineClient`
+  (TCP_NODELAY on our socket, buffered reads); see that module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from contract.mqtt_wire import VitrineClient
+from contract.topics import device_subscription, edge_state_topic, event_topic
+
+from .config import EdgeConfig
+from .inbound import Inbound
+
+log = logging.getLogger("vitrine.edge.bus")
+SESSION_EXPIRY_S = 14 * 24 * 3600
+
+
+class EdgeBus:
+    def __init__(self, cfg: EdgeConfig, on_message: Callable[[Inbound], None],
+                 version: str = "0.1.0"):
+        self.cfg = cfg
+        self._on_inbound = on_message
+        self.connected = threading.Event()
+        self.version = version
+        c = VitrineClient(cfg.mqtt_client_id, manual_ack=True)
+        c.username_pw_set(cfg.mqtt_username, cfg.mqtt_password or None)
+        c.max_inflight_messages_set(1000)
+        c.max_queued_messages_set(0)
+        c.reconnect_delay_set(0.2, 5)
+        self._state_topic = edge_state_topic(cfg.store_id)
+        c.will_set(self._state_topic, json.dumps({"state": "offline"}), qos=1, retain=True)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        self.client = c
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.ReceiveMaximum = self.cfg.receive_maximum
+        self.client.connect(self.cfg.mqtt_host, self.cfg.mqtt_port, keepalive=30,
+                            clean_start=False, properties=props)
+        self.client.loop_start()
+        if not self.connected.wait(timeout):
+            raise TimeoutError(f"edge could not connect to MQTT at {self.cfg.mqtt_host}:"
+                               f"{self.cfg.mqtt_port}")
+
+    def stop(self) -> None:
+        if self.connected.is_set():
+            info = self.client.publish(self._state_topic, json.dumps({"state": "offline"}),
+                                       qos=1, retain=True)
+            info.wait_for_publish(2)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # -- callbacks ---------------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                    properties: Any) -> None:
+        if reason_code.is_failure:
+            log.error("MQTT connection refused: %s", reason_code)
+            return
+        client.subscribe(device_subscription(self.cfg.store_id), qos=1)
+        client.publish(self._state_topic,
+                       json.dumps({"state": "online", "version": self.version,
+                                   "ts": time.time()}), qos=1, retain=True)
+        log.info("edge connected to %s:%d (session present: %s)", self.cfg.mqtt_host,
+                 self.cfg.mqtt_port, getattr(flags, "session_present", "?"))
+        self.connected.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                       properties: Any) -> None:
+        self.connected.clear()
+        if reason_code.value != 0:
+            log.warning("edge lost MQTT connection (%s); reconnecting", reason_code)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._on_inbound(Inbound(msg.mid, msg.qos, msg.topic, msg.payload, time.time(),
+                                 bool(msg.retain)))
+
+    # -- outbound ----------------------------------------------------------------
+    def ack(self, mid: int, qos: int) -> None:
+        if qos > 0:
+            self.client.ack(mid, qos)
+
+    def publish_event(self, kind: str, event: dict[str, Any]) -> None:
+        """Publish a derived event in store (QoS 1). Called only after its commit."""
+        self.client.publish(event_topic(self.cfg.store_id, kind),
+                            json.dumps(event, separators=(",", ":")), qos=1)

@@ -1,0 +1,112 @@
+"""The edge node's configuration, in one typed place.
+
+Layers, later wins: built-in defaults -> a TOML file (``VITRINE_CONFIG`` or
+``--config``) -> ``VITRINE_*`` environment variables -> explicit overrides
+(tests, CLI flags). Secrets (broker password, loyalty keys) come from the
+environment or a file outside the repository, never from defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used."""
+
+
+@dataclass
+class EdgeConfig:
+    store_id: str = "store-001"
+    db_path: Path = Path("var/edge.db")
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str = "edge"
+    mqtt_password: str = ""
+    #: Fixed client id: the broker keeps this persistent session (and its queued
+    #: QoS 1 messages) while the edge restarts.
+    mqtt_client_id: str = "vitrine-edge"
+    #: MQTT 5 Receive Maximum: QoS 1 messages the broker may have in flight to us
+    #: unacknowledged. We ack only after commit, so this bounds throughput at
+    #: receive_maximum / commit_time; see docs/benchmarks.md.
+    receive_maximum: int = 1000
+    #: Group commit: commit when this many messages are waiting...
+    batch_max: int = 1000
+    #: ...or this long after the first one arrived (seconds).
+    batch_wait_s: float = 0.002
+    #: SQLite ``synchronous``: FULL survives power loss, NORMAL survives process
+    #: crashes (SIGKILL) and is what the benchmarks were run with by default.
+    sqlite_synchronous: str = "NORMAL"
+    #: Retailer loyalty keys as ``kid:hex,kid:hex``; first is current.
+    loyalty_keys: str = ""
+    token_leeway_s: float = 30.0
+    #: A shelf device's anonymous session ends after this much silence.
+    session_gap_s: float = 90.0
+    #: Devices silent for heartbeat_s * this factor are marked stale.
+    stale_factor: float = 2.5
+    stale_check_s: float = 5.0
+    frame_workers: int = 1
+    publish_events: bool = True
+    layout_path: Path | None = None
+    panel_host: str = "127.0.0.1"
+    panel_port: int = 8080
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def loyalty_keyring(self) -> dict[str, bytes]:
+        keys: dict[str, bytes] = {}
+        for part in filter(None, (p.strip() for p in self.loyalty_keys.split(","))):
+            kid, sep, hexkey = part.partition(":")
+            if not sep:
+                raise ConfigError("loyalty_keys must be 'kid:hex[,kid:hex...]'")
+            try:
+                keys[kid] = bytes.fromhex(hexkey)
+            except ValueError:
+                raise ConfigError(f"loyalty key {kid!r} is not hex") from None
+        return keys
+
+
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    text = str(value)
+    try:
+        if kind in (int, "int"):
+            return int(text)
+        if kind in (float, "float"):
+            return float(text)
+        if kind in (bool, "bool"):
+            if isinstance(value, bool):
+                return value
+            return text.lower() in ("1", "true", "yes", "on")
+        if kind in (Path, "Path", "Path | None"):
+            return Path(text)
+    except ValueError:
+        raise ConfigError(f"{name}: cannot use {value!r}") from None
+    return value
+
+
+def load_config(
+    file: str | Path | None = None,
+    env: dict[str, str] | None = None,
+    **overrides: Any,
+) -> EdgeConfig:
+    """Build an :class:`EdgeConfig` from the layers described in the module docstring."""
+    env = dict(os.environ if env is None else env)
+    values: dict[str, Any] = {}
+    file = file or env.get("VITRINE_CONFIG")
+    if file:
+        with open(file, "rb") as fh:
+            data = tomllib.load(fh)
+        values.update(data.get("edge", data))
+    for f in fields(EdgeConfig):
+        key = f"VITRINE_{f.name.upper()}"
+        if key in env:
+            values[f.name] = env[key]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name: f.type for f in fields(EdgeConfig)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown edge settings: {', '.join(sorted(unknown))}")
+    return EdgeConfig(**{k: _coerce(k, known[k], v) for k, v in values.items()})

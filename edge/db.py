@@ -1,0 +1,140 @@
+"""The edge's SQLite database: connection settings and migrations.
+
+Migrations are plain SQL steps numbered in order and recorded in
+``_migrations``; :func:`migrate` applies the missing ones at start and is safe
+to re-run. WAL mode lets the panel and the forwarder read while the pipeline
+writes, and keeps the group commit cheap.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("0001_core", """
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  msg_id TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  received_at REAL NOT NULL,
+  device_ts REAL,
+  payload TEXT NOT NULL,
+  UNIQUE (device_id, msg_id)
+);
+CREATE TABLE quarantine (
+  id INTEGER PRIMARY KEY,
+  received_at REAL NOT NULL,
+  topic TEXT NOT NULL,
+  device_id TEXT,
+  reason TEXT NOT NULL,
+  detail TEXT,
+  size INTEGER NOT NULL,
+  payload BLOB
+);
+CREATE INDEX quarantine_reason ON quarantine(reason);
+CREATE TABLE devices (
+  device_id TEXT PRIMARY KEY,
+  kind TEXT,
+  zone TEXT,
+  shelf TEXT,
+  fw TEXT,
+  state TEXT NOT NULL DEFAULT 'unknown',
+  heartbeat_s REAL,
+  last_seen REAL,
+  stale INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE products (
+  gtin TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  brand TEXT,
+  category TEXT,
+  price_cents INTEGER,
+  currency TEXT,
+  updated_at REAL
+);
+CREATE TABLE tags (
+  uid TEXT PRIMARY KEY,
+  gtin TEXT,
+  zone TEXT,
+  shelf TEXT
+);
+CREATE TABLE sessions (
+  session_id TEXT PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  customer_id TEXT,
+  started_at REAL NOT NULL,
+  last_at REAL NOT NULL
+);
+CREATE INDEX sessions_device ON sessions(device_id, last_at);
+CREATE TABLE token_nonces (
+  nonce TEXT PRIMARY KEY,
+  expires_at REAL NOT NULL
+);
+CREATE TABLE security_events (
+  event_id TEXT PRIMARY KEY,
+  received_at REAL NOT NULL,
+  device_id TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  customer_hint TEXT
+);
+CREATE TABLE outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL,
+  customer_key TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  created_at REAL NOT NULL,
+  sent_at REAL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT
+);
+CREATE INDEX outbox_unsent ON outbox(sent_at, seq);
+"""),
+]
+
+
+class MigrationError(RuntimeError):
+    """The database is newer than this code, or a migration failed."""
+
+
+def connect(path: str | Path, *, synchronous: str = "NORMAL") -> sqlite_utils.Database:
+    """Open the edge database with the pragmas every process must agree on."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
+        raise MigrationError(f"refusing synchronous={synchronous!r}: NORMAL, FULL or EXTRA")
+    conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return sqlite_utils.Database(conn)
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply missing migrations in order; return the names applied now."""
+    conn = db.conn
+    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    known = {name for name, _ in MIGRATIONS}
+    if done - known:
+        raise MigrationError(f"database has unknown migrations {sorted(done - known)}: newer code?")
+    applied = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(None, (s.strip() for s in sql.split(";"))):
+                conn.execute(statement)
+            conn.execute("INSERT INTO _migrations VALUES (?, strftime('%s','now'))", (name,))
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied

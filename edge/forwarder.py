@@ -1,0 +1,404 @@
+"""Store-and-forward: drain the edge outbox to the central service.
+
+Delivery is at-least-once: a row is marked sent only after central answered
+2xx for it, so a crash (even SIGKILL) between sending and marking resends the
+batch on restart. Central's ingest is idempotent on ``event_id`` (a
+deterministic uuid5 on the edge), which turns at-least-once into exactly-once
+in the profile. Rows are read in ``seq`` order, a window at a time, and split
+into ``lanes`` concurrent batches by ``customer_key``; the next window waits
+until every lane is acknowledged. Each customer's events therefore reach
+central in the order the edge recorded them, while central works on several
+batches at once (one sequential stream leaves its workers idle half the time).
+
+Failures back off exponentially with full jitter (``uniform(0, min(cap, base *
+2**n))``) so hundreds of stores do not hammer central in step when it comes
+back after an outage.
+
+Retention policy (see docs/operations.md):
+
+- orders are never deleted before central acknowledged them, whatever their
+  age and whatever the disk usage; a rejected order stays unsent and is logged
+  at ERROR on every attempt until someone fixes it;
+- security events are never expired unsent either;
+- interest/presence rows still unsent after ``tracking_max_age_s`` (30 days by
+  default) expire: deleted, counted in ``expired_total`` and logged CRITICAL;
+- sent rows of every kind are deleted ``sent_retention_s`` (3 days) after
+  acknowledgement;
+- events central rejected as invalid are marked sent with ``last_error =
+  'rejected: <reason>'`` (dead letters: retrying cannot fix them) and kept for
+  the same 3 days for inspection.
+
+Disk budget: when the SQLite file's used pages exceed ``disk_budget_bytes``
+(1 GiB by default, about 2 million outbox rows) the forwarder logs CRITICAL
+every ``alarm_interval_s``. With ``shed_tracking_over_budget=True`` it also
+deletes the oldest unsent interest rows, then presence rows, until back under
+budget; orders and security events are never shed.
+
+The forwarder owns only ``sent_at``, ``attempts`` and ``last_error`` and the
+deletions above; the edge writes the rows through its own connection (WAL
+lets both work at once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import signal
+import sqlite3
+import threading
+import time
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("vitrine.forwarder")
+
+DAY_S = 86_400.0
+#: Kinds sent in ``POST /api/v1/events`` batches; orders go one by one to ``/orders``.
+EVENT_KINDS = ("interest", "presence", "security")
+#: Kinds the retention policy may expire or shed; everything else waits forever.
+EXPIRABLE_KINDS = ("interest", "presence")
+#: Orders tried per cycle (they are rare, and each is its own request).
+ORDERS_PER_CYCLE = 50
+
+
+class DeliveryError(Exception):
+    """Central could not be reached or did not acknowledge; the batch will be retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    seq: int
+    event_id: str
+    kind: str
+    customer_key: str
+    payload: str
+
+
+class Forwarder:
+    """Drains one edge outbox (SQLite file at ``db_path``) into central."""
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str],
+        central_url: str,
+        store_token: str,
+        batch_size: int = 500,
+        *,
+        lanes: int = 2,
+        timeout_s: float = 30.0,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 60.0,
+        disk_budget_bytes: int = 1 << 30,
+        shed_tracking_over_budget: bool = False,
+        sent_retention_s: float = 3 * DAY_S,
+        tracking_max_age_s: float = 30 * DAY_S,
+        housekeeping_interval_s: float = 60.0,
+        alarm_interval_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db_path = os.fspath(db_path)
+        self.central_url = central_url.rstrip("/")
+        self.store_token = store_token
+        self.batch_size = batch_size
+        self.lanes = max(1, lanes)
+        self._pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="forwarder-lane")
+        self.timeout_s = timeout_s
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.disk_budget_bytes = disk_budget_bytes
+        self.shed_tracking_over_budget = shed_tracking_over_budget
+        self.sent_retention_s = sent_retention_s
+        self.tracking_max_age_s = tracking_max_age_s
+        self.housekeeping_interval_s = housekeeping_interval_s
+        self.alarm_interval_s = alarm_interval_s
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.failures = 0
+        self.counters = {"sent_total": 0, "rejected_total": 0, "expired_total": 0,
+                         "shed_total": 0, "failures_total": 0}
+        self._last_alarm = float("-inf")
+        self._last_housekeeping = float("-inf")
+        self._order_retry_at: dict[int, float] = {}
+        self._conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        self._lock = threading.Lock()
+
+    # -- metrics -----------------------------------------------------------------------------
+
+    def disk_bytes(self) -> int:
+        """Bytes of the database in use (pages minus free pages): what deletions give back."""
+        page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
+        free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
+        return (pages - free) * page_size
+
+    def metrics(self) -> dict[str, Any]:
+        """``backlog`` (unsent rows), ``oldest_unsent_age_s`` and counters, for monitoring."""
+        with self._lock:
+            count, oldest = self._conn.execute(
+                "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE sent_at IS NULL").fetchone()
+            orders = self._conn.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL "
+                                        "AND kind = 'order'").fetchone()[0]
+            disk = self.disk_bytes()
+        return {
+            "backlog": count,
+            "unsent_orders": orders,
+            "oldest_unsent_age_s": max(0.0, self.clock() - oldest) if oldest else 0.0,
+            "disk_bytes": disk,
+            "disk_budget_bytes": self.disk_budget_bytes,
+            "over_budget": disk > self.disk_budget_bytes,
+            "consecutive_failures": self.failures,
+            **self.counters,
+        }
+
+    # -- delivery ----------------------------------------------------------------------------
+
+    def _post(self, path: str, body: bytes) -> tuple[int, Any]:
+        req = urllib.request.Request(self.central_url + path, data=body, method="POST")
+        req.add_header("Content-Type", "application/json")
+        req.add_header("Authorization", f"Bearer {self.store_token}")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                return exc.code, json.loads(raw)
+            except ValueError:
+                return exc.code, raw[:200].decode(errors="replace")
+        except (OSError, ValueError) as exc:  # refused, reset, timeout, bad JSON
+            raise DeliveryError(f"{path}: {exc}") from exc
+
+    def _pending(self, kind_clause: str, limit: int) -> list[Row]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT seq, event_id, kind, customer_key, payload FROM outbox "
+                f"WHERE sent_at IS NULL "
+                f"AND {kind_clause} ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        return [Row(*r) for r in rows]
+
+    def _update(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(sql, rows)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _mark_sent(self, seqs: Sequence[int], now: float, errors: dict[int, str]) -> None:
+        self._update("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = ? "
+                     "WHERE seq = ?", [(now, errors.get(s), s) for s in seqs])
+
+    def _mark_failed(self, seqs: Sequence[int], error: str) -> None:
+        self._update("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
+                     [(error[:500], s) for s in seqs])
+
+    def send_events(self) -> int:
+        """Send the oldest unsent events, ``lanes`` batches at once; return rows settled.
+
+        Rows are split into lanes by ``customer_key`` so each customer's events
+        stay in one lane, in ``seq`` order, and the next window is read only
+        once every lane has answered: per-customer order is preserved while
+        central works on several batches at a time.
+        """
+        rows = self._pending(f"kind IN {EVENT_KINDS!r}", self.batch_size * self.lanes)
+        if not rows:
+            return 0
+        lanes: list[list[Row]] = [[] for _ in range(self.lanes)]
+        for row in rows:
+            lanes[zlib.crc32(row.customer_key.encode()) % self.lanes].append(row)
+        futures = [self._pool.submit(self._send_lane, lane) for lane in lanes if lane]
+        settled, error = 0, None
+        for future in futures:
+            try:
+                settled += future.result()
+            except DeliveryError as exc:
+                error = exc
+        if error is not None:
+            raise error
+        return settled
+
+    def _send_lane(self, rows: list[Row]) -> int:
+        """POST one batch; mark acknowledged and rejected rows; raise if any is left."""
+        sendable, ids, corrupt = [], {}, {}
+        for row in rows:
+            try:
+                payload = json.loads(row.payload)
+                ids[row.seq] = payload.get("event_id") if isinstance(payload, dict) else None
+                sendable.append(row)
+            except ValueError:
+                corrupt[row.seq] = "rejected: payload is not JSON"
+        # The payloads are already JSON: splice them rather than re-encode them.
+        body = ('{"events":[' + ",".join(r.payload for r in sendable) + "]}").encode()
+        try:
+            status, resp = self._post("/api/v1/events", body) if sendable else (200, {})
+        except DeliveryError as exc:
+            self._mark_failed([r.seq for r in rows], str(exc))
+            raise
+        if status != 200 or not isinstance(resp, dict):
+            self._mark_failed([r.seq for r in rows], f"HTTP {status}: {resp}")
+            raise DeliveryError(f"central answered {status}: {str(resp)[:200]}")
+        acked = set(resp.get("accepted", [])) | set(resp.get("duplicate", []))
+        errors = dict(corrupt)
+        for rej in resp.get("rejected", []):
+            index = rej.get("index")
+            if isinstance(index, int) and 0 <= index < len(sendable):
+                errors[sendable[index].seq] = f"rejected: {rej.get('reason')}"[:500]
+        settled = [r.seq for r in rows if r.seq in errors or ids.get(r.seq) in acked]
+        self._mark_sent(settled, self.clock(), errors)
+        with self._lock:
+            self.counters["sent_total"] += len(settled) - len(errors)
+            self.counters["rejected_total"] += len(errors)
+        if errors:
+            log.warning("central rejected %d event(s), kept as dead letters; first: %s",
+                        len(errors), next(iter(errors.values())))
+        if len(settled) < len(rows):
+            raise DeliveryError(f"central acknowledged {len(settled)} of {len(rows)} events")
+        return len(settled)
+
+    def send_orders(self) -> int:
+        """Send unsent orders one by one; a refused order stays unsent (never dropped)."""
+        now = self.clock()
+        sent = 0
+        for row in self._pending("kind = 'order'", ORDERS_PER_CYCLE):
+            if self._order_retry_at.get(row.seq, 0.0) > now:
+                continue
+            try:
+                status, resp = self._post("/api/v1/orders", row.payload.encode())
+            except DeliveryError as exc:
+                self._mark_failed([row.seq], str(exc))
+                raise
+            if status in (200, 201):
+                self._mark_sent([row.seq], self.clock(), {})
+                self._order_retry_at.pop(row.seq, None)
+                sent += 1
+                continue
+            self._mark_failed([row.seq], f"HTTP {status}: {resp}")
+            if status >= 500 or status in (401, 429):
+                raise DeliveryError(f"order {row.event_id}: central answered {status}")
+            # Refused as such (400/403/409): a person must look at it; retry slowly meanwhile.
+            self._order_retry_at[row.seq] = now + self.backoff_cap_s
+            log.error("central refused order %s (HTTP %s: %s); kept unsent, will retry",
+                      row.event_id, status, str(resp)[:200])
+        self.counters["sent_total"] += sent
+        return sent
+
+    def drain_once(self) -> int:
+        """One cycle: housekeeping if due, orders, then one batch of events."""
+        if self.clock() - self._last_housekeeping >= self.housekeeping_interval_s:
+            self.housekeeping()
+        return self.send_orders() + self.send_events()
+
+    def backoff_delay(self) -> float:
+        """Full-jitter exponential backoff for the current failure streak."""
+        ceiling = min(self.backoff_cap_s, self.backoff_base_s * 2 ** min(self.failures, 30))
+        return self.rng.uniform(0, ceiling)
+
+    def run(self, stop: threading.Event, idle_s: float = 0.2) -> None:
+        """Forward until ``stop`` is set: drain while there is work, back off on failure."""
+        while not stop.is_set():
+            try:
+                moved = self.drain_once()
+            except DeliveryError as exc:
+                self.failures += 1
+                self.counters["failures_total"] += 1
+                delay = self.backoff_delay()
+                log.warning("forwarding failed (%s); retry %d in %.2fs", exc, self.failures,
+                            delay)
+                stop.wait(delay)
+                continue
+            self.failures = 0
+            if not moved:
+                stop.wait(idle_s)
+
+    # -- retention and disk budget ------------------------------------------------------------
+
+    def housekeeping(self) -> None:
+        """Apply the retention policy and check the disk budget (see module docstring)."""
+        now = self.clock()
+        self._last_housekeeping = now
+        kinds = ",".join(f"'{k}'" for k in EXPIRABLE_KINDS)
+        with self._lock:
+            self._conn.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?",
+                               (now - self.sent_retention_s,))
+            expired = self._conn.execute(
+                f"DELETE FROM outbox WHERE sent_at IS NULL AND kind IN ({kinds}) "
+                f"AND created_at < ?", (now - self.tracking_max_age_s,)).rowcount
+        if expired:
+            self.counters["expired_total"] += expired
+            log.critical("retention: expired %d unsent interest/presence events older than "
+                         "%.0f days (central unreachable too long)", expired,
+                         self.tracking_max_age_s / DAY_S)
+        self._check_budget(now)
+
+    def _check_budget(self, now: float) -> None:
+        used = self.disk_bytes()
+        if used <= self.disk_budget_bytes:
+            return
+        if self.shed_tracking_over_budget:
+            self._shed()
+            used = self.disk_bytes()
+        if now - self._last_alarm >= self.alarm_interval_s:
+            self._last_alarm = now
+            log.critical("OUTBOX OVER DISK BUDGET: %d bytes used > budget %d; backlog %d; "
+                         "central unreachable? orders are kept regardless", used,
+                         self.disk_budget_bytes, self.metrics()["backlog"])
+
+    def _shed(self) -> None:
+        for kind in EXPIRABLE_KINDS:
+            while self.disk_bytes() > self.disk_budget_bytes:
+                with self._lock:
+                    gone = self._conn.execute(
+                        "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE "
+                        "sent_at IS NULL AND kind = ? ORDER BY seq LIMIT 5000)",
+                        (kind,)).rowcount
+                if not gone:
+                    break
+                self.counters["shed_total"] += gone
+                log.critical("disk budget: shed %d oldest unsent %s events", gone, kind)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._conn.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m edge.forwarder --db PATH --central URL``; token in ``$VITRINE_STORE_TOKEN``."""
+    parser = argparse.ArgumentParser(description="Drain the edge outbox to central.")
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--central", required=True)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--backoff-cap", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    token = os.environ.get("VITRINE_STORE_TOKEN")
+    if not token:
+        parser.error("set VITRINE_STORE_TOKEN to the store's central credential")
+    fwd = Forwarder(args.db, args.central, token, args.batch_size,
+                    backoff_cap_s=args.backoff_cap)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        fwd.run(stop)
+    finally:
+        fwd.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,149 @@
+"""The edge node: wires the bus, the frame lane, the pipeline and housekeeping.
+
+Threads: paho's network loop (receives, queues), the frame lane (decodes
+camera frames), and one writer thread that owns the SQLite connection: it takes
+whatever is queued (group commit: the batch is what arrived while the previous
+commit ran), processes it in one transaction, publishes the derived events and
+only then acknowledges the batch's messages to the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .bus import EdgeBus
+from .catalogue import Catalogue
+from .config import EdgeConfig
+from .db import connect, migrate
+from .frames import FrameLane
+from .identity import Identifier
+from .inbound import Inbound
+from .metrics import Metrics
+from .pipeline import Pipeline
+from .registry import Registry
+from .seed import load_layout, seed
+from .sessions import Sessions
+
+log = logging.getLogger("vitrine.edge")
+EventListener = Callable[[str, dict[str, Any]], None]
+
+
+class EdgeNode:
+    def __init__(self, cfg: EdgeConfig):
+        self.cfg = cfg
+        self.db = connect(cfg.db_path, synchronous=cfg.sqlite_synchronous)
+        migrate(self.db)
+        if cfg.layout_path:
+            layout = load_layout(cfg.layout_path)
+            counts = seed(self.db, layout)
+            log.info("seeded from %s: %s", cfg.layout_path, counts)
+        self.metrics = Metrics()
+        self.catalogue = Catalogue(self.db)
+        self.registry = Registry(cfg.stale_factor)
+        self.pipeline = Pipeline(
+            self.db, cfg.store_id, catalogue=self.catalogue,
+            identifier=Identifier(cfg.loyalty_keyring(), cfg.token_leeway_s),
+            sessions=Sessions(self.db.conn, cfg.session_gap_s), registry=self.registry,
+            metrics=self.metrics)
+        self.queue: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
+        self.frames = FrameLane(cfg.frame_workers, self.queue.put)
+        self.bus = EdgeBus(cfg, self._on_message)
+        self.listeners: list[EventListener] = []
+        self._stop = threading.Event()
+        self._writer = threading.Thread(target=self._write_loop, name="edge-writer", daemon=True)
+        self._next_housekeeping = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> EdgeNode:
+        self._writer.start()
+        self.bus.start()
+        log.info("edge node for %s up: db %s, %d devices, %d tags, %d products",
+                 self.cfg.store_id, self.cfg.db_path, len(self.catalogue.devices),
+                 len(self.catalogue.tags), len(self.catalogue.products))
+        return self
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then leave; unacked messages stay with the broker."""
+        self._stop.set()
+        self._writer.join(10)
+        self.frames.shutdown()
+        self.bus.stop()
+        self.db.conn.close()
+
+    def __enter__(self) -> EdgeNode:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- message flow --------------------------------------------------------------
+    def _on_message(self, item: Inbound) -> None:
+        if item.topic.endswith("/frame"):
+            self.frames.submit(item)
+        else:
+            self.queue.put(item)
+
+    def _take_batch(self) -> list[Inbound] | None:
+        try:
+            first = self.queue.get(timeout=0.2)
+        except queue.Empty:
+            return None
+        batch = [first]
+        limit = self.cfg.batch_max
+        try:
+            while len(batch) < limit:
+                batch.append(self.queue.get_nowait())
+        except queue.Empty:
+            pass
+        return batch
+
+    def _write_loop(self) -> None:
+        pending: list[Inbound] | None = None
+        while not self._stop.is_set():
+            batch = pending or self._take_batch()
+            pending = None
+            if batch:
+                try:
+                    result = self.pipeline.process_batch(batch)
+                except sqlite3.Error as exc:
+                    # Disk full, I/O error: nothing was committed, nothing is acked.
+                    # Keep the batch and retry; the broker keeps redelivery rights.
+                    log.critical("commit failed (%s); retrying batch of %d", exc, len(batch))
+                    pending = batch
+                    time.sleep(1.0)
+                    continue
+                for kind, event in result.events:
+                    if self.cfg.publish_events:
+                        self.bus.publish_event(kind, event)
+                    for listener in self.listeners:
+                        listener(kind, event)
+                for item in batch:
+                    self.bus.ack(item.mid, item.qos)
+            now = time.time()
+            if now >= self._next_housekeeping:
+                self._next_housekeeping = now + self.cfg.stale_check_s
+                self._housekeeping(now)
+
+    def _housekeeping(self, now: float) -> None:
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            stale = self.registry.mark_stale(conn, now)
+            Identifier.expire_nonces(conn, now)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            log.critical("housekeeping failed: %s", exc)
+            return
+        if stale:
+            self.metrics.inc("stale_transitions", len(stale))
+        (n,) = conn.execute("SELECT count(*) FROM devices WHERE stale = 1").fetchone()
+        self.metrics.gauge("stale_devices", n)
+        (backlog,) = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()
+        self.metrics.gauge("outbox_backlog", backlog)

@@ -1,0 +1,288 @@
+"""The edge pipeline: validate, deduplicate, enrich, persist, derive.
+
+One batch of inbound messages is one SQLite transaction (group commit). Each
+message runs inside a savepoint, so a message that trips over a bug is rolled
+back alone and quarantined as ``internal_error`` while the rest of the batch
+commits. Nothing here talks to MQTT: the caller acknowledges the batch to the
+broker after :meth:`Pipeline.process_batch` returns, i.e. after the commit.
+
+Order of checks for a device message: topic -> size -> known device -> JSON
+-> schema -> dedupe on (device_id, msg_id) -> content (NDEF, GS1, loyalty) ->
+derived events. Deduplication comes before any stateful step so that a
+redelivered app token is not mistaken for a replay.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from contract.gs1 import GS1Error
+from contract.loyalty import TokenError
+from contract.ndef_codec import NdefError, candidate_strings, decode_ndef
+from contract.scan import ScanContent, classify
+from contract.topics import TopicError, parse_device_topic
+from contract.validation import MAX_PAYLOAD_BYTES, SchemaError, validate
+
+from .catalogue import Catalogue
+from .identity import Identifier
+from .inbound import Inbound
+from .metrics import Metrics
+from .registry import Registry
+from .sessions import Sessions
+
+log = logging.getLogger("vitrine.edge.pipeline")
+EVENT_NS = uuid.UUID("6f1d2c1e-9d4b-4c8e-9a39-0b7f8e1d2a10")
+
+
+class Rejected(Exception):
+    """A message that goes to quarantine: ``reason`` is a short code, ``detail`` says why."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class BatchResult:
+    #: (kind, event) to publish in store, in order, once committed.
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+class Pipeline:
+    def __init__(self, db: sqlite_utils.Database, store_id: str, *, catalogue: Catalogue,
+                 identifier: Identifier, sessions: Sessions, registry: Registry,
+                 metrics: Metrics):
+        self.db = db
+        self.conn = db.conn
+        self.store_id = store_id
+        self.catalogue = catalogue
+        self.identifier = identifier
+        self.sessions = sessions
+        self.registry = registry
+        self.metrics = metrics
+
+    # -- batch -------------------------------------------------------------
+    def process_batch(self, items: list[Inbound]) -> BatchResult:
+        """Record ``items`` in one transaction; return what to publish. Raises on commit failure."""
+        result = BatchResult()
+        conn = self.conn
+        t0 = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for item in items:
+                conn.execute("SAVEPOINT msg")
+                mark = len(result.events)
+                try:
+                    self._process(item, result)
+                    conn.execute("RELEASE msg")
+                except Rejected as rej:
+                    conn.execute("ROLLBACK TO msg")
+                    conn.execute("RELEASE msg")
+                    del result.events[mark:]
+                    self._quarantine(item, rej.reason, rej.detail, result)
+                except Exception as exc:  # a bug: keep the message, keep going, be loud
+                    conn.execute("ROLLBACK TO msg")
+                    conn.execute("RELEASE msg")
+                    del result.events[mark:]
+                    log.exception("internal error on %s", item.topic)
+                    self._quarantine(item, "internal_error", repr(exc)[:500], result)
+            self.registry.flush(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self.reload_state()
+            raise
+        self.metrics.commit((time.perf_counter() - t0) * 1000, len(items))
+        result.counts["received"] += len(items)
+        self.metrics.add_many(result.counts)
+        return result
+
+    def reload_state(self) -> None:
+        """Forget in-memory state that a rolled-back transaction may have changed."""
+        self.sessions.reload(self.conn)
+
+    # -- one message -----------------------------------------------------------
+    def _process(self, item: Inbound, result: BatchResult) -> None:
+        try:
+            dt = parse_device_topic(item.topic)
+        except TopicError as exc:
+            raise Rejected("bad_topic", str(exc)) from None
+        if dt.store_id != self.store_id:
+            raise Rejected("wrong_store", dt.store_id)
+        if len(item.payload) > MAX_PAYLOAD_BYTES[dt.channel]:
+            raise Rejected("oversize", f"{len(item.payload)} bytes > "
+                           f"{MAX_PAYLOAD_BYTES[dt.channel]} for {dt.channel}")
+        device = self.catalogue.device(dt.device_id)
+        if device is None:
+            raise Rejected("unknown_device", dt.device_id)
+        if item.frame_error:
+            raise Rejected(*item.frame_error)
+        try:
+            msg = json.loads(item.payload)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Rejected("not_json", str(exc)[:200]) from None
+        try:
+            validate(dt.channel, msg)
+        except SchemaError as exc:
+            raise Rejected("schema", str(exc)[:300]) from None
+        now = item.received_at
+        if dt.channel == "state":
+            self.registry.on_state(self.conn, dt.device_id, msg, now)
+            result.counts["state"] += 1
+            return
+
+        # Content is parsed before the event row is written: a message we cannot
+        # understand goes to quarantine, not into the accepted events.
+        contents: list[ScanContent] = []
+        if dt.channel == "nfc":
+            contents = self._nfc_contents(msg)
+        elif dt.channel == "qr":
+            contents = [self._classify(msg["text"])]
+        elif dt.channel == "frame":
+            contents = [self._classify(t) for t in item.frame_texts or []]
+
+        payload = msg if dt.channel != "frame" else {k: v for k, v in msg.items() if k != "image"}
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO events (device_id, msg_id, channel, received_at, device_ts,"
+            " payload) VALUES (?, ?, ?, ?, ?, ?)",
+            (dt.device_id, msg["msg_id"], dt.channel, now, msg["ts"],
+             json.dumps(payload, separators=(",", ":"))))
+        if cur.rowcount == 0:
+            result.counts["duplicates"] += 1
+            return
+        result.counts["accepted"] += 1
+        self.registry.touch(dt.device_id, now)
+        if dt.channel == "telemetry":
+            return
+        if dt.channel == "frame" and not contents:
+            result.counts["frames_without_code"] += 1
+            return
+        self._derive(dt.device_id, dt.channel, msg, contents, now, result)
+
+    def _nfc_contents(self, msg: dict[str, Any]) -> list[ScanContent]:
+        raw = msg.get("ndef")
+        if not raw:
+            return []
+        try:
+            data = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise Rejected("bad_ndef", "ndef is not base64") from None
+        try:
+            items = decode_ndef(data)
+        except NdefError as exc:
+            raise Rejected("bad_ndef", str(exc)[:200]) from None
+        return [self._classify(s) for s in candidate_strings(items)]
+
+    @staticmethod
+    def _classify(text: str) -> ScanContent:
+        try:
+            return classify(text)
+        except GS1Error as exc:
+            raise Rejected("bad_gs1", str(exc)[:200]) from None
+
+    # -- derived events ----------------------------------------------------------
+    def _derive(self, device_id: str, channel: str, msg: dict[str, Any],
+                contents: list[ScanContent], now: float, result: BatchResult) -> None:
+        device = self.catalogue.device(device_id)
+        zone = device.zone if device else None
+        session = self.sessions.touch(self.conn, device_id, now)
+        base = {"store_id": self.store_id, "device_id": device_id, "zone": zone,
+                "received_at": now, "device_ts": msg["ts"]}
+        uid = msg.get("uid") if channel == "nfc" else None
+        tag = self.catalogue.tag(uid) if uid else None
+        n = 0
+
+        def event_id(kind: str) -> str:
+            nonlocal n
+            n += 1
+            return str(uuid.uuid5(EVENT_NS, f"{self.store_id}/{device_id}/{msg['msg_id']}/{n}"))
+
+        products: list[tuple[str | None, ScanContent | None]] = []
+        for content in contents:
+            if content.kind == "loyalty" and content.token:
+                try:
+                    claims = self.identifier.verify(self.conn, content.token, now=now,
+                                                    card_uid=uid)
+                except TokenError as exc:
+                    reason = getattr(exc, "reason", "invalid")
+                    self._security(event_id("security"), base, reason, result)
+                    # Kept for inspection with the other rejects, but the tap itself
+                    # was a real, accepted event: only the identification failed.
+                    self.conn.execute(
+                        "INSERT INTO quarantine (received_at, topic, device_id, reason, detail,"
+                        " size, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (now, channel, device_id, f"token_{reason}", str(exc)[:200],
+                         len(content.token), content.token.encode()))
+                    result.counts["quarantined"] += 1
+                    result.counts[f"quarantined.token_{reason}"] += 1
+                    continue
+                session = self.sessions.identify(self.conn, session, claims.customer_id)
+                ev = {"event_id": event_id("presence"), "type": "presence", **base,
+                      "customer_id": claims.customer_id, "session_id": session.session_id,
+                      "method": claims.kind}
+                self._emit("presence", ev, claims.customer_id, result)
+            elif content.kind == "product" and content.gtin:
+                products.append((content.gtin, content))
+            else:
+                result.counts["unrecognised_content"] += 1
+        if not products and tag is not None and tag.gtin:
+            products.append((tag.gtin, None))
+        if not contents and uid and tag is None:
+            result.counts["unknown_tag"] += 1
+        for gtin, _content in products:
+            ev = {"event_id": event_id("interest"), "type": "interest", **base,
+                  "zone": (tag.zone if tag and tag.zone else zone),
+                  "shelf": (tag.shelf if tag else None) or (device.shelf if device else None),
+                  "gtin": gtin, "product": self.catalogue.product(gtin),
+                  "customer_id": session.customer_id, "session_id": session.session_id,
+                  "source": channel}
+            self._emit("interest", ev, session.customer_id or session.session_id, result)
+
+    def _emit(self, kind: str, event: dict[str, Any], customer_key: str,
+              result: BatchResult) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO outbox (event_id, kind, customer_key, payload, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (event["event_id"], kind, customer_key, json.dumps(event, separators=(",", ":")),
+             event["received_at"]))
+        result.events.append((kind, event))
+        result.counts[kind] += 1
+
+    def _security(self, event_id: str, base: dict[str, Any], reason: str,
+                  result: BatchResult) -> None:
+        ev = {"event_id": event_id, "type": "security", "store_id": base["store_id"],
+              "device_id": base["device_id"], "zone": base["zone"], "reason": reason,
+              "received_at": base["received_at"]}
+        self.conn.execute("INSERT OR IGNORE INTO security_events VALUES (?, ?, ?, ?, NULL)",
+                          (event_id, base["received_at"], base["device_id"], reason))
+        result.events.append(("security", ev))
+        result.counts[f"security.{reason}"] += 1
+
+    def _quarantine(self, item: Inbound, reason: str, detail: str, result: BatchResult) -> None:
+        try:
+            device_id: str | None = parse_device_topic(item.topic).device_id
+        except TopicError:
+            device_id = None
+        self.conn.execute(
+            "INSERT INTO quarantine (received_at, topic, device_id, reason, detail, size, payload)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (item.received_at, item.topic[:512], device_id, reason, detail, len(item.payload),
+             item.payload))
+        result.counts["quarantined"] += 1
+        result.counts[f"quarantined.{reason}"] += 1
+        result.events.append(("rejected", {"type": "rejected", "device_id": device_id,
+                                           "reason": reason, "detail": detail[:200],
+                                           "received_at": item.received_at}))

@@ -1,0 +1,61 @@
+"""Seed the edge's registry and catalogue from a store layout file.
+
+The layout file (documented in docs/protocol.md, example in
+``firmware_sim/layouts/demo_store.json``) lists the store's devices, the
+product tags stuck on shelves and the products. In production the catalogue
+comes from the central sync; the layout remains the installer's description of
+what hardware is where. Re-seeding is an upsert: safe to run at every start.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+
+class LayoutError(ValueError):
+    """A layout file that cannot be used."""
+
+
+def load_layout(path: str | Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LayoutError(f"{path}: {exc}") from None
+    if not isinstance(data, dict) or "store_id" not in data:
+        raise LayoutError(f"{path}: not a store layout (no store_id)")
+    return data
+
+
+def seed(db: sqlite_utils.Database, layout: dict[str, Any]) -> dict[str, int]:
+    now = time.time()
+    devices = [{"device_id": d["id"], "kind": d.get("kind"), "zone": d.get("zone"),
+                "shelf": d.get("shelf")} for d in layout.get("devices", [])]
+    tags = [{"uid": t["uid"].lower(), "gtin": t.get("gtin"), "zone": t.get("zone"),
+             "shelf": t.get("shelf")} for t in layout.get("tags", [])]
+    products = [{"gtin": p["gtin"], "name": p["name"], "brand": p.get("brand"),
+                 "category": p.get("category"), "price_cents": p.get("price_cents"),
+                 "currency": p.get("currency", "EUR"), "updated_at": now}
+                for p in layout.get("products", [])]
+    with db.conn:
+        for d in devices:
+            db.conn.execute(
+                "INSERT INTO devices (device_id, kind, zone, shelf) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(device_id) DO UPDATE SET kind = excluded.kind,"
+                " zone = excluded.zone, shelf = excluded.shelf",
+                (d["device_id"], d["kind"], d["zone"], d["shelf"]))
+        if tags:
+            db["tags"].upsert_all(tags, pk="uid")
+        if products:
+            db["products"].upsert_all(products, pk="gtin")
+    return {"devices": len(devices), "tags": len(tags), "products": len(products)}
+
+
+def register_device(db: sqlite_utils.Database, device_id: str, kind: str,
+                    zone: str | None = None, shelf: str | None = None) -> None:
+    seed(db, {"store_id": "-", "devices": [{"id": device_id, "kind": kind, "zone": zone,
+                                            "shelf": shelf}]})

@@ -1,0 +1,295 @@
+"""A whole store's simulated devices and shoppers, driven from one scheduler thread.
+
+:class:`Fleet` starts one :class:`~firmware_sim.device.DeviceClient` per NFC
+reader, QR scanner and camera of a layout (kiosks and signage are separate
+apps), each with its own broker credentials, then runs shoppers
+(:mod:`firmware_sim.shoppers`) and faults (:mod:`firmware_sim.faults`) against
+them.
+
+Everything that happens is scheduled on a single heap and executed by the
+thread calling :meth:`Fleet.run`, in due-time order: that single ordering is
+what makes a seeded run reproducible (the same shoppers, taps and faults), even
+though network timing is not. ``speed`` compresses simulated shopper time
+(dwell, walking); network outages are real time, since they exercise real
+reconnects. ``rate`` (device events per real second: taps, scans,
+identifications; heartbeats, duplicates and garbage come on top) sets the
+shopper arrival rate from the mean number of events per journey; without it a
+shopper arrives every 30 simulated seconds. Each thing that happens is reported
+as one readable line to ``on_story``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from contract.ndef_codec import encode_uri
+from firmware_sim.device import DeviceClient
+from firmware_sim.faults import FaultConfig, FaultInjector
+from firmware_sim.layout import Layout
+from firmware_sim.nfc_reader import TagRead
+from firmware_sim.shoppers import DEVICE_ACTIONS, Shopper, ShopperPlanner, Step
+
+log = logging.getLogger("firmware_sim.fleet")
+
+#: Device kinds this simulator plays; kiosks and signage are other apps.
+SIMULATED_KINDS = ("nfc_reader", "qr_scanner", "camera")
+#: Where a loyalty card's NDEF URI record points; the token is the last path segment.
+LOYALTY_URL = "https://loyalty.vitrine.example/t/"
+#: Simulated seconds between shopper arrivals when no ``rate`` is asked for.
+DEFAULT_ARRIVAL_S = 30.0
+
+
+def load_creds(path: str | Path) -> dict[str, str]:
+    """Read a ``{device_id: password}`` JSON file (as written at provisioning time)."""
+    data = json.loads(Path(path).read_text("utf-8"))
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise ValueError(f"{path}: expected a JSON object of device_id -> password")
+    return data
+
+
+class Fleet:
+    """Simulated devices plus shoppers plus faults for one store layout."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        *,
+        creds: Mapping[str, str] | str | Path,
+        loyalty_key: bytes,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        store_id: str | None = None,
+        speed: float = 1.0,
+        rate: float | None = None,
+        seed: int = 0,
+        faults: FaultConfig | None = None,
+        loyalty_key_id: str = "k1",
+        on_story: Callable[[str], None] | None = None,
+        device_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``store_id`` overrides the layout's (tests run the demo layout on their own store);
+        ``device_options`` are extra :class:`DeviceClient` keyword arguments (heartbeat_s,
+        reconnect_min_s, cafile...)."""
+        if speed <= 0:
+            raise ValueError("speed must be > 0")
+        self.layout = layout
+        self.store_id = store_id or layout.store_id
+        self.speed = speed
+        self.rate = rate
+        self.seed = seed
+        self.faults = FaultInjector(faults or FaultConfig(), loyalty_key, seed=seed,
+                                    key_id=loyalty_key_id)
+        self.on_story = on_story or (lambda line: log.info("%s", line))
+        self.stats: Counter[str] = Counter()
+        creds = load_creds(creds) if isinstance(creds, (str, Path)) else dict(creds)
+        self.devices: dict[str, DeviceClient] = {}
+        for spec in layout.devices:
+            if spec.kind not in SIMULATED_KINDS:
+                continue
+            if spec.id not in creds:
+                log.warning("no credentials for %s: not simulated", spec.id)
+                continue
+            self.devices[spec.id] = DeviceClient(
+                spec.id, spec.kind, creds[spec.id], store_id=self.store_id, host=host,
+                port=port, clock_skew_s=self.faults.clock_skew(),
+                duplicate_rate=self.faults.config.duplicate_rate, seed=f"{seed}:{spec.id}",
+                **dict(device_options or {}))
+        self.planner = ShopperPlanner(layout, self.devices)
+        #: For ``rate``: arrivals per second = rate / device events per shopper.
+        self._events_per_shopper = self.planner.expected_events() if rate else 0.0
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._stop = threading.Event()
+        self._t0 = time.monotonic()
+        self._shopper_rng = random.Random(f"{seed}:arrivals")
+        self._shoppers = itertools.count(1)
+        self._frames: Any = None  # firmware_sim.frames, imported on first camera use
+
+    # -- lifecycle ------------------------------------------------------------
+    def start(self, wait: float = 10.0) -> int:
+        """Connect every device; return how many connected within ``wait`` seconds."""
+        for dev in self.devices.values():
+            dev.start()
+            if dev.clock_skew_s:
+                self._story(f"fault: {dev.device_id} clock is off by {dev.clock_skew_s:+.0f}s")
+        deadline = time.monotonic() + wait
+        return sum(d.wait_connected(max(0.0, deadline - time.monotonic()))
+                   for d in self.devices.values())
+
+    def run(self, duration: float) -> Counter[str]:
+        """Simulate for ``duration`` real seconds (or until :meth:`stop`); return the stats."""
+        self._t0 = time.monotonic()
+        self._stop.clear()
+        self._schedule(0.0, self._arrival)
+        for dev in self.devices.values():
+            self._schedule_disconnect(dev)
+        end = self._t0 + duration
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= end:
+                break
+            if self._heap and self._heap[0][0] <= now:
+                _, _, action = heapq.heappop(self._heap)
+                action()
+                continue
+            next_due = self._heap[0][0] if self._heap else end
+            self._stop.wait(min(1.0, max(0.0, min(next_due, end) - now)))
+        self._heap.clear()
+        self.stats["fault.duplicate"] = sum(d.stats.duplicates for d in self.devices.values())
+        self.stats["device.dropped_oldest"] = sum(d.stats.dropped_oldest
+                                                  for d in self.devices.values())
+        return self.stats
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self, flush_timeout: float = 5.0) -> bool:
+        """Flush and disconnect every device; True if nothing was left unacknowledged."""
+        self.stop()
+        # One shared deadline: devices drain in parallel, not 5 s each in turn.
+        deadline = time.monotonic() + flush_timeout
+        flushed = [d.flush(max(0.0, deadline - time.monotonic())) for d in self.devices.values()]
+        for d in self.devices.values():
+            d.close(flush_timeout=0.0)
+        return all(flushed)
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- scheduling -----------------------------------------------------------
+    def _story(self, text: str) -> None:
+        self.on_story(f"{time.monotonic() - self._t0:7.1f}s  {text}")
+
+    def _schedule(self, delay_real_s: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self._heap, (time.monotonic() + delay_real_s, next(self._seq), action))
+
+    def _arrival(self) -> None:
+        index = next(self._shoppers)
+        rng = random.Random(f"{self.seed}:shopper:{index}")
+        shopper = self.planner.new_shopper(index, rng)
+        self.stats["shoppers"] += 1
+        self._advance(shopper, self.planner.journey(shopper, rng))
+        if self.rate:
+            mean_gap = self._events_per_shopper / self.rate
+        else:
+            mean_gap = DEFAULT_ARRIVAL_S / self.speed
+        self._schedule(self._shopper_rng.expovariate(1.0 / mean_gap), self._arrival)
+
+    def _advance(self, shopper: Shopper, steps: Iterator[Step]) -> None:
+        step = next(steps, None)
+        if step is None:
+            return
+
+        def run_step() -> None:
+            self._do(shopper, step)
+            self._advance(shopper, steps)
+
+        self._schedule(step.after_s / self.speed, run_step)
+
+    def _schedule_disconnect(self, dev: DeviceClient) -> None:
+        delay = self.faults.next_disconnect_in()
+        if delay is None:
+            return
+
+        def cut() -> None:
+            offline = self.faults.offline_duration()
+            if dev.drop_connection(offline):
+                self.stats["fault.disconnect"] += 1
+                self._story(f"fault: {dev.device_id} loses its network for {offline:.1f}s")
+            self._schedule_disconnect(dev)
+
+        self._schedule(delay, cut)
+
+    # -- what shoppers do -----------------------------------------------------
+    def _zone_name(self, zone: str | None) -> str:
+        return next((z.name for z in self.layout.zones if z.id == zone), zone or "the store")
+
+    def _do(self, shopper: Shopper, step: Step) -> None:
+        who = shopper.name
+        if step.action == "enter":
+            how = f", loyalty member using the {shopper.method}" if shopper.method else ""
+            self._story(f"{who} enters{how}")
+        elif step.action == "zone":
+            self._story(f"{who} walks to {self._zone_name(step.zone)}")
+        elif step.action == "leave":
+            self._story(f"{who} leaves")
+        elif step.action in DEVICE_ACTIONS:
+            dev = self.devices[step.device_id or ""]
+            if step.action == "tap":
+                self._tap(who, dev, step)
+            elif step.action == "scan":
+                self._scan(who, dev, step)
+            else:
+                self._identify(shopper, dev)
+            self.stats[step.action] += 1
+            if self.faults.garbage():
+                kind = dev.inject_garbage()
+                self.stats["fault.garbage"] += 1
+                self._story(f"fault: {dev.device_id} firmware glitch, sends garbage ({kind})")
+
+    def _tap(self, who: str, dev: DeviceClient, step: Step) -> None:
+        assert step.tag is not None and step.product is not None
+        ndef = encode_uri(self.layout.digital_link(step.tag.gtin)) if step.tag.ndef else None
+        dev.tap(TagRead(uid=step.tag.uid, ndef=ndef, tag_type="Type2Tag"))
+        blank = "" if ndef else " (tag without NDEF)"
+        self._story(f"{who} taps {step.product.name} ({step.product.brand}) "
+                    f"on {dev.device_id}{blank}")
+
+    def _scan(self, who: str, dev: DeviceClient, step: Step) -> None:
+        assert step.product is not None
+        gtin = step.product.gtin
+        link = self.layout.digital_link(gtin)
+        if dev.kind == "camera":
+            self._show_to_camera(dev, link)
+            self._story(f"{who} holds the {step.product.name} label up to {dev.device_id}")
+            return
+        text = {"qr": f"]Q1{link}", "gs1qr": f"]Q301{gtin}", "ean": f"]E0{gtin[1:]}"}
+        dev.scan(text[step.label or "qr"])
+        label = {"qr": "QR label", "gs1qr": "GS1 QR label", "ean": "barcode"}[step.label or "qr"]
+        self._story(f"{who} scans the {label} of {step.product.name} on {dev.device_id}")
+
+    def _identify(self, shopper: Shopper, dev: DeviceClient) -> None:
+        customer = shopper.customer
+        assert customer is not None
+        now = time.time()
+        if shopper.method == "card":
+            token = self.faults.card_token(customer.id, customer.card_uid, now)
+            read = TagRead(uid=token.card_uid or customer.card_uid,
+                           ndef=encode_uri(LOYALTY_URL + token.value), tag_type="Type2Tag")
+            dev.tap(read)
+            what = f"taps loyalty card on {dev.device_id}"
+        else:
+            token = self.faults.app_token(customer.id, now)
+            if dev.kind == "camera":
+                self._show_to_camera(dev, token.value)
+            else:
+                dev.scan("]Q1" + token.value)
+            what = f"shows the app QR code to {dev.device_id}"
+        if token.fault:
+            self.stats[f"fault.token_{token.fault}"] += 1
+            what += f"  [fault: {token.fault} token]"
+        self._story(f"{shopper.name} {what}")
+
+    def _show_to_camera(self, dev: DeviceClient, text: str) -> None:
+        if self._frames is None:
+            from firmware_sim import frames  # Pillow + segno: only needed with a camera
+
+            self._frames = frames
+        rng = random.Random(f"{self.seed}:frame:{self.stats['frame']}")
+        img = self._frames.qr_frame(text, scale=3, rotate_deg=rng.uniform(-12, 12),
+                                    noise=rng.uniform(0.0, 0.05), seed=rng.randrange(2**31))
+        dev.frame(self._frames.encode_frame(img, "png"), "png")
+        self.stats["frame"] += 1

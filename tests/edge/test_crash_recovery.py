@@ -1,0 +1,125 @@
+"""SIGKILL the edge in the middle of a burst: no accepted event lost, none duplicated."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from contract.topics import device_topic, edge_state_topic
+
+from .conftest import GTIN, make_client, query, wait_until
+
+N_DEVICES = 4
+PER_DEVICE = 2500
+
+
+def count_events(edge_config) -> int:
+    return query(edge_config.db_path, "SELECT count(*) FROM events")[0][0]
+
+
+def start_edge(edge_config, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ,
+           "VITRINE_STORE_ID": edge_config.store_id,
+           "VITRINE_DB_PATH": str(edge_config.db_path),
+           "VITRINE_MQTT_PORT": str(edge_config.mqtt_port),
+           "VITRINE_MQTT_PASSWORD": edge_config.mqtt_password,
+           "VITRINE_LOYALTY_KEYS": edge_config.loyalty_keys,
+           "VITRINE_LAYOUT_PATH": str(edge_config.layout_path)}
+    return subprocess.Popen([sys.executable, "-m", "edge", "--metrics-every", "0"], env=env,
+                            stdout=open(log, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+
+
+def wait_edge_online(broker, after: float) -> None:
+    seen = threading.Event()
+    c = make_client(broker.port, "observer", "observer-pw")
+
+    def on_message(client, userdata, msg):
+        state = json.loads(msg.payload)
+        if state.get("state") == "online" and state.get("ts", 0) >= after:
+            seen.set()
+
+    c.on_message = on_message
+    c.subscribe(edge_state_topic(broker.store_id), qos=1)
+    assert seen.wait(20), "edge did not come online"
+    c.disconnect()
+    c.loop_stop()
+
+
+def publish_burst(broker, device_id: str, n: int, errors: list[str]) -> None:
+    c = make_client(broker.port, device_id, f"{device_id}-pw", inflight=100)
+    infos = []
+    topic = device_topic(broker.store_id, device_id, "qr")
+    for i in range(n):
+        payload = json.dumps({"msg_id": f"{device_id}-{i}", "ts": time.time(),
+                              "text": f"https://id.gs1.org/01/{GTIN}"})
+        info = c.publish(topic, payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            errors.append(f"{device_id}-{i}: rc {info.rc}")
+        infos.append(info)
+        if i % 200 == 0:
+            time.sleep(0.01)  # a burst spread over ~1 s, so the kill lands mid-way
+    for info in infos:
+        info.wait_for_publish(30)
+        if not info.is_published():
+            errors.append(f"not acknowledged by broker: mid {info.mid}")
+    c.disconnect()
+    c.loop_stop()
+
+
+def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(broker, edge_config, tmp_path):
+    devices = [f"qr-k{i}" for i in range(N_DEVICES)]
+    broker.add_many([(d, "qr_scanner") for d in devices])
+    layout = json.loads(Path(edge_config.layout_path).read_text())
+    layout["devices"] += [{"id": d, "kind": "qr_scanner", "zone": "kitchen"} for d in devices]
+    Path(edge_config.layout_path).write_text(json.dumps(layout))
+    log = tmp_path / "edge.log"
+
+    t0 = time.time()
+    edge = start_edge(edge_config, log)
+    try:
+        wait_edge_online(broker, t0)
+        errors: list[str] = []
+        threads = [threading.Thread(target=publish_burst, args=(broker, d, PER_DEVICE, errors))
+                   for d in devices]
+        for t in threads:
+            t.start()
+        total = N_DEVICES * PER_DEVICE
+        for kill in (1, 2):  # kill twice, at different points of the burst
+            threshold = total * kill // 5
+            wait_until(lambda threshold=threshold: count_events(edge_config) > threshold,
+                       timeout=60)
+            edge.send_signal(signal.SIGKILL)
+            edge.wait()
+            committed_at_kill = count_events(edge_config)
+            assert committed_at_kill < total, "kill landed after the burst: test proves nothing"
+            time.sleep(0.3)
+            t_restart = time.time()
+            edge = start_edge(edge_config, log)
+            wait_edge_online(broker, t_restart)
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        wait_until(lambda: query(edge_config.db_path, "SELECT count(*) FROM events")[0][0]
+                   >= total, timeout=60)
+        time.sleep(0.5)  # anything extra (a duplicate) would show up now
+        (n_events,) = query(edge_config.db_path, "SELECT count(*) FROM events")[0]
+        (n_distinct,) = query(edge_config.db_path,
+                              "SELECT count(DISTINCT device_id || '/' || msg_id) FROM events")[0]
+        (n_outbox,) = query(edge_config.db_path, "SELECT count(*) FROM outbox")[0]
+        assert n_events == n_distinct == total
+        assert n_outbox == total  # one interest event per accepted scan, never two
+        expected = {f"{d}-{i}" for d in devices for i in range(PER_DEVICE)}
+        got = {r[0] for r in query(edge_config.db_path, "SELECT msg_id FROM events")}
+        assert got == expected
+    finally:
+        if edge.poll() is None:
+            edge.send_signal(signal.SIGTERM)
+            edge.wait(15)
