@@ -96,6 +96,9 @@ def normalize_gtin(value: str) -> str:
 # --------------------------------------------------------------------------- AI table
 
 
+_Check = Callable[[str, str], None]  # (ai, value) -> None, raises GS1Error
+
+
 @dataclass(frozen=True)
 class _AISpec:
     """Format of one application identifier's value."""
@@ -103,7 +106,7 @@ class _AISpec:
     min_len: int
     max_len: int
     numeric: bool
-    check: Callable[[str, str], None] | None = None
+    check: _Check | None = None
 
 
 def _check_digit(ai: str, value: str) -> None:
@@ -124,8 +127,7 @@ def _x(max_len: int) -> _AISpec:
     return _AISpec(1, max_len, numeric=False)
 
 
-def _n(min_len: int, max_len: int | None = None, check: Callable[[str, str], None] | None = None,
-       ) -> _AISpec:
+def _n(min_len: int, max_len: int | None = None, check: _Check | None = None) -> _AISpec:
     return _AISpec(min_len, min_len if max_len is None else max_len, numeric=True, check=check)
 
 
@@ -389,10 +391,8 @@ def _find_primary_key(segments: list[str]) -> int | None:
         if _PATH_ALIASES.get(segment) != "01" or len(tail) % 2 or len(tail) > 8:
             continue
         keys = [_PATH_ALIASES.get(s) for s in tail[2::2]]
-        if None in keys or any(k not in _QUALIFIER_ORDER for k in keys):
-            continue
-        order = [_QUALIFIER_ORDER.index(k) for k in keys if k is not None]
-        if order == sorted(set(order)):
+        ranks = [_QUALIFIER_ORDER.index(k) for k in keys if k in _QUALIFIER_ORDER]
+        if len(ranks) == len(keys) and ranks == sorted(set(ranks)):
             return start
     return None
 

@@ -1,0 +1,205 @@
+"""``vitrine demo``: a whole simulated store on one machine, on embedded defaults.
+
+Starts, in order: the store broker (Mosquitto with the production config
+rendered on a free port, or the embedded broker when Mosquitto is missing), the
+edge node (SQLite in ``var/demo/``), one NFC reader station driven through
+nfcpy's real stack (``udp:`` frontend, tags played by the tag emulator), and a
+fleet of simulated readers, scanners and a camera with shoppers walking the
+store and faults injected. Everything the edge decides is printed live.
+Credentials and the loyalty key are generated for this run: none are stored
+in the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import secrets
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from edge.config import load_config
+from edge.node import EdgeNode
+from firmware_sim.faults import parse_faults
+from firmware_sim.fleet import Fleet
+from firmware_sim.layout import DEMO_LAYOUT, load_layout
+from vitrine.broker import BrokerSettings, free_port, start_broker
+from vitrine.provisioning import Provisioner
+
+NFC_STATION_ID = "nfc-station-01"
+BOLD, DIM, RED, GREEN, CYAN, YELLOW, RESET = ("\033[1m", "\033[2m", "\033[31m", "\033[32m",
+                                              "\033[36m", "\033[33m", "\033[0m")
+
+
+class Printer:
+    """Readable, one-line-per-fact output; colours only on a terminal."""
+
+    def __init__(self, color: bool):
+        self.color = color
+        self.lock = threading.Lock()
+        self.t0 = time.monotonic()
+
+    def c(self, code: str, text: str) -> str:
+        return f"{code}{text}{RESET}" if self.color else text
+
+    def line(self, who: str, text: str) -> None:
+        with self.lock:
+            print(f"{time.monotonic() - self.t0:7.1f}s {who:<6} {text}", flush=True)
+
+    def edge_event(self, kind: str, ev: dict[str, Any]) -> None:
+        where = "/".join(filter(None, [ev.get("zone"), ev.get("shelf")])) or "?"
+        if kind == "interest":
+            p = ev.get("product") or {}
+            price = (f"{p['price_cents'] / 100:.2f} {p.get('currency', '')}"
+                     if p.get("price_cents") is not None else "no price")
+            who = (self.c(GREEN, ev["customer_id"]) if ev.get("customer_id")
+                   else f"anonymous {ev['session_id'][:8]}")
+            self.line("EDGE", f"interest   {p.get('name', ev.get('gtin'))!s:<28} {price:>10}  "
+                      f"{where:<16} {who}  [{ev['device_id']} {ev['source']}]")
+        elif kind == "presence":
+            self.line("EDGE", self.c(GREEN, f"identified {ev['customer_id']} by {ev['method']} "
+                                            f"in {ev.get('zone')}  [{ev['device_id']}]"))
+        elif kind == "security":
+            self.line("EDGE", self.c(RED, f"SECURITY   token {ev['reason']} at {ev['device_id']}"
+                                          f" ({ev.get('zone')}): nobody identified"))
+        elif kind == "rejected":
+            self.line("EDGE", self.c(YELLOW, f"quarantine {ev['reason']} from "
+                                             f"{ev.get('device_id')}: {ev.get('detail', '')[:60]}"))
+
+
+def _nfc_station(layout, port: int, password: str, store_id: str, printer: Printer,
+                 stop: threading.Event) -> None:
+    """Tap product tags on one reader through nfcpy's real stack, every few seconds."""
+    from contract.ndef_codec import encode_uri
+    from firmware_sim.device import DeviceClient
+    from firmware_sim.nfc_station import NfcStation
+    from firmware_sim.tag_emulator import TagEmulator, free_udp_port
+
+    path = f"udp:127.0.0.1:{free_udp_port()}"
+    client = DeviceClient(NFC_STATION_ID, "nfc_reader", password, store_id=store_id, port=port)
+    station = NfcStation(path, client, targets=("212F",), poll_iterations=1).start()
+    rng = random.Random(7)
+    try:
+        with TagEmulator(path) as emulator:
+            printer.line("NFC", f"reader station {NFC_STATION_ID} on nfcpy {path} "
+                                "(same code as a USB reader)")
+            while not stop.wait(rng.uniform(3, 6)):
+                product = rng.choice(layout.products)
+                uid = "02" + secrets.token_hex(7)  # a FeliCa IDm must not start with 01fe
+                printer.line("NFC", f"tag {uid} tapped on {NFC_STATION_ID}: {product.name}")
+                emulator.present(encode_uri(layout.digital_link(product.gtin)), uid, timeout=5)
+    finally:
+        station.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="vitrine demo", description=__doc__)
+    p.add_argument("--layout", default=str(DEMO_LAYOUT))
+    p.add_argument("--var", default="var/demo", help="working directory (wiped at start)")
+    p.add_argument("--duration", type=float, default=0, help="seconds, 0 = until Ctrl-C")
+    p.add_argument("--speed", type=float, default=10.0, help="shopper time compression")
+    p.add_argument("--faults", default="default")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-nfc-station", action="store_true")
+    args = p.parse_args(argv)
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: "
+                                                      "%(message)s")
+    logging.getLogger("vitrine.broker").setLevel(logging.INFO)
+    logging.getLogger("nfc").setLevel(logging.WARNING)
+    printer = Printer(sys.stdout.isatty())
+    var = Path(args.var).resolve()
+    shutil.rmtree(var, ignore_errors=True)
+    var.mkdir(parents=True)
+    layout = load_layout(args.layout)
+    store = layout.store_id
+
+    # Credentials and keys for this run only (0600, under var/).
+    key = secrets.token_bytes(32)
+    passwords = {d.id: secrets.token_urlsafe(18) for d in layout.devices}
+    passwords[NFC_STATION_ID] = secrets.token_urlsafe(18)
+    passwords["edge"] = secrets.token_urlsafe(18)
+    settings = BrokerSettings(data_dir=var / "broker", port=free_port())
+    prov = Provisioner(settings.data_dir, store)
+    kinds = {d.id: d.kind for d in layout.devices} | {NFC_STATION_ID: "nfc_reader",
+                                                      "edge": "edge"}
+    prov.add_many([(n, kinds[n], pw) for n, pw in passwords.items()])
+    creds_file = var / "creds.json"
+    creds_file.write_text(json.dumps(passwords))
+    os.chmod(creds_file, 0o600)
+
+    edge_layout = layout.to_dict()
+    edge_layout["devices"].append({"id": NFC_STATION_ID, "kind": "nfc_reader",
+                                   "zone": layout.zones[0].id, "shelf": "demo-nfc"})
+    layout_file = var / "layout.json"
+    layout_file.write_text(json.dumps(edge_layout))
+
+    broker = start_broker(settings, log_file=var / "broker.log")
+    printer.line("BROKER", ("EMBEDDED pure-Python broker (mosquitto not installed)"
+                            if broker.embedded else "mosquitto") +
+                 f" on 127.0.0.1:{broker.port}, auth + ACL on, config {settings.config_file}")
+    cfg = load_config(env={}, store_id=store, db_path=var / "edge.db", mqtt_port=broker.port,
+                      mqtt_password=passwords["edge"], loyalty_keys="k1:" + key.hex(),
+                      layout_path=layout_file)
+    node = EdgeNode(cfg)
+    node.listeners.append(printer.edge_event)
+    node.start()
+    printer.line("EDGE", f"edge node up for {store}: {len(node.catalogue.devices)} devices, "
+                         f"{len(node.catalogue.tags)} tags, {len(node.catalogue.products)} "
+                         f"products, SQLite {cfg.db_path}")
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    threads: list[threading.Thread] = []
+    if not args.no_nfc_station:
+        threads.append(threading.Thread(
+            target=_nfc_station, args=(layout, broker.port, passwords[NFC_STATION_ID], store,
+                                       printer, stop), daemon=True))
+    fleet = Fleet(layout, creds=passwords, loyalty_key=key, port=broker.port,
+                  speed=args.speed, seed=args.seed, faults=parse_faults(args.faults),
+                  on_story=lambda s: printer.line("SHOP", s.strip()))
+    connected = fleet.start()
+    printer.line("SIM", f"{connected}/{len(fleet.devices)} simulated devices online; "
+                        f"shoppers walk at {args.speed:g}x, faults: {args.faults}")
+    printer.line("INFO", f"look: sqlite3 {cfg.db_path} 'select reason, count(*) from quarantine"
+                         " group by 1'   |  broker log: " + str(var / "broker.log"))
+    printer.line("INFO", "Ctrl-C stops everything")
+    fleet_thread = threading.Thread(target=fleet.run, args=(args.duration or 10**9,),
+                                    daemon=True)
+    threads.append(fleet_thread)
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + args.duration if args.duration else None
+    try:
+        while not stop.wait(1.0):
+            if deadline and time.monotonic() > deadline:
+                break
+    finally:
+        stop.set()
+        fleet.stop()
+        printer.line("INFO", "stopping: flushing devices, then the edge, then the broker")
+        fleet.close(flush_timeout=5)
+        for t in threads:
+            t.join(10)
+        time.sleep(0.5)  # let the last acknowledged messages commit
+        snap = node.metrics.snapshot()
+        node.stop()
+        broker.stop()
+    c = snap["counters"]
+    printer.line("DONE", f"received {c.get('received', 0)}, accepted {c.get('accepted', 0)}, "
+                         f"duplicates dropped {c.get('duplicates', 0)}, quarantined "
+                         f"{c.get('quarantined', 0)}, interest {c.get('interest', 0)}, "
+                         f"identified {c.get('presence', 0)}, security "
+                         f"{sum(v for k, v in c.items() if k.startswith('security.'))}")
+    printer.line("DONE", f"everything is in {cfg.db_path} (tables events, outbox, quarantine,"
+                         " devices, sessions, security_events)")
+    return 0
