@@ -30,6 +30,7 @@ import threading
 import time
 from pathlib import Path
 
+from contract.mqtt_wire import VitrineClient
 from contract.topics import device_subscription
 
 from .harness import STORE, client, connect, layout, machine, run_publishers, start_bench_broker
@@ -50,7 +51,8 @@ def _register_session(port: int, name: str) -> None:
     c.loop_stop()
 
 
-def bare(port: int, total: int) -> float:
+def bare(port: int, total: int, *, fast: bool = False) -> float:
+    """A subscriber that only counts: stock paho, or paho with Vitrine's wire tuning."""
     count = [0]
     finished = threading.Event()
 
@@ -59,7 +61,8 @@ def bare(port: int, total: int) -> float:
         if count[0] >= total:
             finished.set()
 
-    c = client(port, "bare")
+    c = VitrineClient("bare") if fast else client(port, "bare")
+    c.username_pw_set("bare", "bare-pw")
     c.on_message = on_message
     t0 = time.perf_counter()
     connect(c, port, clean=False, receive_max=1000)
@@ -71,29 +74,43 @@ def bare(port: int, total: int) -> float:
     return total / elapsed
 
 
-def edge(port: int, total: int, workdir: Path, devices: list[str]) -> tuple[float, dict]:
+def mosquitto_sub_rate(port: int, total: int) -> float:
+    """The raw limit: Mosquitto's own C client draining the same queue at QoS 1."""
+    t0 = time.perf_counter()
+    out = subprocess.run(["mosquitto_sub", "-p", str(port), "-i", "bare", "-u", "bare",
+                          "-P", "bare-pw", "-c", "-q", "1", "-t", device_subscription(STORE),
+                          "-C", str(total), "-V", "mqttv311"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"mosquitto_sub failed: {out.stderr.decode()[:300]}")
+    return total / (time.perf_counter() - t0)
+
+
+def spawn_edge(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
+    with open(workdir / "edge.log", "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "edge", "--metrics-every", "0"], env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+
+
+def prepare_edge(port: int, workdir: Path, devices: list[str]) -> tuple[dict[str, str], Path]:
+    """Start the edge once so it creates its database and persistent session, then stop it."""
     db = workdir / "edge.db"
     layout_file = workdir / "layout.json"
     layout_file.write_text(json.dumps(layout(devices)))
     env = {**os.environ, "VITRINE_STORE_ID": STORE, "VITRINE_DB_PATH": str(db),
            "VITRINE_MQTT_PORT": str(port), "VITRINE_MQTT_PASSWORD": "edge-pw",
-           "VITRINE_LAYOUT_PATH": str(layout_file)}
-    # First start: create the database and the persistent session, then stop.
-    setup = subprocess.Popen([sys.executable, "-m", "edge", "--metrics-every", "0"], env=env,
-                             stdout=open(workdir / "edge.log", "ab"), stderr=subprocess.STDOUT)
-    _wait_db(db)
-    time.sleep(1.0)
-    setup.send_signal(signal.SIGTERM)
-    setup.wait(20)
-    return env, db  # type: ignore[return-value]
-
-
-def _wait_db(db: Path, timeout: float = 20) -> None:
-    deadline = time.time() + timeout
+           "VITRINE_LAYOUT_PATH": str(layout_file),
+           "VITRINE_MQTT_PROTOCOL": os.environ.get("BENCH_MQTT_PROTOCOL", "3.1.1")}
+    setup = spawn_edge(env, workdir)
+    deadline = time.time() + 20
     while not db.exists():
         if time.time() > deadline:
             raise TimeoutError("edge did not create its database")
         time.sleep(0.05)
+    time.sleep(1.0)
+    setup.send_signal(signal.SIGTERM)
+    setup.wait(20)
+    return env, db
 
 
 def _count(db: Path) -> int:
@@ -104,10 +121,9 @@ def _count(db: Path) -> int:
         conn.close()
 
 
-def run_edge(env: dict, db: Path, total: int, workdir: Path) -> float:
+def run_edge(env: dict[str, str], db: Path, total: int, workdir: Path) -> float:
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "edge", "--metrics-every", "0"], env=env,
-                            stdout=open(workdir / "edge.log", "ab"), stderr=subprocess.STDOUT)
+    proc = spawn_edge(env, workdir)
     try:
         while True:
             n = _count(db)
@@ -132,18 +148,19 @@ def main() -> None:
     total = per * PUBLISHERS
     try:
         port = broker.port
-        # Bare subscriber.
+        # Raw limits, each on the same pre-loaded queue.
         _register_session(port, "bare")
         t0 = time.perf_counter()
         run_publishers(port, devices, per)
         load_rate = total / (time.perf_counter() - t0)
         bare_rate = bare(port, total)
+        run_publishers(port, devices, per)
+        bare_fast_rate = bare(port, total, fast=True)
+        run_publishers(port, devices, per)
+        sub_rate = mosquitto_sub_rate(port, total)
         # Edge: let it create its DB and session, stop it, load, then measure.
-        env, db = edge(port, total, workdir, [f"{d}" for d in devices])
-        run_publishers(port, [f"{d}" for d in devices], per)
-        # Publishers reuse device ids: msg ids repeat, so the edge would dedupe
-        # them as duplicates of the bare run. The bare run never touched the edge
-        # DB, so counts are clean.
+        env, db = prepare_edge(port, workdir, devices)
+        run_publishers(port, devices, per)
         edge_rate = run_edge(env, db, total, workdir)
     finally:
         broker.stop()
@@ -152,8 +169,12 @@ def main() -> None:
         "publishers": PUBLISHERS,
         "load_events_per_s": round(load_rate),
         "bare_events_per_s": round(bare_rate),
+        "bare_tuned_events_per_s": round(bare_fast_rate),
+        "mosquitto_sub_events_per_s": round(sub_rate),
         "events_per_s": round(edge_rate),
         "ratio": round(edge_rate / bare_rate, 3),
+        "ratio_vs_tuned": round(edge_rate / bare_fast_rate, 3),
+        "mqtt_protocol": os.environ.get("BENCH_MQTT_PROTOCOL", "3.1.1"),
         "machine": machine(),
     }
     print(json.dumps(result))

@@ -52,7 +52,7 @@ def open_configured_database(cfg: CentralConfig, instance_path: str | Path) -> D
 def create_app(test_config: Mapping[str, Any] | None = None,
                config_file: str | Path | None = None) -> Flask:
     """Build a central worker; ``test_config`` overrides every other configuration layer."""
-    from central import admin, ingest, orders, privacy, profiles
+    from central import admin, feeds, ingest, orders, privacy, profiles
 
     app = Flask(__name__, instance_relative_config=True)
     cfg = load_config(config_file=config_file, override=test_config)
@@ -62,7 +62,7 @@ def create_app(test_config: Mapping[str, Any] | None = None,
     if not cfg.database_url:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.extensions["central_db"] = open_configured_database(cfg, app.instance_path)
-    for module in (ingest, profiles, privacy, orders, admin):
+    for module in (ingest, profiles, privacy, orders, admin, feeds):
         app.register_blueprint(module.bp)
     _register_errors(app)
     log.info("central ready on %s", app.extensions["central_db"].dialect)

@@ -87,6 +87,46 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             submitted_by TEXT NOT NULL)""",
         "CREATE INDEX orders_store ON orders (store_id, seq)",
     ]),
+    # Feeds to the edges (central/feeds): one version counter per feed, and a
+    # version per row so an edge asks for "everything after version N".
+    (2, "sync feeds", [
+        """CREATE TABLE feed_versions (
+            feed TEXT PRIMARY KEY,
+            version BIGINT NOT NULL)""",
+        "INSERT INTO feed_versions (feed, version) VALUES ('catalogue', 0), ('prices', 0), "
+        "('stock', 0)",
+        """CREATE TABLE catalogue_products (
+            gtin TEXT PRIMARY KEY,
+            name TEXT,
+            brand TEXT,
+            category TEXT,
+            deleted SMALLINT NOT NULL DEFAULT 0,
+            version BIGINT NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX catalogue_products_version ON catalogue_products (version)",
+        """CREATE TABLE price_entries (
+            store_id TEXT NOT NULL,
+            gtin TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            valid_from DOUBLE PRECISION NOT NULL,
+            valid_to DOUBLE PRECISION,
+            price_cents BIGINT,
+            currency TEXT,
+            label TEXT,
+            deleted SMALLINT NOT NULL DEFAULT 0,
+            version BIGINT NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (store_id, gtin, kind, valid_from))""",
+        "CREATE INDEX price_entries_version ON price_entries (version)",
+        """CREATE TABLE stock_levels (
+            location TEXT NOT NULL,
+            gtin TEXT NOT NULL,
+            quantity BIGINT NOT NULL,
+            observed_at DOUBLE PRECISION NOT NULL,
+            version BIGINT NOT NULL,
+            PRIMARY KEY (location, gtin))""",
+        "CREATE INDEX stock_levels_version ON stock_levels (version)",
+    ]),
 ]
 
 

@@ -30,6 +30,9 @@ class EdgeConfig:
     #: Fixed client id: the broker keeps this persistent session (and its queued
     #: QoS 1 messages) while the edge restarts.
     mqtt_client_id: str = "vitrine-edge"
+    #: "3.1.1" or "5". Both keep a persistent session and ack after commit;
+    #: 3.1.1 decodes no per-message properties (see docs/benchmarks.md).
+    mqtt_protocol: str = "3.1.1"
     #: MQTT 5 Receive Maximum: QoS 1 messages the broker may have in flight to us
     #: unacknowledged. We ack only after commit, so this bounds throughput at
     #: receive_maximum / commit_time; see docs/benchmarks.md.

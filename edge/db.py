@@ -94,6 +94,64 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_unsent ON outbox(sent_at, seq);
 """),
+    # Local copies of central's feeds (edge/sync.py), the store's own opinions the
+    # rules weigh against them (edge/rules.py), and applied erasures (edge/erasure.py).
+    ("0002_sync", """
+CREATE TABLE sync_state (
+  feed TEXT PRIMARY KEY,
+  version INTEGER NOT NULL DEFAULT 0,
+  last_success_at REAL,
+  last_attempt_at REAL,
+  last_error TEXT
+);
+CREATE TABLE sync_catalogue (
+  gtin TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  brand TEXT,
+  category TEXT,
+  version INTEGER NOT NULL
+);
+CREATE TABLE sync_prices (
+  store_id TEXT NOT NULL,
+  gtin TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  valid_from REAL NOT NULL,
+  valid_to REAL,
+  price_cents INTEGER NOT NULL,
+  currency TEXT NOT NULL,
+  label TEXT,
+  version INTEGER NOT NULL,
+  PRIMARY KEY (store_id, gtin, kind, valid_from)
+);
+CREATE INDEX sync_prices_gtin ON sync_prices(gtin);
+CREATE TABLE sync_stock (
+  location TEXT NOT NULL,
+  gtin TEXT NOT NULL,
+  quantity INTEGER NOT NULL,
+  observed_at REAL NOT NULL,
+  PRIMARY KEY (location, gtin)
+);
+CREATE INDEX sync_stock_gtin ON sync_stock(gtin);
+CREATE TABLE local_markdowns (
+  gtin TEXT PRIMARY KEY,
+  price_cents INTEGER NOT NULL,
+  valid_from REAL NOT NULL DEFAULT 0,
+  valid_to REAL,
+  set_by TEXT,
+  set_at REAL NOT NULL
+);
+CREATE TABLE local_stock_counts (
+  gtin TEXT PRIMARY KEY,
+  quantity INTEGER NOT NULL,
+  counted_at REAL NOT NULL,
+  counted_by TEXT
+);
+CREATE TABLE erasures_applied (
+  seq INTEGER PRIMARY KEY,
+  applied_at REAL NOT NULL,
+  rows_deleted INTEGER NOT NULL
+);
+"""),
 ]
 
 

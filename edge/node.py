@@ -118,17 +118,22 @@ class EdgeNode:
                     pending = batch
                     time.sleep(1.0)
                     continue
-                for kind, event in result.events:
-                    if self.cfg.publish_events:
-                        self.bus.publish_event(kind, event)
-                    for listener in self.listeners:
-                        listener(kind, event)
-                for item in batch:
-                    self.bus.ack(item.mid, item.qos)
+                self._publish(result.events)
+                self.bus.ack_batch(batch)
             now = time.time()
             if now >= self._next_housekeeping:
                 self._next_housekeeping = now + self.cfg.stale_check_s
                 self._housekeeping(now)
+
+    def _publish(self, events: list[tuple[str, dict[str, Any], str]]) -> None:
+        by_kind: dict[str, list[str]] = {}
+        for kind, event, text in events:
+            by_kind.setdefault(kind, []).append(text)
+            for listener in self.listeners:
+                listener(kind, event)
+        if self.cfg.publish_events:
+            for kind, payloads in by_kind.items():
+                self.bus.publish_events(kind, payloads)
 
     def _housekeeping(self, now: float) -> None:
         conn = self.db.conn

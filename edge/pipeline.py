@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
+import functools
+import hashlib
 import logging
 import time
 import uuid
@@ -24,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import sqlite_utils
 
 from contract.gs1 import GS1Error
@@ -41,7 +43,33 @@ from .registry import Registry
 from .sessions import Sessions
 
 log = logging.getLogger("vitrine.edge.pipeline")
+#: Shelf labels and tags are a finite set, scanned over and over: parsing a
+#: GS1 Digital Link once per distinct text, not once per scan, is measurable.
+#: (Errors are not cached: a bad label is re-checked and re-quarantined.)
+_classify_cached = functools.lru_cache(maxsize=8192)(classify)
+
+
+def uuid5_str(name: str) -> str:
+    """``str(uuid.uuid5(EVENT_NS, name))`` without building UUID objects (hot path).
+
+    Deterministic on purpose: a message redelivered after a crash derives the
+    same event ids, so the outbox and central's ingest deduplicate them.
+    """
+    h = bytearray(hashlib.sha1(_NS_BYTES + name.encode()).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50
+    h[8] = (h[8] & 0x3F) | 0x80
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
+def dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
 EVENT_NS = uuid.UUID("6f1d2c1e-9d4b-4c8e-9a39-0b7f8e1d2a10")
+_NS_BYTES = EVENT_NS.bytes
+
+
+class _Bug(Exception):
+    """Internal: an unexpected exception on the fast path; replay the batch carefully."""
 
 
 class Rejected(Exception):
@@ -55,8 +83,8 @@ class Rejected(Exception):
 
 @dataclass
 class BatchResult:
-    #: (kind, event) to publish in store, in order, once committed.
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: (kind, event, event as JSON) to publish in store, in order, once committed.
+    events: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
 
 
@@ -75,30 +103,31 @@ class Pipeline:
 
     # -- batch -------------------------------------------------------------
     def process_batch(self, items: list[Inbound]) -> BatchResult:
-        """Record ``items`` in one transaction; return what to publish. Raises on commit failure."""
-        result = BatchResult()
+        """Record ``items`` in one transaction; return what to publish. Raises on commit failure.
+
+        Fast path: no per-message savepoint. Every :class:`Rejected` is raised
+        before the message wrote anything, so quarantining needs no rollback.
+        Only an unexpected exception (a bug) needs one: then the whole batch is
+        rolled back and replayed message by message inside savepoints, so the
+        faulty message is quarantined alone and the others still commit.
+        """
         conn = self.conn
         t0 = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for item in items:
-                conn.execute("SAVEPOINT msg")
-                mark = len(result.events)
-                try:
-                    self._process(item, result)
-                    conn.execute("RELEASE msg")
-                except Rejected as rej:
-                    conn.execute("ROLLBACK TO msg")
-                    conn.execute("RELEASE msg")
-                    del result.events[mark:]
-                    self._quarantine(item, rej.reason, rej.detail, result)
-                except Exception as exc:  # a bug: keep the message, keep going, be loud
-                    conn.execute("ROLLBACK TO msg")
-                    conn.execute("RELEASE msg")
-                    del result.events[mark:]
-                    log.exception("internal error on %s", item.topic)
-                    self._quarantine(item, "internal_error", repr(exc)[:500], result)
+            result = BatchResult()
+            try:
+                for item in items:
+                    self._process_one(item, result, savepoint=False)
+            except _Bug:
+                conn.execute("ROLLBACK")
+                self.reload_state()
+                conn.execute("BEGIN IMMEDIATE")
+                result = BatchResult()
+                for item in items:
+                    self._process_one(item, result, savepoint=True)
             self.registry.flush(conn)
+            self.sessions.flush(conn)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -109,6 +138,30 @@ class Pipeline:
         result.counts["received"] += len(items)
         self.metrics.add_many(result.counts)
         return result
+
+    def _process_one(self, item: Inbound, result: BatchResult, *, savepoint: bool) -> None:
+        conn = self.conn
+        if savepoint:
+            conn.execute("SAVEPOINT msg")
+        mark = len(result.events)
+        try:
+            self._process(item, result)
+            if savepoint:
+                conn.execute("RELEASE msg")
+        except Rejected as rej:
+            if savepoint:
+                conn.execute("ROLLBACK TO msg")
+                conn.execute("RELEASE msg")
+            del result.events[mark:]
+            self._quarantine(item, rej.reason, rej.detail, result)
+        except Exception as exc:
+            if not savepoint:
+                raise _Bug from exc
+            conn.execute("ROLLBACK TO msg")
+            conn.execute("RELEASE msg")
+            del result.events[mark:]
+            log.exception("internal error on %s", item.topic)
+            self._quarantine(item, "internal_error", repr(exc)[:500], result)
 
     def reload_state(self) -> None:
         """Forget in-memory state that a rolled-back transaction may have changed."""
@@ -131,8 +184,8 @@ class Pipeline:
         if item.frame_error:
             raise Rejected(*item.frame_error)
         try:
-            msg = json.loads(item.payload)
-        except (ValueError, UnicodeDecodeError) as exc:
+            msg = orjson.loads(item.payload)
+        except orjson.JSONDecodeError as exc:
             raise Rejected("not_json", str(exc)[:200]) from None
         try:
             validate(dt.channel, msg)
@@ -154,12 +207,14 @@ class Pipeline:
         elif dt.channel == "frame":
             contents = [self._classify(t) for t in item.frame_texts or []]
 
-        payload = msg if dt.channel != "frame" else {k: v for k, v in msg.items() if k != "image"}
+        if dt.channel == "frame":  # the image itself is not kept, only what was read in it
+            stored = dumps({k: v for k, v in msg.items() if k != "image"})
+        else:
+            stored = item.payload.decode()  # valid UTF-8 JSON: orjson checked it
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO events (device_id, msg_id, channel, received_at, device_ts,"
             " payload) VALUES (?, ?, ?, ?, ?, ?)",
-            (dt.device_id, msg["msg_id"], dt.channel, now, msg["ts"],
-             json.dumps(payload, separators=(",", ":"))))
+            (dt.device_id, msg["msg_id"], dt.channel, now, msg["ts"], stored))
         if cur.rowcount == 0:
             result.counts["duplicates"] += 1
             return
@@ -189,7 +244,7 @@ class Pipeline:
     @staticmethod
     def _classify(text: str) -> ScanContent:
         try:
-            return classify(text)
+            return _classify_cached(text)
         except GS1Error as exc:
             raise Rejected("bad_gs1", str(exc)[:200]) from None
 
@@ -208,7 +263,7 @@ class Pipeline:
         def event_id(kind: str) -> str:
             nonlocal n
             n += 1
-            return str(uuid.uuid5(EVENT_NS, f"{self.store_id}/{device_id}/{msg['msg_id']}/{n}"))
+            return uuid5_str(f"{self.store_id}/{device_id}/{msg['msg_id']}/{n}")
 
         products: list[tuple[str | None, ScanContent | None]] = []
         for content in contents:
@@ -253,12 +308,12 @@ class Pipeline:
 
     def _emit(self, kind: str, event: dict[str, Any], customer_key: str,
               result: BatchResult) -> None:
+        text = dumps(event)
         self.conn.execute(
             "INSERT OR IGNORE INTO outbox (event_id, kind, customer_key, payload, created_at)"
             " VALUES (?, ?, ?, ?, ?)",
-            (event["event_id"], kind, customer_key, json.dumps(event, separators=(",", ":")),
-             event["received_at"]))
-        result.events.append((kind, event))
+            (event["event_id"], kind, customer_key, text, event["received_at"]))
+        result.events.append((kind, event, text))
         result.counts[kind] += 1
 
     def _security(self, event_id: str, base: dict[str, Any], reason: str,
@@ -268,7 +323,7 @@ class Pipeline:
               "received_at": base["received_at"]}
         self.conn.execute("INSERT OR IGNORE INTO security_events VALUES (?, ?, ?, ?, NULL)",
                           (event_id, base["received_at"], base["device_id"], reason))
-        result.events.append(("security", ev))
+        result.events.append(("security", ev, dumps(ev)))
         result.counts[f"security.{reason}"] += 1
 
     def _quarantine(self, item: Inbound, reason: str, detail: str, result: BatchResult) -> None:
@@ -283,6 +338,6 @@ class Pipeline:
              item.payload))
         result.counts["quarantined"] += 1
         result.counts[f"quarantined.{reason}"] += 1
-        result.events.append(("rejected", {"type": "rejected", "device_id": device_id,
-                                           "reason": reason, "detail": detail[:200],
-                                           "received_at": item.received_at}))
+        ev = {"type": "rejected", "device_id": device_id, "reason": reason,
+              "detail": detail[:200], "received_at": item.received_at}
+        result.events.append(("rejected", ev, dumps(ev)))

@@ -27,11 +27,14 @@ class Sessions:
     def __init__(self, conn: sqlite3.Connection, gap_s: float):
         self.gap_s = gap_s
         self._by_device: dict[str, Session] = {}
+        #: Sessions whose last_at moved: written once per batch by :meth:`flush`.
+        self._dirty: dict[str, Session] = {}
         self.reload(conn)
 
     def reload(self, conn: sqlite3.Connection) -> None:
         """Rebuild the in-memory view from committed rows (start, or after a failed commit)."""
         self._by_device = {}
+        self._dirty = {}
         rows = conn.execute(
             "SELECT session_id, device_id, customer_id, started_at, last_at FROM sessions "
             "WHERE rowid IN (SELECT max(rowid) FROM sessions GROUP BY device_id)")
@@ -48,9 +51,15 @@ class Sessions:
                          (s.session_id, device_id, None, now, now))
         else:
             s.last_at = max(s.last_at, now)
-            conn.execute("UPDATE sessions SET last_at = ? WHERE session_id = ?",
-                         (s.last_at, s.session_id))
+            self._dirty[s.session_id] = s
         return s
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        """Write the batch's last_at updates (one statement per batch, not per message)."""
+        if self._dirty:
+            conn.executemany("UPDATE sessions SET last_at = ? WHERE session_id = ?",
+                             [(s.last_at, sid) for sid, s in self._dirty.items()])
+            self._dirty.clear()
 
     def identify(self, conn: sqlite3.Connection, session: Session, customer_id: str) -> Session:
         """Attach a customer; a different customer at the same device starts a new session."""

@@ -93,8 +93,11 @@ class Observer:
         assert done.wait(5)
 
     def _on_message(self, client, userdata, msg) -> None:
+        kind = msg.topic.rsplit("/", 1)[1]
+        batch = json.loads(msg.payload)
+        assert isinstance(batch, list) and batch, "events are published as a JSON array"
         with self.cond:
-            self.events.append((msg.topic.rsplit("/", 1)[1], json.loads(msg.payload)))
+            self.events.extend((kind, e) for e in batch)
             self.cond.notify_all()
 
     def wait_for(self, kind: str, n: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:

@@ -1,0 +1,60 @@
+"""HTTP endpoints of the feeds: store reads (store token), back-office loads (admin token)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from central.auth import require, require_store_scope
+from central.db import Database
+from central.errors import BadRequest, NotFound
+from central.feeds import model
+from central.feeds.validation import parse_load
+
+bp = Blueprint("feeds", __name__, url_prefix="/api/v1")
+
+#: Largest page; an edge pages through a bigger catalogue and applies it at once.
+MAX_PAGE = 5000
+
+
+def _spec(feed: str) -> model.FeedSpec:
+    spec = model.FEEDS.get(feed)
+    if spec is None:
+        raise NotFound(f"no feed {feed!r} (one of {', '.join(model.FEEDS)})")
+    return spec
+
+
+def _int_arg(name: str, default: int) -> int:
+    try:
+        return int(request.args.get(name, default))
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer") from None
+
+
+def load(db: Database, feed: str, body: Any, now: float | None = None) -> int:
+    """Validate and store one load (all or nothing); return the feed's new version."""
+    spec = _spec(feed)
+    now = time.time() if now is None else now
+    upserts, deletes = parse_load(feed, body, now)
+    return db.run(lambda tx: model.write(tx, spec, upserts, deletes, now))
+
+
+@bp.get("/stores/<store_id>/feeds/<feed>")
+@require("store")
+def read_feed(store_id: str, feed: str) -> Any:
+    require_store_scope(store_id)
+    spec = _spec(feed)
+    since = _int_arg("since", 0)
+    limit = min(max(_int_arg("limit", MAX_PAGE), 1), MAX_PAGE)
+    db = current_app.extensions["central_db"]
+    return jsonify(db.run(lambda tx: model.read(tx, spec, store_id, since, limit), write=False))
+
+
+@bp.put("/admin/feeds/<feed>")
+@require()
+def load_feed(feed: str) -> Any:
+    body = request.get_json(silent=True)
+    version = load(current_app.extensions["central_db"], feed, body)
+    return jsonify(feed=feed, version=version)

@@ -1,0 +1,94 @@
+"""Right to be forgotten at the edge: delete a customer's local copies on central's order.
+
+Central records an erasure order per erased customer (``seq``, customer id,
+the session ids it knew). The edge's sync client polls
+``GET /api/v1/stores/<store>/erasures?since=<seq>`` (the ``erasures`` feed of
+:class:`edge.sync.SyncClient`), and an edge that was offline for days catches
+up from its last seq. For each order, in one transaction with the cursor:
+
+- ``sessions`` of the customer (central's ids plus the ones this edge linked
+  locally and may not have forwarded yet) are deleted;
+- ``events`` (raw device messages) received at a session's device inside that
+  session's time window are deleted: sessions of one device never overlap, so
+  those messages are exactly the ones the session was made of;
+- ``outbox`` rows of the customer or of those sessions (by ``customer_key`` or
+  by ``customer_id``/``session_id`` in the payload) are deleted, **except
+  orders**: central keeps orders as accounting records (docs/operations.md);
+- ``security_events`` hinting at the customer are deleted.
+
+``erasures_applied`` records each seq (with a count, not the customer id), so
+applying an order twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+#: Largest page central serves (central/privacy.py MAX_FEED_PAGE).
+PAGE = 1000
+
+
+class FeedReader(Protocol):
+    def get(self, path: str) -> dict[str, Any]: ...
+
+
+def fetch(reader: FeedReader, store_id: str, since: int, max_pages: int = 1000
+          ) -> tuple[list[dict[str, Any]], int]:
+    """Every erasure order after ``since`` and the new cursor."""
+    orders: list[dict[str, Any]] = []
+    cursor = since
+    for _ in range(max_pages):
+        page = reader.get(f"/api/v1/stores/{store_id}/erasures?since={cursor}&limit={PAGE}")
+        items = page.get("erasures", [])
+        orders += items
+        cursor = int(page.get("next", cursor))
+        if len(items) < PAGE:
+            break
+    return orders, cursor
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return "(" + ",".join("?" * len(values)) + ")" if values else "(NULL)"
+
+
+def erase_customer(conn: sqlite3.Connection, customer_id: str,
+                   session_ids: Iterable[str] = ()) -> int:
+    """Delete the local copies of one customer (inside the caller's transaction)."""
+    local = [r[0] for r in conn.execute(
+        "SELECT session_id FROM sessions WHERE customer_id = ?", (customer_id,))]
+    sessions = sorted(set(session_ids) | set(local))
+    marks = _marks(sessions)
+    deleted = conn.execute(
+        f"DELETE FROM events WHERE id IN (SELECT e.id FROM events e JOIN sessions s "
+        f"ON e.device_id = s.device_id AND e.received_at BETWEEN s.started_at AND s.last_at "
+        f"WHERE s.session_id IN {marks})", sessions).rowcount
+    keys = [customer_id, *sessions]
+    deleted += conn.execute(
+        f"DELETE FROM outbox WHERE kind != 'order' AND (customer_key IN {_marks(keys)} "
+        f"OR json_extract(payload, '$.customer_id') = ? "
+        f"OR json_extract(payload, '$.session_id') IN {marks})",
+        [*keys, customer_id, *sessions]).rowcount
+    deleted += conn.execute("DELETE FROM security_events WHERE customer_hint = ?",
+                            (customer_id,)).rowcount
+    deleted += conn.execute(f"DELETE FROM sessions WHERE session_id IN {marks}",
+                            sessions).rowcount
+    return deleted
+
+
+def apply(conn: sqlite3.Connection, orders: Iterable[dict[str, Any]],
+          now: float | None = None) -> int:
+    """Apply erasure orders not applied yet (inside the caller's transaction); rows deleted."""
+    now = time.time() if now is None else now
+    total = 0
+    for order in orders:
+        seq = int(order["seq"])
+        if conn.execute("SELECT 1 FROM erasures_applied WHERE seq = ?", (seq,)).fetchone():
+            continue
+        n = erase_customer(conn, str(order["customer_id"]), order.get("session_ids") or [])
+        conn.execute("INSERT INTO erasures_applied (seq, applied_at, rows_deleted) "
+                     "VALUES (?, ?, ?)", (seq, now, n))
+        total += n
+    return total

@@ -1,0 +1,576 @@
+"""Sync from central to the edge: catalogue, prices, stock, erasures; applied atomically.
+
+The store serves kiosks and signage from local tables, never from central: a
+link down for days means older prices, not a dead store. :class:`SyncClient`
+pulls each feed of central/feeds on its own cadence (catalogue every three
+days, prices daily, stock every minute by default), and stock is also pushed
+in real time over MQTT (:mod:`edge.sync_topics`).
+
+Each pull fetches every page first, then applies them in **one** SQLite
+transaction on the client's own connection (``BEGIN IMMEDIATE``; WAL lets the
+edge writer keep reading meanwhile and its busy timeout covers the short
+write), together with the feed's new version. A feed that fails half-way
+(central gone between two pages, a row the schema refuses) therefore leaves
+the previous copy and cursor intact, and the next pull resumes from there.
+
+After catalogue and price changes the affected rows of ``products`` (what
+enrichment and kiosks read) are rewritten in the same transaction with the
+effective price decided by :mod:`edge.rules` (central price list vs. a local
+markdown), so the store shows the same price as every channel unless a rule
+says otherwise. ``on_change(feed)`` is then called, e.g. to run
+``Catalogue.reload()``.
+
+Failures back off per feed (full jitter, capped by ``backoff_cap_s`` and the
+cadence); ``metrics()`` exposes ``last_sync_age_s`` per feed for alerting.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import sqlite3
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import erasure
+from .rules import Candidate, PriceEntry, Rules, central_price, next_change
+from .sync_topics import StockMessageError, parse_stock_message, sync_stock_topic
+
+log = logging.getLogger("vitrine.edge.sync")
+
+DAY_S = 86_400.0
+FEEDS = ("catalogue", "prices", "stock")
+DEFAULT_CADENCES: dict[str, float] = {"catalogue": 3 * DAY_S, "prices": DAY_S, "stock": 60.0,
+                                      "erasures": 60.0}
+
+
+class SyncError(Exception):
+    """Central unreachable, refusing, or answering something that is not a feed."""
+
+
+class CentralReader:
+    """GET JSON from central with the store's bearer token (stdlib only, like the forwarder)."""
+
+    def __init__(self, url: str, token: str, timeout_s: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout_s = timeout_s
+
+    def get(self, path: str) -> dict[str, Any]:
+        req = urllib.request.Request(self.url + path, method="GET")
+        req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                body = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            raise SyncError(f"{path}: HTTP {exc.code} {exc.read()[:200]!r}") from None
+        except (OSError, ValueError) as exc:  # refused, reset, timeout, bad JSON
+            raise SyncError(f"{path}: {exc}") from None
+        if not isinstance(body, dict):
+            raise SyncError(f"{path}: not a JSON object")
+        return body
+
+
+def fetch_feed(reader: CentralReader, store_id: str, feed: str, since: int,
+               page_size: int = 5000, max_pages: int = 10_000
+               ) -> tuple[bool, int, list[dict[str, Any]]]:
+    """``(full, version, items)``: every page after ``since``, merged, before any apply.
+
+    A full feed walked in pages may see a row again (changed meanwhile) or its
+    tombstone on a later page: later versions replace earlier ones by key.
+    """
+    full: bool | None = None
+    cursor = since
+    items: list[dict[str, Any]] = []
+    for _ in range(max_pages):
+        page = reader.get(f"/api/v1/stores/{store_id}/feeds/{feed}?since={cursor}"
+                          f"&limit={page_size}")
+        if full is None:
+            full = bool(page.get("full"))
+        items += page.get("items", [])
+        cursor = int(page["version"])
+        if not page.get("more"):
+            return bool(full), cursor, items
+    raise SyncError(f"{feed}: more than {max_pages} pages")
+
+
+# -- applying feeds to the local copy (inside the caller's transaction) ----------------------
+
+_KEYS = {"catalogue": ("gtin",), "prices": ("store_id", "gtin", "kind", "valid_from"),
+         "stock": ("location", "gtin")}
+
+
+def _latest(feed: str, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Last change per key, in version order (pages may repeat a key)."""
+    by_key = {tuple(i[k] for k in _KEYS[feed]): i for i in items}
+    return list(by_key.values())
+
+
+def apply_catalogue(conn: sqlite3.Connection, items: list[dict[str, Any]], full: bool
+                    ) -> set[str]:
+    """Update ``sync_catalogue``; drop from ``products`` what central no longer sells."""
+    items = _latest("catalogue", items)
+    before = {r[0] for r in conn.execute("SELECT gtin FROM sync_catalogue")} if full else set()
+    if full:
+        conn.execute("DELETE FROM sync_catalogue")
+    gone = {i["gtin"] for i in items if i.get("deleted")}
+    live = [i for i in items if not i.get("deleted")]
+    conn.executemany("INSERT INTO sync_catalogue (gtin, name, brand, category, version) "
+                     "VALUES (:gtin, :name, :brand, :category, :version) ON CONFLICT (gtin) "
+                     "DO UPDATE SET name = excluded.name, brand = excluded.brand, "
+                     "category = excluded.category, version = excluded.version", live)
+    removed = (before - {i["gtin"] for i in live}) | gone
+    conn.executemany("DELETE FROM sync_catalogue WHERE gtin = ?", [(g,) for g in gone])
+    conn.executemany("DELETE FROM products WHERE gtin = ?", [(g,) for g in removed])
+    return {i["gtin"] for i in live} | removed
+
+
+def apply_prices(conn: sqlite3.Connection, items: list[dict[str, Any]], full: bool
+                 ) -> set[str]:
+    items = _latest("prices", items)
+    touched = {r[0] for r in conn.execute("SELECT gtin FROM sync_prices")} if full else set()
+    if full:
+        conn.execute("DELETE FROM sync_prices")
+    conn.executemany("DELETE FROM sync_prices WHERE store_id = :store_id AND gtin = :gtin AND "
+                     "kind = :kind AND valid_from = :valid_from",
+                     [i for i in items if i.get("deleted")])
+    conn.executemany(
+        "INSERT INTO sync_prices (store_id, gtin, kind, valid_from, valid_to, price_cents, "
+        "currency, label, version) VALUES (:store_id, :gtin, :kind, :valid_from, :valid_to, "
+        ":price_cents, :currency, :label, :version) ON CONFLICT (store_id, gtin, kind, "
+        "valid_from) DO UPDATE SET valid_to = excluded.valid_to, price_cents = "
+        "excluded.price_cents, currency = excluded.currency, label = excluded.label, "
+        "version = excluded.version", [i for i in items if not i.get("deleted")])
+    return touched | {i["gtin"] for i in items}
+
+
+_STOCK_UPSERT = ("INSERT INTO sync_stock (location, gtin, quantity, observed_at) VALUES "
+                 "(:location, :gtin, :quantity, :observed_at) ON CONFLICT (location, gtin) DO "
+                 "UPDATE SET quantity = excluded.quantity, observed_at = excluded.observed_at "
+                 "WHERE sync_stock.observed_at <= excluded.observed_at")
+
+
+def apply_stock(conn: sqlite3.Connection, items: list[dict[str, Any]], full: bool) -> set[str]:
+    """Newest observation wins per (location, gtin), whether pulled or pushed."""
+    items = _latest("stock", items)
+    if full:
+        keep = {(i["location"], i["gtin"]) for i in items}
+        stale = [k for k in conn.execute("SELECT location, gtin FROM sync_stock")
+                 if tuple(k) not in keep]
+        conn.executemany("DELETE FROM sync_stock WHERE location = ? AND gtin = ?", stale)
+    conn.executemany(_STOCK_UPSERT, items)
+    return {i["gtin"] for i in items}
+
+
+APPLIERS: dict[str, Callable[[sqlite3.Connection, list[dict[str, Any]], bool], set[str]]] = {
+    "catalogue": apply_catalogue, "prices": apply_prices, "stock": apply_stock}
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def materialise(conn: sqlite3.Connection, store_id: str, rules: Rules,
+                gtins: Iterable[str] | None, now: float) -> float:
+    """Rewrite ``products`` for ``gtins`` (None: all); return the next price change time.
+
+    Products central sells get name/brand/category from the catalogue and the
+    price the ``price`` rule picks between central's price list and a local
+    markdown. Products known only locally (seeded from the layout) keep their
+    seeded price unless central or a markdown has one.
+    """
+    if gtins is None:
+        wanted = sorted({r[0] for r in conn.execute(
+            "SELECT gtin FROM sync_catalogue UNION SELECT gtin FROM sync_prices "
+            "UNION SELECT gtin FROM local_markdowns")})
+    else:
+        wanted = sorted(set(gtins))
+    soonest = math.inf
+    for chunk in _chunks(wanted):
+        marks = ",".join("?" * len(chunk))
+        cat = {r[0]: r for r in conn.execute(
+            f"SELECT gtin, name, brand, category FROM sync_catalogue WHERE gtin IN ({marks})",
+            chunk)}
+        entries: dict[str, list[PriceEntry]] = {}
+        for r in conn.execute(f"SELECT gtin, store_id, kind, price_cents, valid_from, valid_to, "
+                              f"currency, label FROM sync_prices WHERE gtin IN ({marks})", chunk):
+            entries.setdefault(r[0], []).append(PriceEntry(*r[1:]))
+        marks_rows = {r[0]: r for r in conn.execute(
+            f"SELECT gtin, price_cents, valid_from, valid_to, set_at FROM local_markdowns "
+            f"WHERE gtin IN ({marks})", chunk)}
+        for gtin in chunk:
+            price = central_price(entries.get(gtin, []), store_id, now)
+            candidates = []
+            if price is not None:
+                candidates.append(Candidate("central", price.price_cents, price.valid_from))
+            md = marks_rows.get(gtin)
+            md_entries = []
+            if md is not None:
+                md_entries = [PriceEntry("*", "markdown", md[1], md[2], md[3])]
+                if md_entries[0].valid_at(now):
+                    candidates.append(Candidate("local_markdown", md[1], md[4]))
+            soonest = min(soonest, next_change([*entries.get(gtin, []), *md_entries], now))
+            win = rules.resolve("price", candidates, now)
+            cents = win.value if win else None
+            currency = price.currency if price else "EUR"
+            if gtin in cat:
+                _, name, brand, category = cat[gtin]
+                conn.execute(
+                    "INSERT INTO products (gtin, name, brand, category, price_cents, currency, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gtin) DO UPDATE SET "
+                    "name = excluded.name, brand = excluded.brand, category = excluded.category,"
+                    " price_cents = excluded.price_cents, currency = excluded.currency, "
+                    "updated_at = excluded.updated_at",
+                    (gtin, name, brand, category, cents, currency, now))
+            elif cents is not None:
+                conn.execute("UPDATE products SET price_cents = ?, currency = ?, updated_at = ? "
+                             "WHERE gtin = ?", (cents, currency, now, gtin))
+    return soonest
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    """Where the real-time stock push comes from: the store broker, edge credentials."""
+
+    host: str
+    port: int
+    username: str = "edge"
+    password: str = ""
+    client_id: str = "vitrine-edge-sync"
+
+
+
+class SyncClient:
+    """Keeps the edge's local copy of central's feeds current; see the module docstring.
+
+    ``cadences`` maps ``catalogue``/``prices``/``stock``/``erasures`` to seconds
+    between pulls (missing feeds use :data:`DEFAULT_CADENCES`; a feed mapped to
+    0 or less is not pulled). One connection, guarded by a lock, serves the
+    loop thread, the MQTT push thread and the store-side setters.
+    """
+
+    def __init__(self, db_path: str, central_url: str, store_token: str,
+                 cadences: Mapping[str, float] | None = None, *, store_id: str,
+                 rules: Rules | None = None, on_change: Callable[[str], None] | None = None,
+                 mqtt: MqttSettings | None = None, page_size: int = 5000,
+                 timeout_s: float = 30.0, backoff_base_s: float = 1.0,
+                 backoff_cap_s: float = 300.0, warehouse: str = "web-warehouse",
+                 clock: Callable[[], float] = time.time,
+                 rng: random.Random | None = None) -> None:
+        merged = {**DEFAULT_CADENCES, **(cadences or {})}
+        unknown = set(merged) - set(DEFAULT_CADENCES)
+        if unknown:
+            raise ValueError(f"unknown feeds in cadences: {', '.join(sorted(unknown))}")
+        self.cadences = {f: float(s) for f, s in merged.items() if s and s > 0}
+        self.store_id = store_id
+        self.reader = CentralReader(central_url, store_token, timeout_s)
+        self.rules = rules or Rules()
+        self.on_change = on_change
+        self.mqtt = mqtt
+        self.page_size = page_size
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.warehouse = warehouse
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.failures = {f: 0 for f in DEFAULT_CADENCES}
+        self.counters = {"applied_total": 0, "failures_total": 0, "pushes_total": 0,
+                         "pushes_rejected_total": 0, "erased_rows_total": 0}
+        self._conn = sqlite3.connect(db_path, timeout=30, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        self._lock = threading.RLock()
+        self._due = {f: self._first_due(f) for f in self.cadences}
+        self._next_reprice = -math.inf
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._push: Any = None
+        #: Set once the stock push subscription is acknowledged by the broker.
+        self.push_ready = threading.Event()
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _state(self, feed: str) -> tuple[int, float | None, str | None]:
+        with self._lock:
+            row = self._conn.execute("SELECT version, last_success_at, last_error FROM "
+                                     "sync_state WHERE feed = ?", (feed,)).fetchone()
+        return (int(row[0]), row[1], row[2]) if row else (0, None, None)
+
+    def _first_due(self, feed: str) -> float:
+        """A restarted edge does not re-pull a three-day catalogue it got an hour ago."""
+        _, last, _ = self._state(feed)
+        return -math.inf if last is None else last + self.cadences[feed]
+
+    def _record(self, feed: str, *, version: int | None = None, error: str | None = None
+                ) -> None:
+        """A success is written inside the apply transaction (cursor moves with the data);
+        a failure is written on its own, leaving the cursor where the data is."""
+        now = self.clock()
+        if version is not None:
+            self._conn.execute(
+                "INSERT INTO sync_state (feed, version, last_success_at, last_attempt_at, "
+                "last_error) VALUES (?, ?, ?, ?, NULL) ON CONFLICT (feed) DO UPDATE SET "
+                "version = excluded.version, last_success_at = excluded.last_success_at, "
+                "last_attempt_at = excluded.last_attempt_at, last_error = NULL",
+                (feed, version, now, now))
+        else:
+            with self._lock:
+                self._conn.execute(
+                    "INSERT INTO sync_state (feed, last_attempt_at, last_error) VALUES "
+                    "(?, ?, ?) ON CONFLICT (feed) DO UPDATE SET last_attempt_at = "
+                    "excluded.last_attempt_at, last_error = excluded.last_error",
+                    (feed, now, (error or "")[:500]))
+
+    def metrics(self) -> dict[str, Any]:
+        """Per feed: ``version``, ``last_sync_age_s`` (None = never), failures, last error."""
+        now = self.clock()
+        feeds = {}
+        for feed in DEFAULT_CADENCES:
+            version, last, error = self._state(feed)
+            feeds[feed] = {"version": version,
+                           "last_sync_age_s": None if last is None else max(0.0, now - last),
+                           "consecutive_failures": self.failures[feed], "last_error": error}
+        return {"feeds": feeds,
+                "last_sync_age_s": {f: m["last_sync_age_s"] for f, m in feeds.items()},
+                **self.counters}
+
+    # -- one transaction ---------------------------------------------------------------------
+
+    def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``work`` in one short ``BEGIN IMMEDIATE`` transaction; all or nothing."""
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+    def _changed(self, feed: str) -> None:
+        """Tell the node (e.g. reload its Catalogue); its bug must not stop the sync."""
+        if self.on_change is None:
+            return
+        try:
+            self.on_change(feed)
+        except Exception:
+            log.exception("on_change(%r) failed; the local copy is applied regardless", feed)
+
+    # -- pulling -----------------------------------------------------------------------------
+
+    def sync_once(self, feed: str) -> int:
+        """Pull ``feed`` now and apply it atomically; return items applied.
+
+        Raises :class:`SyncError` when central cannot be read and
+        ``sqlite3.Error``/``KeyError``/``ValueError`` when the feed cannot be
+        applied; in both cases nothing changed locally.
+        """
+        since, _, _ = self._state(feed)
+        if feed == "erasures":
+            orders, cursor = erasure.fetch(self.reader, self.store_id, since)
+            now = self.clock()
+            erased = self._write(lambda c: (erasure.apply(c, orders, now),
+                                            self._record(feed, version=cursor))[0])
+            self.counters["erased_rows_total"] += erased
+            if orders:
+                log.info("applied %d erasure order(s), %d local rows deleted", len(orders),
+                         erased)
+                self._changed(feed)
+            return len(orders)
+        full, version, items = fetch_feed(self.reader, self.store_id, feed, since,
+                                          self.page_size)
+        if not items and not full and version == since:
+            self._write(lambda c: self._record(feed, version=version))
+            return 0
+
+        def work(conn: sqlite3.Connection) -> None:
+            gtins = APPLIERS[feed](conn, items, full)
+            if feed != "stock":
+                soonest = materialise(conn, self.store_id, self.rules, gtins, self.clock())
+                self._next_reprice = min(self._next_reprice, soonest)
+            self._record(feed, version=version)
+
+        self._write(work)
+        self.counters["applied_total"] += len(items)
+        log.info("%s feed applied: %s, %d item(s), version %d -> %d", feed,
+                 "full" if full else "delta", len(items), since, version)
+        self._changed(feed)
+        return len(items)
+
+    def reprice(self) -> None:
+        """Recompute every product's price (a validity window opened or closed)."""
+        now = self.clock()
+        self._next_reprice = self._write(
+            lambda c: materialise(c, self.store_id, self.rules, None, now))
+        self._changed("prices")
+
+    def tick(self) -> list[str]:
+        """Pull every feed that is due (backing off the failing ones); return those pulled."""
+        now = self.clock()
+        ran = []
+        for feed, cadence in self.cadences.items():
+            if self._stop.is_set() or now < self._due[feed]:
+                continue
+            ran.append(feed)
+            try:
+                self.sync_once(feed)
+            except (SyncError, sqlite3.Error, KeyError, TypeError, ValueError) as exc:
+                self.failures[feed] += 1
+                self.counters["failures_total"] += 1
+                ceiling = min(self.backoff_cap_s, cadence,
+                              self.backoff_base_s * 2 ** min(self.failures[feed], 30))
+                delay = self.rng.uniform(0, ceiling)
+                self._due[feed] = now + delay
+                self._record(feed, error=f"{type(exc).__name__}: {exc}")
+                log.warning("%s sync failed (%s); serving the local copy, retry %d in %.1fs",
+                            feed, exc, self.failures[feed], delay)
+                continue
+            self.failures[feed] = 0
+            self._due[feed] = now + cadence
+        if now >= self._next_reprice:
+            try:
+                self.reprice()
+            except sqlite3.Error as exc:  # e.g. disk full: keep the old prices, retry soon
+                self._next_reprice = now + 60.0
+                log.warning("repricing failed (%s); retrying in 60 s", exc)
+        return ran
+
+    # -- the store's own opinions --------------------------------------------------------------
+
+    def set_markdown(self, gtin: str, price_cents: int | None, *, valid_to: float | None = None,
+                     set_by: str | None = None) -> None:
+        """A store manager's markdown (None removes it); weighed by the ``price`` rule."""
+        now = self.clock()
+
+        def work(conn: sqlite3.Connection) -> None:
+            if price_cents is None:
+                conn.execute("DELETE FROM local_markdowns WHERE gtin = ?", (gtin,))
+            else:
+                conn.execute("INSERT OR REPLACE INTO local_markdowns (gtin, price_cents, "
+                             "valid_from, valid_to, set_by, set_at) VALUES (?, ?, ?, ?, ?, ?)",
+                             (gtin, price_cents, now, valid_to, set_by, now))
+            soonest = materialise(conn, self.store_id, self.rules, [gtin], now)
+            self._next_reprice = min(self._next_reprice, soonest)
+
+        self._write(work)
+        self._changed("prices")
+
+    def record_store_count(self, gtin: str, quantity: int, *, counted_by: str | None = None,
+                           at: float | None = None) -> None:
+        """A shelf count by store staff; weighed against central's figure by ``stock``."""
+        at = self.clock() if at is None else at
+        self._write(lambda c: c.execute(
+            "INSERT INTO local_stock_counts (gtin, quantity, counted_at, counted_by) VALUES "
+            "(?, ?, ?, ?) ON CONFLICT (gtin) DO UPDATE SET quantity = excluded.quantity, "
+            "counted_at = excluded.counted_at, counted_by = excluded.counted_by "
+            "WHERE local_stock_counts.counted_at <= excluded.counted_at",
+            (gtin, quantity, at, counted_by)))
+
+    def stock_view(self, gtin: str) -> dict[str, Any]:
+        """What a kiosk shows: this store (rule-resolved), other stores, the web warehouse."""
+        with self._lock:
+            rows = self._conn.execute("SELECT location, quantity, observed_at FROM sync_stock "
+                                      "WHERE gtin = ?", (gtin,)).fetchall()
+            count = self._conn.execute("SELECT quantity, counted_at FROM local_stock_counts "
+                                       "WHERE gtin = ?", (gtin,)).fetchone()
+        by_loc = {loc: (qty, at) for loc, qty, at in rows}
+        candidates = [Candidate("store_count", count[0], count[1])] if count else []
+        if self.store_id in by_loc:
+            qty, at = by_loc[self.store_id]
+            candidates.append(Candidate("central", qty, at))
+        win = self.rules.resolve("stock", candidates, self.clock())
+        return {"gtin": gtin,
+                "this_store": None if win is None else {"quantity": win.value,
+                                                        "source": win.source,
+                                                        "observed_at": win.observed_at},
+                "other_stores": {loc: q for loc, (q, _) in sorted(by_loc.items())
+                                 if loc not in (self.store_id, self.warehouse)},
+                "web_warehouse": by_loc.get(self.warehouse, (None, None))[0]}
+
+    # -- real-time stock push ----------------------------------------------------------------
+
+    def apply_stock_push(self, payload: bytes) -> int:
+        """Apply one pushed stock message; the pull cursor is untouched (pushes may reorder)."""
+        try:
+            items = parse_stock_message(payload)
+        except StockMessageError as exc:
+            self.counters["pushes_rejected_total"] += 1
+            log.warning("stock push rejected: %s", exc)
+            return 0
+        self._write(lambda c: apply_stock(c, items, False))
+        self.counters["pushes_total"] += 1
+        self._changed("stock")
+        return len(items)
+
+    def _start_push(self) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        cfg = self.mqtt
+        assert cfg is not None
+        topic = sync_stock_topic(self.store_id)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
+                             protocol=mqtt.MQTTv5)
+        client.username_pw_set(cfg.username, cfg.password or None)
+        client.reconnect_delay_set(0.2, 10)
+        subscribed = self.push_ready
+
+        def on_connect(c: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+            if reason.is_failure:
+                log.warning("stock push: MQTT connection refused: %s", reason)
+                return
+            c.subscribe(topic, qos=1)
+
+        def on_message(c: Any, userdata: Any, msg: Any) -> None:
+            try:
+                self.apply_stock_push(msg.payload)
+            except sqlite3.Error as exc:  # the next pull brings it anyway
+                log.warning("stock push not applied: %s", exc)
+
+        client.on_connect = on_connect
+        client.on_subscribe = lambda *a: subscribed.set()
+        client.on_message = on_message
+        client.connect_async(cfg.host, cfg.port, keepalive=30)
+        client.loop_start()
+        self._push = client
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def run(self, idle_max_s: float = 1.0) -> None:
+        """Tick until :meth:`stop`; sleeps until the next feed is due (at most ``idle_max_s``)."""
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # a bug or a locked database: loud, but the loop survives
+                log.exception("sync tick failed")
+                self._stop.wait(1.0)
+                continue
+            wake = min([*self._due.values(), self._next_reprice])
+            self._stop.wait(min(max(wake - self.clock(), 0.05), idle_max_s))
+
+    def start(self) -> SyncClient:
+        """Start the pull loop (and the stock push subscriber if ``mqtt`` is set)."""
+        if self.mqtt is not None:
+            self._start_push()
+        self._thread = threading.Thread(target=self.run, name="edge-sync", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.reader.timeout_s + 5)
+        if self._push is not None:
+            self._push.disconnect()
+            self._push.loop_stop()
+        self._conn.close()

@@ -1,0 +1,28 @@
+"""`vitrine demo` runs a whole simulated store and shows what happens."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import subprocess
+import sys
+
+
+def test_demo_runs_a_store_end_to_end(tmp_path):
+    var = tmp_path / "demo"
+    out = subprocess.run(
+        [sys.executable, "-m", "vitrine", "demo", "--duration", "20", "--speed", "40",
+         "--var", str(var)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout
+    assert "mosquitto on 127.0.0.1:" in text
+    assert re.search(r"EDGE\s+interest", text)
+    assert re.search(r"NFC\s+tag \w+ tapped", text)
+    done = re.search(r"received (\d+), accepted (\d+).*interest (\d+), identified (\d+)", text)
+    assert done, text[-2000:]
+    received, accepted, interest, identified = map(int, done.groups())
+    assert accepted > 20 and interest > 10 and identified >= 1
+    db = sqlite3.connect(var / "edge.db")
+    (n_outbox,) = db.execute("SELECT count(*) FROM outbox").fetchone()
+    assert n_outbox >= interest + identified
+    assert "Traceback" not in out.stderr
