@@ -27,7 +27,8 @@ MAX_PAYLOAD_BYTES: dict[str, int] = {
     "frame": 2_097_152,
 }
 
-SCHEMA_NAMES = ("state", "nfc", "qr", "frame", "telemetry", "interest", "presence", "security")
+SCHEMA_NAMES = ("state", "nfc", "qr", "frame", "telemetry", "interest", "presence", "security",
+                "rejected")
 
 
 class SchemaError(ValueError):

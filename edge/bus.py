@@ -93,7 +93,7 @@ class EdgeBus:
             return
         client.subscribe(device_subscription(self.cfg.store_id), qos=1)
         client.publish(self._state_topic,
-                       json.dumps({"state": "online", "version": self.version,
+                       json.dumps({"state": "online", "fw": self.version,
                                    "ts": time.time()}), qos=1, retain=True)
         log.info("edge connected to %s:%d (session present: %s)", self.cfg.mqtt_host,
                  self.cfg.mqtt_port, getattr(flags, "session_present", "?"))

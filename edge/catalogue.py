@@ -54,6 +54,13 @@ class Catalogue:
                 "SELECT gtin, name, brand, category, price_cents, currency FROM products")
         }
 
+    def reload_devices(self) -> None:
+        """Cheap partial reload: ``vitrine device add`` writes from another process."""
+        self.devices = {
+            r[0]: DeviceInfo(*r)
+            for r in self.db.conn.execute("SELECT device_id, kind, zone, shelf FROM devices")
+        }
+
     def device(self, device_id: str) -> DeviceInfo | None:
         return self.devices.get(device_id)
 

@@ -55,6 +55,15 @@ class EdgeConfig:
     frame_workers: int = 1
     publish_events: bool = True
     layout_path: Path | None = None
+    #: Central profile service; empty = this store runs standalone (no forwarding,
+    #: no feeds). The store token comes from the environment, never a file in git.
+    central_url: str = ""
+    store_token: str = ""
+    forward_batch: int = 500
+    sync_catalogue_s: float = 3 * 86400.0
+    sync_prices_s: float = 86400.0
+    sync_stock_s: float = 60.0
+    sync_erasures_s: float = 300.0
     panel_host: str = "127.0.0.1"
     panel_port: int = 8080
     extra: dict[str, Any] = field(default_factory=dict)

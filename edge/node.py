@@ -27,7 +27,7 @@ from .inbound import Inbound
 from .metrics import Metrics
 from .pipeline import Pipeline
 from .registry import Registry
-from .seed import load_layout, seed
+from .seed import LayoutError, load_layout, seed
 from .sessions import Sessions
 
 log = logging.getLogger("vitrine.edge")
@@ -41,6 +41,9 @@ class EdgeNode:
         migrate(self.db)
         if cfg.layout_path:
             layout = load_layout(cfg.layout_path)
+            if layout["store_id"] != cfg.store_id:
+                raise LayoutError(f"{cfg.layout_path} describes store {layout['store_id']!r},"
+                                  f" this edge is {cfg.store_id!r}")
             counts = seed(self.db, layout)
             log.info("seeded from %s: %s", cfg.layout_path, counts)
         self.metrics = Metrics()
@@ -58,10 +61,44 @@ class EdgeNode:
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name="edge-writer", daemon=True)
         self._next_housekeeping = 0.0
+        self._data_version = self._read_data_version()
+        #: Set by the sync client (another thread, another connection) when the
+        #: catalogue, prices or an erasure changed rows the writer caches.
+        self._reload = threading.Event()
+        self.forwarder: Any = None
+        self.sync: Any = None
+        self._side_threads: list[threading.Thread] = []
+        if cfg.central_url:
+            self._init_central_link()
+
+    def _init_central_link(self) -> None:
+        from .forwarder import Forwarder
+        from .sync import MqttSettings, SyncClient
+
+        cfg = self.cfg
+        self.forwarder = Forwarder(cfg.db_path, cfg.central_url, cfg.store_token,
+                                   cfg.forward_batch)
+        self.sync = SyncClient(
+            str(cfg.db_path), cfg.central_url, cfg.store_token,
+            {"catalogue": cfg.sync_catalogue_s, "prices": cfg.sync_prices_s,
+             "stock": cfg.sync_stock_s, "erasures": cfg.sync_erasures_s},
+            store_id=cfg.store_id, on_change=lambda feed: self._reload.set(),
+            mqtt=MqttSettings(cfg.mqtt_host, cfg.mqtt_port, cfg.mqtt_username,
+                              cfg.mqtt_password))
+
+    def _read_data_version(self) -> int:
+        return self.db.conn.execute("PRAGMA data_version").fetchone()[0]
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> EdgeNode:
         self._writer.start()
+        if self.forwarder is not None:
+            t = threading.Thread(target=self.forwarder.run, args=(self._stop,),
+                                 name="edge-forwarder", daemon=True)
+            t.start()
+            self._side_threads.append(t)
+        if self.sync is not None:
+            self.sync.start()
         self.bus.start()
         log.info("edge node for %s up: db %s, %d devices, %d tags, %d products",
                  self.cfg.store_id, self.cfg.db_path, len(self.catalogue.devices),
@@ -72,6 +109,10 @@ class EdgeNode:
         """Finish the batch in hand, then leave; unacked messages stay with the broker."""
         self._stop.set()
         self._writer.join(10)
+        if self.sync is not None:
+            self.sync.stop()
+        for t in self._side_threads:
+            t.join(10)
         self.frames.shutdown()
         self.bus.stop()
         self.db.conn.close()
@@ -137,6 +178,17 @@ class EdgeNode:
 
     def _housekeeping(self, now: float) -> None:
         conn = self.db.conn
+        version = self._read_data_version()
+        if version != self._data_version or self._reload.is_set():
+            # Another connection committed: a device was added, a feed or an
+            # erasure applied. Refresh what the pipeline caches.
+            self._data_version = version
+            if self._reload.is_set():
+                self._reload.clear()
+                self.catalogue.reload()
+                self.pipeline.reload_state()
+            else:
+                self.catalogue.reload_devices()
         conn.execute("BEGIN IMMEDIATE")
         try:
             stale = self.registry.mark_stale(conn, now)

@@ -7,9 +7,10 @@ commits. Nothing here talks to MQTT: the caller acknowledges the batch to the
 broker after :meth:`Pipeline.process_batch` returns, i.e. after the commit.
 
 Order of checks for a device message: topic -> size -> known device -> JSON
--> schema -> dedupe on (device_id, msg_id) -> content (NDEF, GS1, loyalty) ->
-derived events. Deduplication comes before any stateful step so that a
-redelivered app token is not mistaken for a replay.
+-> schema -> content parsing (NDEF, GS1: pure, may quarantine) -> dedupe on
+(device_id, msg_id) -> stateful steps (loyalty token and its replay record,
+sessions) -> derived events. Deduplication comes before any stateful step so
+that a redelivered app token is not mistaken for a replay.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class Pipeline:
         self.sessions = sessions
         self.registry = registry
         self.metrics = metrics
+        self._topic = ""  # topic of the message being processed, for quarantine rows
 
     # -- batch -------------------------------------------------------------
     def process_batch(self, items: list[Inbound]) -> BatchResult:
@@ -169,6 +171,7 @@ class Pipeline:
 
     # -- one message -----------------------------------------------------------
     def _process(self, item: Inbound, result: BatchResult) -> None:
+        self._topic = item.topic
         try:
             dt = parse_device_topic(item.topic)
         except TopicError as exc:
@@ -279,7 +282,7 @@ class Pipeline:
                     self.conn.execute(
                         "INSERT INTO quarantine (received_at, topic, device_id, reason, detail,"
                         " size, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (now, channel, device_id, f"token_{reason}", str(exc)[:200],
+                        (now, self._topic, device_id, f"token_{reason}", str(exc)[:200],
                          len(content.token), content.token.encode()))
                     result.counts["quarantined"] += 1
                     result.counts[f"quarantined.token_{reason}"] += 1
@@ -323,6 +326,11 @@ class Pipeline:
               "received_at": base["received_at"]}
         self.conn.execute("INSERT OR IGNORE INTO security_events VALUES (?, ?, ?, ?, NULL)",
                           (event_id, base["received_at"], base["device_id"], reason))
+        # Central sees security events too (fraud patterns across stores).
+        self.conn.execute(
+            "INSERT OR IGNORE INTO outbox (event_id, kind, customer_key, payload, created_at)"
+            " VALUES (?, 'security', ?, ?, ?)",
+            (event_id, f"device:{base['device_id']}", dumps(ev), base["received_at"]))
         result.events.append(("security", ev, dumps(ev)))
         result.counts[f"security.{reason}"] += 1
 
@@ -338,6 +346,7 @@ class Pipeline:
              item.payload))
         result.counts["quarantined"] += 1
         result.counts[f"quarantined.{reason}"] += 1
-        ev = {"type": "rejected", "device_id": device_id, "reason": reason,
+        ev = {"type": "rejected", "store_id": self.store_id, "device_id": device_id,
+              "reason": reason,
               "detail": detail[:200], "received_at": item.received_at}
         result.events.append(("rejected", ev, dumps(ev)))

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from contract.topics import device_topic
+from contract.validation import validate
 
 from .conftest import GTIN, query, wait_until
 
@@ -42,6 +43,7 @@ def test_bad_message_is_quarantined(edge, observer, device, edge_config, device_
     assert [(r[0], r[1]) for r in rows] == [(reason, device_id)]
     assert rows[0][2] == len(payload) and bytes(rows[0][3]) == payload  # kept for inspection
     (rejected,) = observer.wait_for("rejected")
+    validate("rejected", rejected)
     assert rejected["reason"] == reason
     assert edge.metrics.get(f"quarantined.{reason}") == 1
     assert query(edge_config.db_path, "SELECT count(*) FROM events")[0][0] == 1
