@@ -145,6 +145,7 @@ class Pipeline:
         conn = self.conn
         if savepoint:
             conn.execute("SAVEPOINT msg")
+            counts_before = result.counts.copy()
         mark = len(result.events)
         try:
             self._process(item, result)
@@ -154,6 +155,7 @@ class Pipeline:
             if savepoint:
                 conn.execute("ROLLBACK TO msg")
                 conn.execute("RELEASE msg")
+                result.counts = counts_before
             del result.events[mark:]
             self._quarantine(item, rej.reason, rej.detail, result)
         except Exception as exc:
@@ -161,6 +163,7 @@ class Pipeline:
                 raise _Bug from exc
             conn.execute("ROLLBACK TO msg")
             conn.execute("RELEASE msg")
+            result.counts = counts_before
             del result.events[mark:]
             log.exception("internal error on %s", item.topic)
             self._quarantine(item, "internal_error", repr(exc)[:500], result)

@@ -153,10 +153,19 @@ def render_acl(store_id: str, principals) -> str:  # noqa: ANN001 - iterable of 
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, 0600, owned like its directory.
+
+    The broker reads these files as its own user after dropping root, so a file
+    written by root (``sudo vitrine device add``) must not stay root-owned, or
+    every device would be locked out at the next reload.
+    """
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
+    if os.geteuid() == 0:
+        owner = path.parent.stat()
+        os.chown(tmp, owner.st_uid, owner.st_gid)
     os.replace(tmp, path)
