@@ -42,6 +42,7 @@ lets both work at once).
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import logging
 import os
@@ -167,17 +168,24 @@ class Forwarder:
         req = urllib.request.Request(self.central_url + path, data=body, method="POST")
         req.add_header("Content-Type", "application/json")
         req.add_header("Authorization", f"Bearer {self.store_token}")
+        # A reply cut part-way raises http.client's own errors (BadStatusLine, IncompleteRead),
+        # which are not OSErrors: they are delivery failures too, or the forwarder thread dies.
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                 return resp.status, json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
-            raw = exc.read()
+            try:
+                raw = exc.read()
+            except (OSError, http.client.HTTPException) as read_exc:
+                raise DeliveryError(f"{path}: HTTP {exc.code}, reply cut: {read_exc!r}"
+                                    ) from read_exc
             try:
                 return exc.code, json.loads(raw)
             except ValueError:
                 return exc.code, raw[:200].decode(errors="replace")
-        except (OSError, ValueError) as exc:  # refused, reset, timeout, bad JSON
-            raise DeliveryError(f"{path}: {exc}") from exc
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            # refused, reset, timeout, reply cut short, bad JSON
+            raise DeliveryError(f"{path}: {exc!r}") from exc
 
     def _pending(self, kind_clause: str, limit: int) -> list[Row]:
         with self._lock:

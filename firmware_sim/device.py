@@ -66,6 +66,8 @@ FW_VERSION = "sim-1.0.0"
 DEVICE_KINDS = ("nfc_reader", "qr_scanner", "camera", "kiosk", "signage")
 #: Extra paho in-flight room for out-of-band messages (birth, clean offline).
 _OOB_RESERVE = 8
+#: MQTT versions a device can speak; the edge and Mosquitto take both.
+_PROTOCOLS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
 GARBAGE_KINDS = ("not_json", "wrong_types", "missing_fields", "bad_uid", "unknown_field",
                  "oversize")
 
@@ -147,7 +149,12 @@ class DeviceClient:
         seed: int | str | None = None,
         cafile: str | None = None,
         fw: str = FW_VERSION,
+        protocol: str = "5",
     ) -> None:
+        """``protocol`` is the MQTT version, "5" or "3.1.1" (for brokers without MQTT 5,
+        such as the demo's embedded one); a 3.1.1 session is clean, like the 5 one."""
+        if protocol not in _PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(_PROTOCOLS)}, not {protocol!r}")
         if not valid_id(device_id):
             raise ValueError(f"invalid device id {device_id!r}")
         if kind not in DEVICE_KINDS:
@@ -188,7 +195,7 @@ class DeviceClient:
         self._threads: list[threading.Thread] = []
 
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id,
-                        protocol=mqtt.MQTTv5)
+                        protocol=_PROTOCOLS[protocol])
         c.username_pw_set(device_id, password)
         if cafile:
             c.tls_set(ca_certs=cafile)

@@ -114,6 +114,7 @@ class Fleet:
         self._shopper_rng = random.Random(f"{seed}:arrivals")
         self._shoppers = itertools.count(1)
         self._frames: Any = None  # firmware_sim.frames, imported on first camera use
+        self._qr_stations: dict[str, Any] = {}  # device id -> QrStation (pyzbar decode)
 
     # -- lifecycle ------------------------------------------------------------
     def start(self, wait: float = 10.0) -> int:
@@ -256,8 +257,26 @@ class Fleet:
             self._show_to_camera(dev, link)
             self._story(f"{who} holds the {step.product.name} label up to {dev.device_id}")
             return
-        text = {"qr": f"]Q1{link}", "gs1qr": f"]Q301{gtin}", "ean": f"]E0{gtin[1:]}"}
-        dev.scan(text[step.label or "qr"])
+        label = step.label or "qr"
+        if label in ("qr", "ean"):
+            # The real scanner path: pixels rendered, decoded by pyzbar, published.
+            frames = self._frames_module()
+            rng = random.Random(f"{self.seed}:scan:{self.stats['scan_frames']}")
+            tile = (frames.qr_image(link, scale=3) if label == "qr"
+                    else frames.ean_image(gtin[1:]))
+            img = frames.shelf_frame(tile, rotate_deg=rng.uniform(-8, 8),
+                                     noise=rng.uniform(0.0, 0.03), seed=rng.randrange(2**31))
+            self.stats["scan_frames"] += 1
+            station = self._qr_stations.get(dev.device_id)
+            if station is None:
+                from firmware_sim.qr_station import QrStation
+
+                station = self._qr_stations[dev.device_id] = QrStation(dev, dedupe_s=0)
+            if not station.feed(img):
+                self._story(f"{who} scans {step.product.name} on {dev.device_id}: unreadable")
+                return
+        else:  # GS1 QR with FNC1: our renderer cannot set the FNC1 mode, send as read
+            dev.scan(f"]Q301{gtin}")
         label = {"qr": "QR label", "gs1qr": "GS1 QR label", "ean": "barcode"}[step.label or "qr"]
         self._story(f"{who} scans the {label} of {step.product.name} on {dev.device_id}")
 
@@ -283,11 +302,15 @@ class Fleet:
             what += f"  [fault: {token.fault} token]"
         self._story(f"{shopper.name} {what}")
 
-    def _show_to_camera(self, dev: DeviceClient, text: str) -> None:
+    def _frames_module(self) -> Any:
         if self._frames is None:
-            from firmware_sim import frames  # Pillow + segno: only needed with a camera
+            from firmware_sim import frames  # Pillow + segno: only needed for pixels
 
             self._frames = frames
+        return self._frames
+
+    def _show_to_camera(self, dev: DeviceClient, text: str) -> None:
+        self._frames_module()
         rng = random.Random(f"{self.seed}:frame:{self.stats['frame']}")
         img = self._frames.qr_frame(text, scale=3, rotate_deg=rng.uniform(-12, 12),
                                     noise=rng.uniform(0.0, 0.05), seed=rng.randrange(2**31))

@@ -209,13 +209,22 @@ def start_broker(
         embedded = False
         log.info("mosquitto %s on port %d (config %s)", binary, settings.port, settings.config_file)
     elif allow_embedded:
+        import importlib.util
         import sys
 
+        if importlib.util.find_spec("amqtt") is None:
+            raise FileNotFoundError("neither mosquitto (apt-get install mosquitto) nor the"
+                                    " embedded broker (pip install 'vitrine[embedded-broker]')"
+                                    " is installed")
         log.warning(
             "mosquitto is not installed: using the EMBEDDED pure-Python broker (amqtt) on port %d."
-            " Fine for a demo; install mosquitto for production (apt-get install mosquitto).",
+            " Fine for a demo (MQTT 3.1.1 only, nothing persisted); install mosquitto for"
+            " production (apt-get install mosquitto).",
             settings.port,
         )
+        if settings.tls_port:
+            log.warning("the embedded broker has no TLS listener: tls_port %d ignored",
+                        settings.tls_port)
         proc = subprocess.Popen(
             [sys.executable, "-m", "vitrine.embedded_broker", str(settings.data_dir),
              str(settings.port)],

@@ -76,7 +76,7 @@ class Printer:
 
 
 def _nfc_station(layout, port: int, password: str, store_id: str, printer: Printer,
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, protocol: str = "5") -> None:
     """Tap product tags on one reader through nfcpy's real stack, every few seconds."""
     from contract.ndef_codec import encode_uri
     from firmware_sim.device import DeviceClient
@@ -84,7 +84,8 @@ def _nfc_station(layout, port: int, password: str, store_id: str, printer: Print
     from firmware_sim.tag_emulator import TagEmulator, free_udp_port
 
     path = f"udp:127.0.0.1:{free_udp_port()}"
-    client = DeviceClient(NFC_STATION_ID, "nfc_reader", password, store_id=store_id, port=port)
+    client = DeviceClient(NFC_STATION_ID, "nfc_reader", password, store_id=store_id, port=port,
+                          protocol=protocol)
     station = NfcStation(path, client, targets=("212F",), poll_iterations=1).start()
     rng = random.Random(7)
     try:
@@ -156,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                          f"{len(node.catalogue.tags)} tags, {len(node.catalogue.products)} "
                          f"products, SQLite {cfg.db_path}")
 
+    # The embedded broker (amqtt) speaks MQTT 3.1.1 only; the devices then do too.
+    device_protocol = "3.1.1" if broker.embedded else "5"
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -163,10 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_nfc_station:
         threads.append(threading.Thread(
             target=_nfc_station, args=(layout, broker.port, passwords[NFC_STATION_ID], store,
-                                       printer, stop), daemon=True))
+                                       printer, stop, device_protocol), daemon=True))
     fleet = Fleet(layout, creds=passwords, loyalty_key=key, port=broker.port,
                   speed=args.speed, seed=args.seed, faults=parse_faults(args.faults),
-                  on_story=lambda s: printer.line("SHOP", s.strip()))
+                  on_story=lambda s: printer.line("SHOP", s.strip()),
+                  device_options={"protocol": device_protocol})
     connected = fleet.start()
     printer.line("SIM", f"{connected}/{len(fleet.devices)} simulated devices online; "
                         f"shoppers walk at {args.speed:g}x, faults: {args.faults}")

@@ -1,0 +1,448 @@
+"""The embedded broker (amqtt), the demo's fallback when Mosquitto is not installed.
+
+Everything runs through :func:`vitrine.broker.start_broker` with the ``mosquitto``
+binary hidden, so what is tested is what ``vitrine demo`` starts. It must keep
+the store's security model (the same ``passwd`` and ``acl`` files) and carry the
+edge's persistent session; what amqtt cannot do is listed in
+``vitrine/embedded_broker.py`` and the MQTT 5 refusal is pinned below.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import signal
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+import vitrine.broker
+from contract.ndef_codec import encode_uri
+from contract.topics import device_subscription, device_topic
+from edge.config import load_config
+from edge.node import EdgeNode
+from firmware_sim.device import DeviceClient
+from firmware_sim.nfc_reader import TagRead
+from tests.conftest import STORE, TestBroker
+from vitrine.broker import BrokerSettings, free_port, start_broker
+from vitrine.embedded_broker import Acl, filter_covers, topic_matches, verify_password
+from vitrine.provisioning import Principal, Provisioner, hash_password, render_acl
+
+pytestmark = pytest.mark.integration
+
+WAIT = 5.0
+GTIN = "09506000134352"
+DEVICES = f"vitrine/v1/{STORE}/devices"
+
+
+@pytest.fixture
+def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestBroker]:
+    """The embedded broker started exactly as the demo does on a machine without Mosquitto."""
+    monkeypatch.setattr(vitrine.broker, "mosquitto_binary", lambda: None)
+    data_dir = tmp_path / "broker"
+    prov = Provisioner(data_dir, STORE)
+    prov.add_many([("edge", "edge", "edge-pw"), ("observer", "observer", "observer-pw"),
+                   ("nfc-01", "nfc_reader", "nfc-01-pw"), ("nfc-02", "nfc_reader", "nfc-02-pw")])
+    proc = start_broker(BrokerSettings(data_dir=data_dir, port=free_port()),
+                        log_file=data_dir / "broker.log", allow_embedded=True)
+    tb = TestBroker(proc, prov, STORE)
+    try:
+        yield tb
+    finally:
+        tb.process.stop(timeout=WAIT)
+
+
+class Client:
+    """A paho MQTT 3.1.1 client recording CONNACKs, SUBACKs, PUBACKs and messages."""
+
+    def __init__(self, port: int, client_id: str, password: str, *, username: str | None = None,
+                 clean: bool = True, manual_ack: bool = False,
+                 protocol: int = mqtt.MQTTv311) -> None:
+        kwargs: dict[str, Any] = {} if protocol == mqtt.MQTTv5 else {"clean_session": clean}
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol,
+                             manual_ack=manual_ack, **kwargs)
+        self.c.username_pw_set(username or client_id, password)
+        self.cond = threading.Condition()
+        self.connacks: list[int] = []
+        self.granted: list[int] = []
+        self.acked: set[int] = set()
+        self.messages: list[mqtt.MQTTMessage] = []
+        self.disconnected = threading.Event()
+        self.c.on_connect = self._on_connect
+        self.c.on_subscribe = self._on_subscribe
+        self.c.on_publish = self._on_publish
+        self.c.on_message = self._on_message
+        self.c.on_disconnect = lambda *a: self.disconnected.set()
+        self.port = port
+
+    def _record(self, attr: str, value: Any) -> None:
+        with self.cond:
+            target = getattr(self, attr)
+            target.add(value) if isinstance(target, set) else target.append(value)
+            self.cond.notify_all()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._record("connacks", reason_code.value)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        self._record("granted", reason_codes[0].value)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        self._record("acked", mid)
+
+    def _on_message(self, client, userdata, msg) -> None:
+        self._record("messages", msg)
+
+    def wait(self, predicate, timeout: float = WAIT) -> bool:
+        with self.cond:
+            return self.cond.wait_for(predicate, timeout)
+
+    def connect(self) -> int:
+        """Connect and return the CONNACK code (0 accepted, 5 not authorized)."""
+        self.c.connect("127.0.0.1", self.port, keepalive=30)
+        self.c.loop_start()
+        assert self.wait(lambda: self.connacks), "no CONNACK"
+        return self.connacks[-1]
+
+    def subscribe(self, topic: str) -> int:
+        n = len(self.granted)
+        self.c.subscribe(topic, qos=1)
+        assert self.wait(lambda: len(self.granted) > n), "no SUBACK"
+        return self.granted[-1]
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        info = self.c.publish(topic, payload, qos=1)
+        assert self.wait(lambda: info.mid in self.acked), f"no PUBACK for {topic}"
+
+    def payloads(self) -> list[bytes]:
+        with self.cond:
+            return [m.payload for m in self.messages]
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+@pytest.fixture
+def clients() -> Iterator[list[Client]]:
+    made: list[Client] = []
+    yield made
+    for c in made:
+        c.close()
+
+
+def connected(made: list[Client], port: int, client_id: str, password: str,
+              **kwargs: Any) -> Client:
+    c = Client(port, client_id, password, **kwargs)
+    made.append(c)
+    assert c.connect() == 0, f"{client_id} refused"
+    return c
+
+
+# -- the process ----------------------------------------------------------------------
+def test_falls_back_to_the_embedded_broker_and_says_so(embedded: TestBroker) -> None:
+    assert embedded.process.embedded
+    # `vitrine device add` finds the broker through the pid file, as with Mosquitto.
+    assert int((embedded.data_dir / "mosquitto.pid").read_text()) == embedded.process.proc.pid
+    log = (embedded.data_dir / "broker.log").read_text()
+    assert "EMBEDDED broker (amqtt" in log and "MQTT 3.1.1 only" in log
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_it_cleanly(embedded: TestBroker, sig: signal.Signals) -> None:
+    embedded.process.proc.send_signal(sig)
+    assert embedded.process.proc.wait(WAIT) == 0
+    assert not (embedded.data_dir / "mosquitto.pid").exists()
+    assert "embedded broker stopped" in (embedded.data_dir / "broker.log").read_text()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", embedded.port), timeout=1).close()
+
+
+def test_without_amqtt_or_mosquitto_start_broker_says_what_to_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(vitrine.broker, "mosquitto_binary", lambda: None)
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "amqtt" else real_find_spec(name, *a))
+    with pytest.raises(FileNotFoundError, match="embedded-broker"):
+        start_broker(BrokerSettings(data_dir=tmp_path, port=free_port()))
+
+
+# -- authentication ---------------------------------------------------------------------
+def test_device_publishes_qos1_to_the_edge(embedded: TestBroker, clients: list[Client]) -> None:
+    password = embedded.add("nfc-03")  # provisioned while running: SIGHUP reload
+    edge = connected(clients, embedded.port, "vitrine-edge", "edge-pw", username="edge",
+                     clean=False)
+    assert edge.subscribe(device_subscription(STORE)) == 1
+    dev = connected(clients, embedded.port, "nfc-03", password)
+    dev.publish(f"{DEVICES}/nfc-03/nfc", b'{"tap": 1}')  # PUBACK received
+    assert edge.wait(lambda: edge.messages)
+    (msg,) = edge.messages
+    assert (msg.topic, msg.payload, msg.qos) == (f"{DEVICES}/nfc-03/nfc", b'{"tap": 1}', 1)
+
+
+@pytest.mark.parametrize("client_id, username, password", [
+    ("nfc-01", "nfc-01", "not-the-password"),
+    ("nfc-01", "nfc-01", ""),
+    ("ghost", "ghost", "ghost-pw"),
+])
+def test_bad_credentials_are_refused(embedded: TestBroker, client_id: str, username: str,
+                                     password: str) -> None:
+    c = Client(embedded.port, client_id, password, username=username)
+    try:
+        assert c.connect() == 5  # not authorized
+    finally:
+        c.close()
+
+
+def test_anonymous_client_is_refused(embedded: TestBroker) -> None:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="anon", protocol=mqtt.MQTTv311)
+    codes: list[int] = []
+    got = threading.Event()
+    c.on_connect = lambda cl, u, f, rc, p: (codes.append(rc.value), got.set())
+    c.connect("127.0.0.1", embedded.port)
+    c.loop_start()
+    try:
+        assert got.wait(WAIT) and codes == [5]
+    finally:
+        c.loop_stop()
+
+
+def test_revoked_device_loses_its_rights_at_the_reload(embedded: TestBroker,
+                                                      clients: list[Client]) -> None:
+    edge = connected(clients, embedded.port, "vitrine-edge", "edge-pw", username="edge")
+    edge.subscribe(device_subscription(STORE))
+    dev = connected(clients, embedded.port, "nfc-02", "nfc-02-pw")
+    embedded.provisioner.revoke("nfc-02")
+    embedded.process.reload()
+    time.sleep(0.2)  # SIGHUP is handled asynchronously
+    dev.publish(f"{DEVICES}/nfc-02/nfc", b"after revocation")  # still connected: dropped
+    again = Client(embedded.port, "nfc-02", "nfc-02-pw")
+    try:
+        assert again.connect() == 5
+    finally:
+        again.close()
+    connected(clients, embedded.port, "nfc-01", "nfc-01-pw").publish(f"{DEVICES}/nfc-01/nfc",
+                                                                       b"other device")
+    assert edge.wait(lambda: edge.messages)
+    assert edge.payloads() == [b"other device"]
+
+
+def test_mqtt5_clients_are_refused(embedded: TestBroker) -> None:
+    """A limit of amqtt: this is why the demo runs its devices with protocol="3.1.1"."""
+    c = Client(embedded.port, "nfc-01", "nfc-01-pw", protocol=mqtt.MQTTv5)
+    try:
+        assert c.connect() != 0
+    finally:
+        c.close()
+
+
+def test_wrong_password_cannot_take_over_the_edge_session(embedded: TestBroker,
+                                                          clients: list[Client]) -> None:
+    """amqtt alone would drop the edge's session, queued messages included, for this CONNECT."""
+    edge = connected(clients, embedded.port, "vitrine-edge", "edge-pw", username="edge",
+                     clean=False)
+    edge.subscribe(device_subscription(STORE))
+    for clean in (True, False):
+        impostor = Client(embedded.port, "vitrine-edge", "guess", username="edge", clean=clean)
+        try:
+            assert impostor.connect() == 5
+        finally:
+            impostor.close()
+    dev = connected(clients, embedded.port, "nfc-01", "nfc-01-pw")
+    dev.publish(f"{DEVICES}/nfc-01/nfc", b"still here")
+    assert edge.wait(lambda: edge.messages), "the edge lost its connection or its subscription"
+    assert not edge.disconnected.is_set()
+
+
+# -- ACL ------------------------------------------------------------------------------------
+def test_device_cannot_publish_to_another_devices_topic(embedded: TestBroker,
+                                                        clients: list[Client]) -> None:
+    edge = connected(clients, embedded.port, "vitrine-edge", "edge-pw", username="edge")
+    edge.subscribe(device_subscription(STORE))
+    dev = connected(clients, embedded.port, "nfc-01", "nfc-01-pw")
+    dev.publish(f"{DEVICES}/nfc-02/nfc", b"forged")  # MQTT 3.1.1: acked, then dropped
+    dev.publish(f"vitrine/v1/{STORE}/events/interest", b"forged")
+    dev.publish(f"{DEVICES}/nfc-01/nfc", b"own")
+    assert edge.wait(lambda: edge.messages)
+    time.sleep(0.2)  # a forged message, had it been routed, would have arrived before "own"
+    assert edge.payloads() == [b"own"]
+
+
+def test_device_cannot_subscribe_beyond_its_acl(embedded: TestBroker,
+                                                clients: list[Client]) -> None:
+    dev = connected(clients, embedded.port, "nfc-01", "nfc-01-pw")
+    assert dev.subscribe(f"{DEVICES}/#") == 0x80
+    assert dev.subscribe(f"vitrine/v1/{STORE}/events/+") == 0x80
+    observer = connected(clients, embedded.port, "observer", "observer-pw")
+    assert observer.subscribe(f"vitrine/v1/{STORE}/events/+") == 1
+    assert observer.subscribe(f"{DEVICES}/+/state") == 1
+    assert observer.subscribe(f"{DEVICES}/+/nfc") == 0x80
+
+
+def test_last_will_on_another_devices_topic_is_refused(embedded: TestBroker) -> None:
+    c = Client(embedded.port, "nfc-01", "nfc-01-pw")
+    c.c.will_set(f"{DEVICES}/nfc-02/state", b'{"state": "offline"}', qos=1, retain=True)
+    try:
+        assert c.connect() == 5
+    finally:
+        c.close()
+
+
+# -- persistent sessions -----------------------------------------------------------------------
+def test_persistent_session_gets_in_flight_and_offline_messages(
+        embedded: TestBroker, clients: list[Client]) -> None:
+    """The edge acks after its commit: a message it never acked must come back, then the rest."""
+    edge = connected(clients, embedded.port, "vitrine-edge", "edge-pw", username="edge",
+                     clean=False, manual_ack=True)
+    edge.subscribe(device_subscription(STORE))
+    dev = connected(clients, embedded.port, "nfc-01", "nfc-01-pw")
+    dev.publish(f"{DEVICES}/nfc-01/nfc", b"m1")
+    assert edge.wait(lambda: edge.messages)
+    # The edge "crashes" before acknowledging m1: socket cut, no DISCONNECT.
+    sock = edge.c.socket()
+    assert sock is not None
+    sock.shutdown(socket.SHUT_RDWR)
+    assert edge.disconnected.wait(WAIT)
+    edge.c.loop_stop()
+    clients.remove(edge)
+    time.sleep(0.2)  # let the broker see the session go offline
+    for i in (2, 3):
+        dev.publish(f"{DEVICES}/nfc-01/nfc", f"m{i}".encode())
+    back = connected(clients, embedded.port, "vitrine-edge", "edge-pw", username="edge",
+                     clean=False)
+    assert back.wait(lambda: len(back.messages) >= 3), back.payloads()
+    assert back.payloads() == [b"m1", b"m2", b"m3"]
+
+
+# -- the real proof: an edge node on the embedded broker -----------------------------------------
+def test_edge_node_commits_an_interest_event(embedded: TestBroker, tmp_path: Path) -> None:
+    layout = {
+        "store_id": STORE,
+        "zones": [{"id": "shoes", "name": "Shoes"}],
+        "products": [{"gtin": GTIN, "name": "Trail shoe", "brand": "Acme", "category": "shoes",
+                      "price_cents": 8999, "currency": "EUR"}],
+        "devices": [{"id": "nfc-01", "kind": "nfc_reader", "zone": "shoes", "shelf": "S1"}],
+        "tags": [],
+    }
+    layout_file = tmp_path / "layout.json"
+    layout_file.write_text(json.dumps(layout))
+    cfg = load_config(env={}, store_id=STORE, db_path=tmp_path / "edge.db",
+                      mqtt_port=embedded.port, mqtt_password="edge-pw",
+                      loyalty_keys="k1:" + bytes(range(32)).hex(), layout_path=layout_file)
+    assert cfg.mqtt_protocol == "3.1.1"
+    events: list[tuple[str, dict[str, Any]]] = []
+    seen = threading.Event()
+    node = EdgeNode(cfg)
+    node.listeners.append(lambda kind, ev: (events.append((kind, ev)), seen.set()))
+    node.start()
+    dev = DeviceClient("nfc-01", "nfc_reader", "nfc-01-pw", store_id=STORE, port=embedded.port,
+                       protocol="3.1.1", heartbeat_s=3600)
+    try:
+        assert dev.start(wait=WAIT), "device could not connect over MQTT 3.1.1"
+        msg_id = dev.tap(TagRead(uid="04aabbccddeeff",
+                                 ndef=encode_uri(f"https://id.gs1.org/01/{GTIN}"),
+                                 tag_type="Type2Tag"))
+        assert dev.flush(WAIT)
+        assert seen.wait(WAIT), "the edge derived no event"
+    finally:
+        dev.close(flush_timeout=1)
+        node.stop()
+    (kind, ev), = events
+    assert kind == "interest" and ev["gtin"] == GTIN and ev["device_id"] == "nfc-01"
+    db = sqlite3.connect(cfg.db_path)
+    try:
+        assert db.execute("SELECT device_id, msg_id, channel FROM events").fetchall() == [
+            ("nfc-01", msg_id, "nfc")]
+        assert db.execute("SELECT kind, event_id FROM outbox").fetchall() == [
+            ("interest", ev["event_id"])]
+    finally:
+        db.close()
+
+
+# -- the pieces, without a broker -----------------------------------------------------------------
+def test_verify_password_accepts_provisioning_hashes_only() -> None:
+    encoded = hash_password("s3cret")
+    assert verify_password("s3cret", encoded)
+    assert not verify_password("s3cret ", encoded)
+    assert not verify_password("", encoded)
+    _, seven, iterations, salt, digest = encoded.split("$")
+    other = hashlib.pbkdf2_hmac("sha512", b"s3cret", base64.b64decode(salt), 1000)
+    assert verify_password("s3cret", f"$7$1000${salt}${base64.b64encode(other).decode()}")
+    for bad in ("", "s3cret", f"$6${salt}${digest}", f"$7$x${salt}${digest}",
+                f"$7$0${salt}${digest}", f"$7${iterations}$!!!${digest}",
+                f"$7${iterations}${salt}$", f"$7${iterations}${salt}${digest}$extra"):
+        assert not verify_password("s3cret", bad), bad
+
+
+def test_acl_follows_the_rendered_provisioning_acl() -> None:
+    principals = [Principal(n, r, "", 0.0) for n, r in [
+        ("edge", "edge"), ("panel", "observer"), ("nfc-1", "nfc_reader"),
+        ("kiosk-1", "kiosk")]]
+    acl = Acl.parse(render_acl(STORE, principals))
+    base = f"vitrine/v1/{STORE}"
+    allowed = [
+        ("nfc-1", f"{base}/devices/nfc-1/nfc", "write"),
+        ("nfc-1", f"{base}/devices/nfc-1/state", "write"),
+        ("edge", f"{base}/devices/nfc-1/nfc", "read"),
+        ("edge", f"{base}/events/interest", "write"),
+        ("edge", f"{base}/edge/state", "write"),
+        ("edge", f"{base}/kiosk/kiosk-1/cmd", "write"),
+        ("panel", f"{base}/devices/nfc-1/state", "read"),
+        ("kiosk-1", f"{base}/kiosk/kiosk-1/cmd", "read"),
+        ("kiosk-1", f"{base}/events/presence", "read"),
+    ]
+    denied = [
+        ("nfc-1", f"{base}/devices/nfc-2/nfc", "write"),
+        ("nfc-1", f"{base}/devices/nfc-1/nfc", "read"),
+        ("nfc-1", f"{base}/events/interest", "write"),
+        ("nfc-1", f"vitrine/v1/other-store/devices/nfc-1/nfc", "write"),
+        ("edge", f"{base}/events/interest", "read"),
+        ("panel", f"{base}/devices/nfc-1/nfc", "read"),
+        ("panel", f"{base}/events/interest", "write"),
+        ("kiosk-1", f"{base}/kiosk/kiosk-2/cmd", "read"),
+    ]
+    for user, topic, access in allowed:
+        assert acl.allows(user, user, topic, access), (user, topic, access)
+    for user, topic, access in denied:
+        assert not acl.allows(user, user, topic, access), (user, topic, access)
+    # A username that is a wildcard must not turn a pattern into a wildcard.
+    assert not acl.allows("+", "+", f"{base}/devices/nfc-1/nfc", "write")
+    assert not acl.allows("a/b", "a/b", f"{base}/devices/a/b/nfc", "write")
+
+
+def test_acl_deny_wins_and_topic_lines_before_any_user_are_ignored() -> None:
+    acl = Acl.parse("topic readwrite #\nuser u\ntopic a/#\ntopic deny a/secret\n"
+                    "topic read b/+\n")
+    assert acl.allows("u", "c", "a/x", "write") and acl.allows("u", "c", "a/x", "read")
+    assert not acl.allows("u", "c", "a/secret", "read")
+    assert acl.allows("u", "c", "b/x", "read") and not acl.allows("u", "c", "b/x", "write")
+    assert not acl.allows("v", "c", "z", "read")  # the anonymous "#" is not for users
+
+
+@pytest.mark.parametrize("rule, topic_filter, covered", [
+    ("a/#", "a/#", True), ("a/#", "a/b/+", True), ("a/#", "a", True),
+    ("a/+/c", "a/+/c", True), ("a/+/c", "a/b/c", True), ("a/b/c", "a/+/c", False),
+    ("a/+", "a/#", False), ("a/#", "#", False), ("a/b", "a/b/c", False),
+])
+def test_filter_covers(rule: str, topic_filter: str, covered: bool) -> None:
+    assert filter_covers(rule, topic_filter) is covered
+
+
+@pytest.mark.parametrize("topic_filter, topic, matches", [
+    ("a/#", "a", True), ("a/#", "a/b/c", True), ("a/+", "a/b", True), ("a/+", "a/b/c", False),
+    ("+/+", "a/b", True), ("a/b", "a/b", True), ("a/b", "a/c", False), ("#", "x/y", True),
+])
+def test_topic_matches(topic_filter: str, topic: str, matches: bool) -> None:
+    assert topic_matches(topic_filter, topic) is matches
