@@ -27,6 +27,9 @@ test: deps-test $(STAMP)
 bench: deps-test $(STAMP)
 	$(PY) -m bench.ingest
 	$(PY) -m bench.latency
+	$(PY) -m bench.central_ingest
+	$(PY) -m bench.drain
+	$(PY) -m bench.profile_read
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -27,7 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 import vitrine.broker
 from contract.ndef_codec import encode_uri
-from contract.topics import device_subscription, device_topic
+from contract.topics import device_subscription
 from edge.config import load_config
 from edge.node import EdgeNode
 from firmware_sim.device import DeviceClient
@@ -42,6 +42,8 @@ pytestmark = pytest.mark.integration
 WAIT = 5.0
 GTIN = "09506000134352"
 DEVICES = f"vitrine/v1/{STORE}/devices"
+#: CONNACK "not authorized": MQTT 3.1.1 return code 5, which paho reports as reason code 0x87.
+REFUSED = 0x87
 
 
 @pytest.fixture
@@ -107,7 +109,7 @@ class Client:
             return self.cond.wait_for(predicate, timeout)
 
     def connect(self) -> int:
-        """Connect and return the CONNACK code (0 accepted, 5 not authorized)."""
+        """Connect and return the CONNACK reason code (0 accepted, :data:`REFUSED`)."""
         self.c.connect("127.0.0.1", self.port, keepalive=30)
         self.c.loop_start()
         assert self.wait(lambda: self.connacks), "no CONNACK"
@@ -201,7 +203,7 @@ def test_bad_credentials_are_refused(embedded: TestBroker, client_id: str, usern
                                      password: str) -> None:
     c = Client(embedded.port, client_id, password, username=username)
     try:
-        assert c.connect() == 5  # not authorized
+        assert c.connect() == REFUSED
     finally:
         c.close()
 
@@ -214,7 +216,7 @@ def test_anonymous_client_is_refused(embedded: TestBroker) -> None:
     c.connect("127.0.0.1", embedded.port)
     c.loop_start()
     try:
-        assert got.wait(WAIT) and codes == [5]
+        assert got.wait(WAIT) and codes == [REFUSED]
     finally:
         c.loop_stop()
 
@@ -230,7 +232,7 @@ def test_revoked_device_loses_its_rights_at_the_reload(embedded: TestBroker,
     dev.publish(f"{DEVICES}/nfc-02/nfc", b"after revocation")  # still connected: dropped
     again = Client(embedded.port, "nfc-02", "nfc-02-pw")
     try:
-        assert again.connect() == 5
+        assert again.connect() == REFUSED
     finally:
         again.close()
     connected(clients, embedded.port, "nfc-01", "nfc-01-pw").publish(f"{DEVICES}/nfc-01/nfc",
@@ -257,7 +259,7 @@ def test_wrong_password_cannot_take_over_the_edge_session(embedded: TestBroker,
     for clean in (True, False):
         impostor = Client(embedded.port, "vitrine-edge", "guess", username="edge", clean=clean)
         try:
-            assert impostor.connect() == 5
+            assert impostor.connect() == REFUSED
         finally:
             impostor.close()
     dev = connected(clients, embedded.port, "nfc-01", "nfc-01-pw")
@@ -295,7 +297,7 @@ def test_last_will_on_another_devices_topic_is_refused(embedded: TestBroker) -> 
     c = Client(embedded.port, "nfc-01", "nfc-01-pw")
     c.c.will_set(f"{DEVICES}/nfc-02/state", b'{"state": "offline"}', qos=1, retain=True)
     try:
-        assert c.connect() == 5
+        assert c.connect() == REFUSED
     finally:
         c.close()
 
@@ -407,7 +409,7 @@ def test_acl_follows_the_rendered_provisioning_acl() -> None:
         ("nfc-1", f"{base}/devices/nfc-2/nfc", "write"),
         ("nfc-1", f"{base}/devices/nfc-1/nfc", "read"),
         ("nfc-1", f"{base}/events/interest", "write"),
-        ("nfc-1", f"vitrine/v1/other-store/devices/nfc-1/nfc", "write"),
+        ("nfc-1", "vitrine/v1/other-store/devices/nfc-1/nfc", "write"),
         ("edge", f"{base}/events/interest", "read"),
         ("panel", f"{base}/devices/nfc-1/nfc", "read"),
         ("panel", f"{base}/events/interest", "write"),
