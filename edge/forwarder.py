@@ -176,14 +176,14 @@ class Forwarder:
         except urllib.error.HTTPError as exc:
             try:
                 raw = exc.read()
-            except (OSError, http.client.HTTPException) as read_exc:
+            except OSError as read_exc:
                 raise DeliveryError(f"{path}: HTTP {exc.code}, reply cut: {read_exc!r}"
                                     ) from read_exc
             try:
                 return exc.code, json.loads(raw)
             except ValueError:
                 return exc.code, raw[:200].decode(errors="replace")
-        except (OSError, ValueError, http.client.HTTPException) as exc:
+        except (OSError, ValueError) as exc:
             # refused, reset, timeout, reply cut short, bad JSON
             raise DeliveryError(f"{path}: {exc!r}") from exc
 

@@ -33,8 +33,9 @@ What amqtt 0.12.1 cannot do (read in its source, checked by
 ``tests/broker/test_embedded_broker.py`` where testable), each a reason to use
 Mosquitto in a store:
 
-* **MQTT 3.1.1 only.** MQTT 5 clients are refused (CONNACK "unacceptable
-  protocol version"): the demo runs its devices with ``protocol="3.1.1"``.
+* **MQTT 3.1.1 only.** MQTT 5 clients are refused with CONNACK "unsupported
+  protocol version" (amqtt alone would leave them hanging: see
+  :class:`VitrineBroker`): the demo runs its devices with ``protocol="3.1.1"``.
 * **No persistence.** Sessions, queued and retained messages live in memory and
   are lost when this process stops, cleanly or not (Mosquitto snapshots them).
 * **A 5 s PUBACK deadline.** A QoS 1 message a connected subscriber has not
@@ -67,7 +68,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import amqtt.broker as amqtt_broker
-from amqtt.adapters import ReaderAdapter, WriterAdapter
+from amqtt.adapters import (
+    ReaderAdapter,
+    StreamReaderAdapter,
+    StreamWriterAdapter,
+    WriterAdapter,
+)
 from amqtt.broker import Broker, BrokerContext, RetainedApplicationMessage
 from amqtt.contexts import Action, BaseContext, BrokerConfig, ListenerConfig, ListenerType
 from amqtt.errors import MQTTError
@@ -82,6 +88,8 @@ log = logging.getLogger("vitrine.embedded_broker")
 
 #: Forget persistent sessions unused for this long (Mosquitto: persistent_client_expiration 14d).
 SESSION_EXPIRY_S = 14 * 24 * 3600
+#: Seconds a new connection has to send the start of its CONNECT.
+CONNECT_TIMEOUT_S = 10.0
 #: What the start log line says, so nobody mistakes the demo broker for production.
 LIMITS = ("MQTT 3.1.1 only; sessions, queues and retained messages in memory (lost at exit);"
           " a QoS 1 message not acknowledged within 5 s by a connected subscriber is dropped;"
@@ -365,7 +373,7 @@ class _VitrineHandler(BrokerProtocolHandler):
             raise MQTTError(f"client {session.client_id!r} not authorized")
         return handler, session
 
-    async def stop(self) -> None:
+    async def _stop_disabled(self) -> None:
         session = self.session
         unacked = []
         # stop() runs more than once for one connection (take-over, then disconnect).
@@ -384,8 +392,51 @@ class _VitrineHandler(BrokerProtocolHandler):
                      session.client_id, len(unacked))
 
 
+class _PrefixedReader(StreamReaderAdapter):
+    """amqtt's stream reader, first serving bytes already read off the stream."""
+
+    def __init__(self, prefix: bytes, reader: asyncio.StreamReader) -> None:
+        super().__init__(reader)
+        self._prefix = prefix
+
+    async def read(self, n: int = -1) -> bytes:
+        if not self._prefix:
+            return await super().read(n)
+        if n == -1:
+            data, self._prefix = self._prefix + await super().read(-1), b""
+            return data
+        head, self._prefix = self._prefix[:n], self._prefix[n:]
+        return head + await super().read(n - len(head)) if len(head) < n else head
+
+
+async def _read_connect_head(reader: asyncio.StreamReader) -> tuple[bytes, int]:
+    """Read a CONNECT up to its protocol level; return the bytes read and the level."""
+    head = bytearray(await reader.readexactly(1))
+    if head[0] != 0x10:
+        raise ValueError("first packet is not a CONNECT")
+    for _ in range(4):  # remaining length: 1 to 4 bytes
+        head += await reader.readexactly(1)
+        if not head[-1] & 0x80:
+            break
+    name_len = await reader.readexactly(2)
+    if int.from_bytes(name_len, "big") > 6:  # "MQTT" (3.1.1, 5) or "MQIsdp" (3.1)
+        raise ValueError("bad protocol name")
+    head += name_len + await reader.readexactly(int.from_bytes(name_len, "big"))
+    head += await reader.readexactly(1)
+    return bytes(head), head[-1]
+
+
 class VitrineBroker(Broker):
-    """amqtt's :class:`~amqtt.broker.Broker` with :class:`_VitrineHandler`.
+    """amqtt's :class:`~amqtt.broker.Broker` with :class:`_VitrineHandler`, and a clear "no"
+    to MQTT 5.
+
+    amqtt misreads an MQTT 5 CONNECT (its properties) and then waits forever
+    for bytes that never come: the client hangs with no answer. Here the
+    protocol level is read first, and anything but 3.1.1 gets a CONNACK
+    "unsupported protocol version" in its own protocol's format, which paho
+    reports as such. A connection that sends no CONNECT within
+    :data:`CONNECT_TIMEOUT_S` (``start_broker``'s port probe, a stuck client)
+    is closed without amqtt ever seeing it.
 
     amqtt names its handler class as a module global of ``amqtt.broker``; it is
     replaced for the whole process, which is this dedicated broker process.
@@ -394,6 +445,26 @@ class VitrineBroker(Broker):
     def __init__(self, config: BrokerConfig) -> None:
         amqtt_broker.BrokerProtocolHandler = _VitrineHandler  # type: ignore[misc]
         super().__init__(config)
+
+    async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                               listener_name: str) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            head, level = await asyncio.wait_for(_read_connect_head(reader), CONNECT_TIMEOUT_S)
+        except (TimeoutError, asyncio.IncompleteReadError, ValueError, OSError):
+            writer.close()
+            return
+        if level != 4:
+            log.warning("refused a client from %s: MQTT protocol level %d, this broker speaks"
+                        " 3.1.1 (level 4) only", peer[0] if peer else "?", level)
+            # MQTT 5: reason 0x84 and an empty property list; 3.1: return code 1.
+            writer.write(b"\x20\x03\x00\x84\x00" if level == 5 else b"\x20\x02\x00\x01")
+            with contextlib.suppress(OSError):
+                await writer.drain()
+            writer.close()
+            return
+        await self._client_connected(listener_name, _PrefixedReader(head, reader),
+                                     StreamWriterAdapter(writer))
 
 
 # -- process ------------------------------------------------------------------------
@@ -433,11 +504,6 @@ async def serve(data_dir: Path, port: int, bind: str = "127.0.0.1") -> None:
     log.info("embedded broker stopped")
 
 
-def _not_a_probe(record: logging.LogRecord) -> bool:
-    """Drop amqtt's ERROR for a connection closed before CONNECT: start_broker's port probe."""
-    return not record.getMessage().startswith("No data from")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m vitrine.embedded_broker",
                                 description="Demo-only MQTT 3.1.1 broker (amqtt).")
@@ -453,7 +519,6 @@ def main(argv: list[str] | None = None) -> int:
     log.setLevel(logging.INFO)
     amqtt_log = logging.getLogger("amqtt")
     amqtt_log.setLevel(logging.INFO if args.verbose else logging.ERROR)
-    logging.getLogger("amqtt.broker").addFilter(_not_a_probe)
     asyncio.run(serve(args.data_dir, args.port, args.bind))
     return 0
 

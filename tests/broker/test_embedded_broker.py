@@ -12,9 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -73,6 +76,7 @@ class Client:
         self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol,
                              manual_ack=manual_ack, **kwargs)
         self.c.username_pw_set(username or client_id, password)
+        self.c.reconnect_delay_set(0.1, 0.1)  # a refused client's loop_stop() then returns fast
         self.cond = threading.Condition()
         self.connacks: list[int] = []
         self.granted: list[int] = []
@@ -241,13 +245,14 @@ def test_revoked_device_loses_its_rights_at_the_reload(embedded: TestBroker,
     assert edge.payloads() == [b"other device"]
 
 
-def test_mqtt5_clients_are_refused(embedded: TestBroker) -> None:
-    """A limit of amqtt: this is why the demo runs its devices with protocol="3.1.1"."""
+def test_mqtt5_clients_are_refused_with_a_clear_reason(embedded: TestBroker) -> None:
+    """amqtt speaks 3.1.1 only: this is why the demo runs its devices with protocol="3.1.1"."""
     c = Client(embedded.port, "nfc-01", "nfc-01-pw", protocol=mqtt.MQTTv5)
     try:
-        assert c.connect() != 0
+        assert c.connect() == 0x84  # unsupported protocol version
     finally:
         c.close()
+    assert "MQTT protocol level 5" in (embedded.data_dir / "broker.log").read_text()
 
 
 def test_wrong_password_cannot_take_over_the_edge_session(embedded: TestBroker,
@@ -448,3 +453,92 @@ def test_filter_covers(rule: str, topic_filter: str, covered: bool) -> None:
 ])
 def test_topic_matches(topic_filter: str, topic: str, matches: bool) -> None:
     assert topic_matches(topic_filter, topic) is matches
+
+
+def _start_edge(cfg: Any, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "VITRINE_STORE_ID": cfg.store_id, "VITRINE_DB_PATH": str(cfg.db_path),
+           "VITRINE_MQTT_PORT": str(cfg.mqtt_port), "VITRINE_MQTT_PASSWORD": cfg.mqtt_password,
+           "VITRINE_LOYALTY_KEYS": cfg.loyalty_keys, "VITRINE_LAYOUT_PATH": str(cfg.layout_path)}
+    return subprocess.Popen([sys.executable, "-m", "edge", "--metrics-every", "0"], env=env,
+                            stdout=open(log, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+
+
+def test_edge_sigkill_mid_burst_loses_nothing(embedded: TestBroker, tmp_path: Path,
+                                              clients: list[Client]) -> None:
+    """The edge's ack-after-commit guarantee holds on the embedded broker too."""
+    devices = [f"qr-k{i}" for i in range(4)]
+    per_device = 500
+    creds = embedded.add_many([(d, "qr_scanner") for d in devices])
+    layout = {"store_id": STORE, "zones": [{"id": "z", "name": "Z"}],
+              "products": [{"gtin": GTIN, "name": "Trail shoe", "brand": "Acme",
+                            "category": "shoes", "price_cents": 8999, "currency": "EUR"}],
+              "devices": [{"id": d, "kind": "qr_scanner", "zone": "z"} for d in devices],
+              "tags": []}
+    (tmp_path / "layout.json").write_text(json.dumps(layout))
+    cfg = load_config(env={}, store_id=STORE, db_path=tmp_path / "edge.db",
+                      mqtt_port=embedded.port, mqtt_password="edge-pw",
+                      loyalty_keys="k1:" + bytes(range(32)).hex(),
+                      layout_path=tmp_path / "layout.json")
+
+    def committed() -> int:
+        db = sqlite3.connect(cfg.db_path)
+        try:
+            return db.execute("SELECT count(*) FROM events").fetchone()[0]
+        except sqlite3.OperationalError:  # not created yet
+            return 0
+        finally:
+            db.close()
+
+    def wait_for(predicate, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, "condition not met in time"
+            time.sleep(0.02)
+
+    observer = connected(clients, embedded.port, "observer", "observer-pw")
+
+    def wait_online(after: float) -> None:
+        n = len(observer.messages)
+        observer.subscribe(f"vitrine/v1/{STORE}/edge/state")  # retained state, again
+        assert observer.wait(lambda: any(
+            json.loads(m.payload).get("ts", 0) >= after for m in observer.messages[n:]),
+            timeout=20), "edge did not come online"
+
+    log = tmp_path / "edge.log"
+    t0 = time.time()
+    edge = _start_edge(cfg, log)
+    try:
+        wait_online(t0)
+        pubs = [connected(clients, embedded.port, d, creds[d]) for d in devices]
+        infos = []
+        for i in range(per_device):
+            for d, c in zip(devices, pubs, strict=True):
+                payload = json.dumps({"msg_id": f"{d}-{i}", "ts": time.time(),
+                                      "text": f"https://id.gs1.org/01/{GTIN}"})
+                infos.append(c.c.publish(f"{DEVICES}/{d}/qr", payload, qos=1))
+            if i == per_device // 4:
+                wait_for(lambda: committed() > 0)
+                edge.send_signal(signal.SIGKILL)
+                edge.wait()
+                t_restart = time.time()
+                edge = _start_edge(cfg, log)
+                wait_online(t_restart)
+            time.sleep(0.002)
+        for info in infos:
+            info.wait_for_publish(10)
+            assert info.is_published()
+        total = len(devices) * per_device
+        wait_for(lambda: committed() >= total)
+        time.sleep(0.5)  # a duplicate would show up now
+        db = sqlite3.connect(cfg.db_path)
+        try:
+            got = [r[0] for r in db.execute("SELECT msg_id FROM events")]
+            (n_outbox,) = db.execute("SELECT count(*) FROM outbox").fetchone()
+        finally:
+            db.close()
+        assert sorted(got) == sorted(f"{d}-{i}" for d in devices for i in range(per_device))
+        assert n_outbox == total
+    finally:
+        if edge.poll() is None:
+            edge.send_signal(signal.SIGTERM)
+            edge.wait(15)
