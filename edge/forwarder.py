@@ -176,16 +176,16 @@ class Forwarder:
         except urllib.error.HTTPError as exc:
             try:
                 raw = exc.read()
-            except OSError as read_exc:
+            except (OSError, http.client.HTTPException) as read_exc:
                 raise DeliveryError(f"{path}: HTTP {exc.code}, reply cut: {read_exc!r}"
                                     ) from read_exc
             try:
                 return exc.code, json.loads(raw)
             except ValueError:
                 return exc.code, raw[:200].decode(errors="replace")
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             # refused, reset, timeout, reply cut short, bad JSON
-            raise DeliveryError(f"{path}: {exc!r}") from exc
+            raise DeliveryError(f"{path}: {exc}") from exc
 
     def _pending(self, kind_clause: str, limit: int) -> list[Row]:
         with self._lock:

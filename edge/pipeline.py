@@ -37,6 +37,7 @@ from contract.topics import TopicError, parse_device_topic
 from contract.validation import MAX_PAYLOAD_BYTES, SchemaError, validate
 
 from .catalogue import Catalogue
+from .dedupe import RecentKeys
 from .identity import Identifier
 from .inbound import Inbound
 from .metrics import Metrics
@@ -107,6 +108,12 @@ class Pipeline:
         #: Outbox rows of the batch, written with one executemany before COMMIT
         #: (half the cost of one INSERT per row; nothing reads them before then).
         self._outbox_rows: list[tuple[str, str, str, str, float]] = []
+        #: Accepted events of the batch, likewise, and their keys (dedupe inside
+        #: the batch); :attr:`recent` holds the keys of committed events.
+        self._event_rows: list[tuple[str, str, str, float, float, str]] = []
+        self._batch_keys: set[tuple[str, str]] = set()
+        self.recent = RecentKeys()
+        self.recent.load(self.conn)
 
     # -- batch -------------------------------------------------------------
     def process_batch(self, items: list[Inbound]) -> BatchResult:
@@ -121,7 +128,7 @@ class Pipeline:
         conn = self.conn
         t0 = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
-        self._outbox_rows = []
+        self._reset_batch()
         try:
             result = BatchResult()
             try:
@@ -132,9 +139,20 @@ class Pipeline:
                 self.reload_state()
                 conn.execute("BEGIN IMMEDIATE")
                 result = BatchResult()
-                self._outbox_rows = []
+                self._reset_batch()
                 for item in items:
                     self._process_one(item, result, savepoint=True)
+            if self._event_rows:
+                before = conn.total_changes
+                conn.executemany(
+                    "INSERT OR IGNORE INTO events (device_id, msg_id, channel, received_at,"
+                    " device_ts, payload) VALUES (?, ?, ?, ?, ?, ?)", self._event_rows)
+                ignored = len(self._event_rows) - (conn.total_changes - before)
+                if ignored:
+                    log.warning("%d duplicates older than the dedupe window", ignored)
+                    result.counts["duplicates_beyond_window"] += ignored
+                    result.counts["accepted"] -= ignored
+                    result.counts["duplicates"] += ignored
             if self._outbox_rows:
                 conn.executemany(
                     "INSERT OR IGNORE INTO outbox (event_id, kind, customer_key, payload,"
@@ -142,6 +160,7 @@ class Pipeline:
             self.registry.flush(conn)
             self.sessions.flush(conn)
             conn.execute("COMMIT")
+            self.recent.add_all(self._batch_keys)  # only now: they are committed
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -152,6 +171,11 @@ class Pipeline:
         self.metrics.add_many(result.counts)
         return result
 
+    def _reset_batch(self) -> None:
+        self._outbox_rows = []
+        self._event_rows = []
+        self._batch_keys = set()
+
     def _process_one(self, item: Inbound, result: BatchResult, *, savepoint: bool) -> None:
         conn = self.conn
         if savepoint:
@@ -159,6 +183,7 @@ class Pipeline:
             counts_before = result.counts.copy()
         mark = len(result.events)
         outbox_mark = len(self._outbox_rows)
+        event_mark = len(self._event_rows)
         try:
             self._process(item, result)
             if savepoint:
@@ -169,7 +194,7 @@ class Pipeline:
                 conn.execute("RELEASE msg")
                 result.counts = counts_before
             del result.events[mark:]
-            del self._outbox_rows[outbox_mark:]
+            self._truncate(outbox_mark, event_mark)
             self._quarantine(item, rej.reason, rej.detail, result)
         except Exception as exc:
             if not savepoint:
@@ -178,9 +203,16 @@ class Pipeline:
             conn.execute("RELEASE msg")
             result.counts = counts_before
             del result.events[mark:]
-            del self._outbox_rows[outbox_mark:]
+            self._truncate(outbox_mark, event_mark)
             log.exception("internal error on %s", item.topic)
             self._quarantine(item, "internal_error", repr(exc)[:500], result)
+
+    def _truncate(self, outbox_mark: int, event_mark: int) -> None:
+        """Forget the deferred rows of a message that was rolled back."""
+        del self._outbox_rows[outbox_mark:]
+        for row in self._event_rows[event_mark:]:
+            self._batch_keys.discard((row[0], row[1]))
+        del self._event_rows[event_mark:]
 
     def reload_state(self) -> None:
         """Forget in-memory state that a rolled-back transaction may have changed."""
@@ -231,13 +263,13 @@ class Pipeline:
             stored = dumps({k: v for k, v in msg.items() if k != "image"})
         else:
             stored = item.payload.decode()  # valid UTF-8 JSON: orjson checked it
-        cur = self.conn.execute(
-            "INSERT OR IGNORE INTO events (device_id, msg_id, channel, received_at, device_ts,"
-            " payload) VALUES (?, ?, ?, ?, ?, ?)",
-            (dt.device_id, msg["msg_id"], dt.channel, now, msg["ts"], stored))
-        if cur.rowcount == 0:
+        key = (dt.device_id, msg["msg_id"])
+        if key in self.recent or key in self._batch_keys:
             result.counts["duplicates"] += 1
             return
+        self._batch_keys.add(key)
+        self._event_rows.append((dt.device_id, msg["msg_id"], dt.channel, now, msg["ts"],
+                                 stored))
         result.counts["accepted"] += 1
         self.registry.touch(dt.device_id, now)
         if dt.channel == "telemetry":

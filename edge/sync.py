@@ -26,6 +26,7 @@ cadence); ``metrics()`` exposes ``last_sync_age_s`` per feed for alerting.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import math
@@ -70,8 +71,13 @@ class CentralReader:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                 body = json.loads(resp.read())
         except urllib.error.HTTPError as exc:
-            raise SyncError(f"{path}: HTTP {exc.code} {exc.read()[:200]!r}") from None
-        except (OSError, ValueError) as exc:  # refused, reset, timeout, bad JSON
+            try:
+                body = exc.read()[:200]
+            except (OSError, http.client.HTTPException):
+                body = b"(body cut)"
+            raise SyncError(f"{path}: HTTP {exc.code} {body!r}") from None
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            # refused, reset, timeout, bad JSON, or a reply cut mid-way (IncompleteRead)
             raise SyncError(f"{path}: {exc}") from None
         if not isinstance(body, dict):
             raise SyncError(f"{path}: not a JSON object")

@@ -62,7 +62,7 @@ class _Pair:
 
 
 class FlappingProxy:
-    """TCP proxy ``127.0.0.1:port`` → ``upstream`` that flaps while :attr:`flapping` is set."""
+    """TCP proxy ``127.0.0.1:port`` → ``upstream``; flaps between start/stop_flapping()."""
 
     def __init__(self, upstream: tuple[str, int], *, rng: random.Random | None = None,
                  flap_every: tuple[float, float] = (1.0, 2.0),

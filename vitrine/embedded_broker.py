@@ -373,7 +373,7 @@ class _VitrineHandler(BrokerProtocolHandler):
             raise MQTTError(f"client {session.client_id!r} not authorized")
         return handler, session
 
-    async def _stop_disabled(self) -> None:
+    async def stop(self) -> None:
         session = self.session
         unacked = []
         # stop() runs more than once for one connection (take-over, then disconnect).

@@ -105,3 +105,35 @@ def test_a_bug_on_one_message_quarantines_it_alone(tmp_path, monkeypatch):
     rows = pipeline.conn.execute("SELECT msg_id FROM events ORDER BY msg_id").fetchall()
     assert rows == [("a",), ("b",)]
     assert pipeline.conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 2
+
+
+def test_duplicates_older_than_the_window_are_still_caught_by_the_database(tmp_path):
+    pipeline = make_pipeline(tmp_path / "edge.db")
+    pipeline.recent.capacity = 2  # a tiny window, to reach beyond it
+    topic = f"vitrine/v1/{STORE}/devices/qr-01/qr"
+
+    def item(mid: str) -> Inbound:
+        body = {"msg_id": mid, "ts": 1.0, "text": "https://id.gs1.org/01/09506000134352"}
+        return Inbound(0, 1, topic, json.dumps(body).encode(), time.time())
+
+    for mid in ["m1", "m2", "m3", "m4"]:
+        pipeline.process_batch([item(mid)])
+    assert ("qr-01", "m1") not in pipeline.recent and ("qr-01", "m4") in pipeline.recent
+    again = pipeline.process_batch([item("m1"), item("m4"), item("m5")])
+    assert again.counts["duplicates"] == 2
+    assert again.counts["duplicates_beyond_window"] == 1
+    assert again.counts["accepted"] == 1
+    conn = pipeline.conn
+    assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 5
+    assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 5  # ids deterministic
+
+
+def test_the_window_is_reloaded_from_committed_events(tmp_path):
+    first = make_pipeline(tmp_path / "edge.db")
+    topic = f"vitrine/v1/{STORE}/devices/qr-01/qr"
+    body = json.dumps({"msg_id": "x", "ts": 1.0, "text": "09506000134352"}).encode()
+    first.process_batch([Inbound(0, 1, topic, body, time.time())])
+    second = make_pipeline(tmp_path / "edge.db")  # a restart
+    assert ("qr-01", "x") in second.recent
+    assert second.process_batch([Inbound(0, 1, topic, body, time.time())]).counts[
+        "duplicates"] == 1
