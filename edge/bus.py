@@ -24,7 +24,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from contract.mqtt_wire import VitrineClient
-from contract.topics import device_subscription, edge_state_topic, event_topic
+from contract.topics import (
+    command_topic,
+    device_subscription,
+    edge_state_topic,
+    event_topic,
+)
 
 from .config import EdgeConfig
 from .inbound import Inbound
@@ -113,6 +118,11 @@ class EdgeBus:
     def ack_batch(self, items: list[Inbound]) -> None:
         """Acknowledge a committed batch to the broker (QoS 1 messages only)."""
         self.client.ack_many([it.mid for it in items if it.qos == 1])
+
+    def publish_command(self, family: str, device_id: str, command: dict[str, Any]) -> None:
+        """Send a kiosk or signage command (QoS 1; the device keeps a persistent session)."""
+        self.client.publish(command_topic(self.cfg.store_id, family, device_id),
+                            json.dumps(command, separators=(",", ":")), qos=1)
 
     def publish_events(self, kind: str, payloads: list[str]) -> None:
         """Publish derived events in store (QoS 1), called only after their commit.

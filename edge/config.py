@@ -65,7 +65,11 @@ class EdgeConfig:
     sync_stock_s: float = 60.0
     sync_erasures_s: float = 300.0
     panel_host: str = "127.0.0.1"
+    #: The store manager's web panel (edge/panel/); 0 = no panel.
     panel_port: int = 8080
+    #: Signs the panel's session cookies. Empty = a random key at every start (sessions
+    #: then end with a restart); set it (environment, not git) to keep them across restarts.
+    panel_secret_key: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def loyalty_keyring(self) -> dict[str, bytes]:

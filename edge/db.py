@@ -152,6 +152,22 @@ CREATE TABLE erasures_applied (
   rows_deleted INTEGER NOT NULL
 );
 """),
+    # The store manager's web panel (edge/panel/): its users, with scrypt/PBKDF2 hashes
+    # and a lockout after repeated failures, and the "reviewed" mark on quarantine rows.
+    ("0003_panel_users", """
+CREATE TABLE panel_users (
+  username TEXT PRIMARY KEY,
+  password_hash TEXT NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('manager', 'staff')),
+  created_at REAL NOT NULL,
+  failed_logins INTEGER NOT NULL DEFAULT 0,
+  locked_until REAL,
+  last_login_at REAL
+);
+ALTER TABLE quarantine ADD COLUMN reviewed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE quarantine ADD COLUMN reviewed_at REAL;
+ALTER TABLE quarantine ADD COLUMN reviewed_by TEXT
+"""),
 ]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from .bus import EdgeBus
 from .catalogue import Catalogue
+from .commands import commands_for
 from .config import EdgeConfig
 from .db import connect, migrate
 from .frames import FrameLane
@@ -175,6 +176,8 @@ class EdgeNode:
         if self.cfg.publish_events:
             for kind, payloads in by_kind.items():
                 self.bus.publish_events(kind, payloads)
+            for family, device_id, command in commands_for(events, self.catalogue):
+                self.bus.publish_command(family, device_id, command)
 
     def _housekeeping(self, now: float) -> None:
         conn = self.db.conn

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -542,3 +543,28 @@ def test_edge_sigkill_mid_burst_loses_nothing(embedded: TestBroker, tmp_path: Pa
         if edge.poll() is None:
             edge.send_signal(signal.SIGTERM)
             edge.wait(15)
+
+
+def test_demo_runs_on_the_embedded_broker(tmp_path: Path) -> None:
+    """`vitrine demo` on a machine without Mosquitto: devices fall back to MQTT 3.1.1."""
+    script = ("import sys, vitrine.broker\n"
+              "vitrine.broker.mosquitto_binary = lambda: None\n"
+              "from vitrine.demo import main\n"
+              "sys.exit(main(sys.argv[1:]))\n")
+    var = tmp_path / "demo"
+    out = subprocess.run([sys.executable, "-c", script, "--duration", "10", "--speed", "40",
+                          "--var", str(var)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "EMBEDDED pure-Python broker" in out.stdout
+    assert re.search(r"SIM\s+(\d+)/\1 simulated devices online", out.stdout), out.stdout[-2000:]
+    assert re.search(r"EDGE\s+interest .*\[nfc-station-01 nfc\]", out.stdout), "NFC station"
+    done = re.search(r"accepted (\d+).*interest (\d+)", out.stdout)
+    assert done and int(done.group(1)) > 5 and int(done.group(2)) > 5, out.stdout[-2000:]
+    assert "Traceback" not in out.stderr
+    log = (var / "broker.log").read_text()
+    assert "denied" not in log and "refused" not in log, log[-2000:]
+
+
+def test_device_client_rejects_an_unknown_protocol() -> None:
+    with pytest.raises(ValueError, match="protocol"):
+        DeviceClient("nfc-01", "nfc_reader", "pw", store_id=STORE, protocol="3.1")

@@ -35,14 +35,17 @@ LAYOUT: dict[str, Any] = {
         {"id": "nfc-02", "kind": "nfc_reader", "zone": "kitchen", "shelf": "K1"},
         {"id": "qr-01", "kind": "qr_scanner", "zone": "kitchen", "shelf": "K2"},
         {"id": "cam-01", "kind": "camera", "zone": "shoes", "shelf": "S2"},
+        {"id": "sign-01", "kind": "signage", "zone": "shoes", "shelf": None},
+        {"id": "kiosk-01", "kind": "kiosk", "zone": "kitchen", "shelf": None},
     ],
     "tags": [{"uid": "04a1b2c3d4e5f6", "gtin": GTIN_2, "zone": "kitchen", "shelf": "K1"}],
 }
 
 
 def make_client(port: int, name: str, password: str, *, clean: bool = True,
-                inflight: int = 20) -> mqtt.Client:
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
+                inflight: int = 20, client_id: str | None = None) -> mqtt.Client:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or name,
+                    protocol=mqtt.MQTTv5)
     c.username_pw_set(name, password)
     c.max_inflight_messages_set(inflight)
     connected = threading.Event()
