@@ -17,8 +17,8 @@ from central.errors import BadRequest
 from central.events import CONSENT_PURPOSES, TRACKING_KINDS, Event
 
 _STRIP_IDS = {
-    "sqlite": "json_remove(payload, '$.customer_id', '$.session_id')",
-    "postgres": "(payload::jsonb - 'customer_id' - 'session_id')::text",
+    "sqlite": "json_remove(payload, '$.customer_id', '$.session_id', '$.alias')",
+    "postgres": "(payload::jsonb - 'customer_id' - 'session_id' - 'alias')::text",
 }
 
 
@@ -57,13 +57,16 @@ def set_consent(tx: Tx, customer_id: str, purpose: str, granted: bool, source: s
 
 
 def anonymise_customer(tx: Tx, customer_id: str) -> int:
-    """Withdrawal: strip the identity from the customer's tracking events, unlink sessions."""
+    """Withdrawal: strip the identity from the customer's tracking events, unlink
+    its sessions and aliases (an alias left on old events could be re-linked)."""
     kinds = sorted(TRACKING_KINDS)
     cur = tx.execute(
-        f"UPDATE events SET customer_id = NULL, session_id = NULL, "
+        f"UPDATE events SET customer_id = NULL, session_id = NULL, alias_key = NULL, "
         f"payload = {_STRIP_IDS[tx.dialect]} WHERE kind IN {tx.in_list(kinds)} AND "
         "(customer_id = ? OR session_id IN (SELECT value FROM identity_links "
-        "WHERE kind = 'session' AND customer_id = ?))", [*kinds, customer_id, customer_id])
+        "WHERE kind = 'session' AND customer_id = ?) OR alias_key IN (SELECT value FROM "
+        "identity_links WHERE kind = 'alias' AND customer_id = ?))",
+        [*kinds, customer_id, customer_id, customer_id])
     tx.execute("DELETE FROM identity_links WHERE customer_id = ?", (customer_id,))
     return cur.rowcount
 

@@ -23,7 +23,9 @@ from central.events import Event
 
 _EVENT_COLUMNS = ("event_id", "kind", "channel", "source", "store_id", "zone", "customer_id",
                   "session_id", "gtin", "category", "points", "occurred_at", "ingested_at",
-                  "payload")
+                  "payload", "alias_key")
+#: Payload keys that identify a person or could be linked to one later.
+_IDENTIFYING_KEYS = ("customer_id", "session_id", "alias")
 
 
 @dataclass
@@ -38,11 +40,11 @@ def anonymise(event: Event) -> Event:
     """The anonymous form kept of a tracking event whose customer did not consent.
 
     What remains (store, zone, product, time) feeds footfall and product
-    statistics but cannot be linked back to a person: the customer id and the
-    session id (which could be linked later) are both dropped.
+    statistics but cannot be linked back to a person: the customer id, the
+    session id and the device alias (both could be linked later) are dropped.
     """
-    payload = {k: v for k, v in event.payload.items() if k not in ("customer_id", "session_id")}
-    return replace(event, customer_id=None, session_id=None, payload=payload)
+    payload = {k: v for k, v in event.payload.items() if k not in _IDENTIFYING_KEYS}
+    return replace(event, customer_id=None, session_id=None, alias_key=None, payload=payload)
 
 
 def store_batch(tx: Tx, events: Sequence[Event], source: str, default_consent: bool,
@@ -74,7 +76,7 @@ def store_batch(tx: Tx, events: Sequence[Event], source: str, default_consent: b
 
     rows = [(e.event_id, e.kind, e.channel, source, e.store_id, e.zone, e.customer_id,
              e.session_id, e.gtin, e.category, e.points, e.occurred_at, now,
-             json.dumps(e.payload, separators=(",", ":"))) for e in stored]
+             json.dumps(e.payload, separators=(",", ":")), e.alias_key) for e in stored]
     new_ids = {r["event_id"] for r in tx.insert_many(
         "events", _EVENT_COLUMNS, rows, "ON CONFLICT (event_id) DO NOTHING", "event_id")}
     for e in stored:
@@ -84,6 +86,7 @@ def store_batch(tx: Tx, events: Sequence[Event], source: str, default_consent: b
     customers = sorted({e.customer_id for e in fresh if e.customer_id})
     tx.insert_many("customers", ("customer_id", "created_at"), [(c, now) for c in customers],
                    "ON CONFLICT (customer_id) DO NOTHING")
-    identity.link_sessions(tx, [(e.session_id, e.customer_id) for e in fresh
-                                if e.tracking and e.customer_id and e.session_id], now)
+    linking = [e for e in fresh if e.tracking and e.customer_id]
+    identity.link_sessions(tx, [(e.session_id, e.customer_id) for e in linking], now)
+    identity.link_aliases(tx, [(e.alias_key, e.customer_id) for e in linking], now)
     return result

@@ -43,6 +43,13 @@ MIN_TS = 1e9
 FUTURE_SLACK_S = 86_400.0
 
 _ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LEN}
+#: Scope of a device-scoped alias: a channel or device family (``app``, ``web``, ``kiosk``).
+#: No ``:`` (the stored key is ``scope:alias``) and lower case, so one scope has one spelling.
+ALIAS_SCOPE_PATTERN = "^[a-z][a-z0-9_.-]{0,31}$"
+_ALIAS = {"type": ["object", "null"], "required": ["alias", "scope"],
+          "additionalProperties": False,
+          "properties": {"alias": _ID, "scope": {"type": "string",
+                                                 "pattern": ALIAS_SCOPE_PATTERN}}}
 _OPT_ID = {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_ID_LEN}
 
 CHANNEL_EVENT_SCHEMA: dict[str, Any] = {
@@ -55,6 +62,7 @@ CHANNEL_EVENT_SCHEMA: dict[str, Any] = {
         "occurred_at": {"type": "number"},
         "customer_id": _OPT_ID,
         "session_id": _OPT_ID,
+        "alias": _ALIAS,
         "store_id": _OPT_ID,
         "zone": {"type": ["string", "null"], "maxLength": MAX_ID_LEN},
         "gtin": {"type": ["string", "null"], "pattern": "^[0-9]{14}$"},
@@ -92,10 +100,17 @@ class Event:
     points: int | None
     occurred_at: float
     payload: dict[str, Any]
+    #: Device-scoped alias as ``scope:alias`` (see :mod:`central.identity`); channel events only.
+    alias_key: str | None = None
 
     @property
     def tracking(self) -> bool:
         return self.kind in TRACKING_KINDS
+
+
+def alias_key(scope: str, alias: str) -> str:
+    """Stored form of an alias; scopes cannot contain ``:``, so the split is unambiguous."""
+    return f"{scope}:{alias}"
 
 
 def _check_id(raw: dict[str, Any]) -> str:
@@ -147,7 +162,7 @@ def _parse_store_event(raw: dict[str, Any], principal: Principal, now: float) ->
 
 
 _REQUIRED_BY_TYPE = {
-    "identify": ("customer_id", "session_id"),
+    "identify": ("customer_id",),
     "profile": ("customer_id", "fields"),
     "loyalty": ("customer_id", "points"),
     "consent": ("customer_id", "consents"),
@@ -170,9 +185,13 @@ def _parse_channel_event(raw: dict[str, Any], principal: Principal, now: float) 
     for key in _REQUIRED_BY_TYPE.get(kind, ()):
         if raw.get(key) in (None, {}, ""):
             raise EventRejected(f"{kind} events need {key}")
+    alias = raw.get("alias")
+    aliased = alias_key(alias["scope"], alias["alias"]) if alias else None
+    if kind == "identify" and not (raw.get("session_id") or aliased):
+        raise EventRejected("identify events need session_id or alias")
     if kind == "interest":
-        if not (raw.get("customer_id") or raw.get("session_id")):
-            raise EventRejected("interest events need customer_id or session_id")
+        if not (raw.get("customer_id") or raw.get("session_id") or aliased):
+            raise EventRejected("interest events need customer_id, session_id or alias")
         if not (raw.get("gtin") or _category(raw.get("product"))):
             raise EventRejected("interest events need gtin or product.category")
     store_id = raw.get("store_id") or (principal.name if principal.kind == "store" else None)
@@ -182,7 +201,8 @@ def _parse_channel_event(raw: dict[str, Any], principal: Principal, now: float) 
         session_id=_opt_str(raw.get("session_id")), gtin=_opt_str(raw.get("gtin")),
         category=_category(raw.get("product")),
         points=raw["points"] if kind == "loyalty" else None,
-        occurred_at=_check_ts(raw["occurred_at"], "occurred_at", now), payload=raw)
+        occurred_at=_check_ts(raw["occurred_at"], "occurred_at", now), payload=raw,
+        alias_key=aliased)
 
 
 def parse_event(raw: Any, principal: Principal, now: float | None = None) -> Event:

@@ -127,6 +127,23 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             PRIMARY KEY (location, gtin))""",
         "CREATE INDEX stock_levels_version ON stock_levels (version)",
     ]),
+    # Device-scoped aliases (central/identity.py): an app installation, a web
+    # cookie, a kiosk-local id. Events keep the alias they carried (scope:alias)
+    # and join a profile through identity_links (kind 'alias'), like sessions.
+    # Partial index: most events carry no alias, so ingest pays almost nothing.
+    (3, "device-scoped aliases", [
+        "ALTER TABLE events ADD COLUMN alias_key TEXT",
+        "CREATE INDEX events_alias ON events (alias_key) WHERE alias_key IS NOT NULL",
+        "ALTER TABLE erasures ADD COLUMN alias_keys TEXT",
+    ]),
+    # Real-time stock push (central/stock_push.py): the last stock feed version
+    # each store's bridge published, so a restarted bridge neither skips nor floods.
+    (4, "stock push cursors", [
+        """CREATE TABLE stock_push_cursors (
+            store_id TEXT PRIMARY KEY,
+            version BIGINT NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL)""",
+    ]),
 ]
 
 

@@ -1,7 +1,7 @@
 """Privacy: consent updates, erasure (right to be forgotten) and export (right of access).
 
-Erasure deletes the customer, its consents, its session links and every event
-linked to it, then records an erasure order. Edges poll
+Erasure deletes the customer, its consents, its session and alias links and
+every event linked to it, then records an erasure order. Edges poll
 ``GET /api/v1/stores/<store>/erasures?since=<seq>`` and delete their local
 copies; an edge offline for days catches up from its last seq. Tombstones of
 the erased ids make central drop that customer's older events if an edge
@@ -32,16 +32,19 @@ MAX_FEED_PAGE = 1000
 def erase(tx: Tx, customer_id: str, requested_by: str, now: float) -> int:
     """Delete everything linked to ``customer_id``; return the erasure order's seq."""
     sessions = identity.sessions_of(tx, customer_id)
+    aliases = identity.alias_keys_of(tx, customer_id)
     tx.execute(f"DELETE FROM events WHERE customer_id = ? OR session_id IN "
-               f"{tx.in_list(sessions)}", [customer_id, *sessions])
+               f"{tx.in_list(sessions)} OR alias_key IN {tx.in_list(aliases)}",
+               [customer_id, *sessions, *aliases])
     for table in ("identity_links", "consents", "customers"):
         tx.execute(f"DELETE FROM {table} WHERE customer_id = ?", (customer_id,))
     tx.insert_many("erased_identities", ("kind", "value", "erased_at"),
-                   [("customer", customer_id, now)] + [("session", s, now) for s in sessions],
+                   [("customer", customer_id, now)] + [("session", s, now) for s in sessions]
+                   + [("alias", a, now) for a in aliases],
                    "ON CONFLICT (kind, value) DO UPDATE SET erased_at = excluded.erased_at")
-    row = tx.one("INSERT INTO erasures (customer_id, session_ids, erased_at, requested_by) "
-                 "VALUES (?, ?, ?, ?) RETURNING seq",
-                 (customer_id, json.dumps(sessions), now, requested_by))
+    row = tx.one("INSERT INTO erasures (customer_id, session_ids, alias_keys, erased_at, "
+                 "requested_by) VALUES (?, ?, ?, ?, ?) RETURNING seq",
+                 (customer_id, json.dumps(sessions), json.dumps(aliases), now, requested_by))
     return int(row["seq"])
 
 
@@ -49,9 +52,11 @@ def export(tx: Tx, customer_id: str, cfg: Any) -> dict[str, Any]:
     """Everything central holds about the customer, as one JSON document."""
     profile = build_profile(tx, customer_id, cfg)
     sessions = profile["identity"]["sessions"]
+    aliases = identity.alias_keys_of(tx, customer_id)
     events = tx.all(f"SELECT event_id, kind, channel, store_id, occurred_at, payload FROM events "
                     f"WHERE customer_id = ? OR session_id IN {tx.in_list(sessions)} "
-                    "ORDER BY occurred_at, event_id", [customer_id, *sessions])
+                    f"OR alias_key IN {tx.in_list(aliases)} ORDER BY occurred_at, event_id",
+                    [customer_id, *sessions, *aliases])
     orders = tx.all("SELECT order_id, store_id, received_at, payload FROM orders "
                     "WHERE customer_id = ? ORDER BY seq", (customer_id,))
     return {
@@ -67,10 +72,13 @@ def export(tx: Tx, customer_id: str, cfg: Any) -> dict[str, Any]:
 
 
 def erasures_since(tx: Tx, since: int, limit: int) -> list[dict[str, Any]]:
-    rows = tx.all("SELECT seq, customer_id, session_ids, erased_at FROM erasures "
+    """Erasure orders for the edges; ``aliases`` lets a kiosk drop a locally kept alias."""
+    rows = tx.all("SELECT seq, customer_id, session_ids, alias_keys, erased_at FROM erasures "
                   "WHERE seq > ? ORDER BY seq LIMIT ?", (since, limit))
     return [{"seq": r["seq"], "customer_id": r["customer_id"],
-             "session_ids": json.loads(r["session_ids"]), "erased_at": r["erased_at"]}
+             "session_ids": json.loads(r["session_ids"]),
+             "aliases": [identity.alias_of_key(k) for k in json.loads(r["alias_keys"] or "[]")],
+             "erased_at": r["erased_at"]}
             for r in rows]
 
 

@@ -29,13 +29,22 @@ _ACTIVITY_COLUMNS = "event_id, kind, channel, store_id, zone, gtin, category, po
 
 
 def recent_activity(tx: Tx, customer_id: str, since: float, limit: int) -> list[Any]:
-    """Events of the customer and of the anonymous sessions linked to it, newest first."""
+    """Events of the customer and of the anonymous sessions and aliases linked to it.
+
+    Newest first. One indexed branch per identifier kind; the alias branch
+    leaves out events already found through their (linked) session, so an
+    event carrying both is counted once without a de-duplicating ``UNION``.
+    """
+    linked = "SELECT value FROM identity_links WHERE kind = '{}' AND customer_id = ?"
     return tx.all(
         f"SELECT {_ACTIVITY_COLUMNS} FROM events WHERE customer_id = ? AND occurred_at >= ? "
         f"UNION ALL SELECT {_ACTIVITY_COLUMNS} FROM events WHERE customer_id IS NULL "
-        "AND session_id IN (SELECT value FROM identity_links WHERE kind = 'session' "
-        "AND customer_id = ?) AND occurred_at >= ? ORDER BY occurred_at DESC, event_id LIMIT ?",
-        (customer_id, since, customer_id, since, limit))
+        f"AND session_id IN ({linked.format('session')}) AND occurred_at >= ? "
+        f"UNION ALL SELECT {_ACTIVITY_COLUMNS} FROM events WHERE customer_id IS NULL "
+        f"AND alias_key IN ({linked.format('alias')}) AND occurred_at >= ? "
+        f"AND (session_id IS NULL OR session_id NOT IN ({linked.format('session')})) "
+        "ORDER BY occurred_at DESC, event_id LIMIT ?",
+        (customer_id, since, customer_id, since, customer_id, since, customer_id, limit))
 
 
 def observations(tx: Tx, customer_id: str) -> list[Observation]:
@@ -85,6 +94,7 @@ def build_profile(tx: Tx, customer_id: str, cfg: CentralConfig, now: float | Non
         "identity": {
             "customer_id": customer_id,
             "sessions": identity.sessions_of(tx, customer_id),
+            "aliases": identity.aliases_of(tx, customer_id),
             "fields": survivorship.resolve(observations(tx, customer_id), cfg.survivorship),
         },
         "consents": consents_of(tx, customer_id),

@@ -205,7 +205,10 @@ def start_broker(
     binary = mosquitto_binary()
     if binary:
         settings.config_file.write_text(render_config(settings))
-        proc = subprocess.Popen([binary, "-c", str(settings.config_file)], stdout=out, stderr=out)
+        # Own session: a Ctrl-C meant for the demo must not kill the broker before
+        # the devices have flushed and the edge has committed; the caller stops it.
+        proc = subprocess.Popen([binary, "-c", str(settings.config_file)], stdout=out,
+                                stderr=out, start_new_session=True)
         embedded = False
         log.info("mosquitto %s on port %d (config %s)", binary, settings.port, settings.config_file)
     elif allow_embedded:
@@ -230,6 +233,7 @@ def start_broker(
              str(settings.port)],
             stdout=out,
             stderr=out,
+            start_new_session=True,
         )
         embedded = True
     else:

@@ -1,0 +1,20 @@
+"""The device registry as the edge sees it: state, firmware, last seen, stale."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+from .auth import login_required
+from .db import read_db
+
+bp = Blueprint("devices", __name__, url_prefix="/devices")
+
+
+@bp.route("/")
+@login_required
+def index() -> str:
+    rows = read_db().execute(
+        "SELECT device_id, kind, zone, shelf, fw, state, heartbeat_s, last_seen, stale"
+        " FROM devices ORDER BY zone, shelf, device_id").fetchall()
+    return render_template("devices.html", devices=rows,
+                           stale=sum(1 for r in rows if r["stale"]))

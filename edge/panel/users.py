@@ -1,0 +1,164 @@
+"""Panel users, in the edge database (table ``panel_users``, migration 0003).
+
+Passwords are stored only as werkzeug hashes (scrypt by default, PBKDF2 accepted),
+like the broker's device credentials: nothing on the edge disk can be replayed.
+After ``MAX_FAILURES`` wrong passwords in a row an account is locked for
+``LOCKOUT_S`` seconds, so a shop-floor tablet left on the login page cannot be
+used to guess a manager's password. Unknown names cost one hash check too, so
+response time does not tell which names exist.
+
+Also the small ``vitrine edge panel-user`` command that creates them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import sqlite3
+import sys
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+ROLES = ("manager", "staff")
+MAX_FAILURES = 5
+LOCKOUT_S = 300.0
+MIN_PASSWORD = 10
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class UserError(ValueError):
+    """A bad user name, role or password."""
+
+
+@dataclass(frozen=True)
+class PanelUser:
+    username: str
+    role: str
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == "manager"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """``user`` on success; ``locked`` when the account is locked (password not checked)."""
+
+    user: PanelUser | None
+    locked: bool = False
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def add_user(conn: sqlite3.Connection, username: str, password: str, role: str,
+             *, replace: bool = False) -> PanelUser:
+    """Create (or with ``replace`` reset) a panel user; the password is hashed here."""
+    if not _NAME.fullmatch(username):
+        raise UserError("user name: 1-64 characters of letters, digits, '_', '.', '-'")
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}")
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"password must be at least {MIN_PASSWORD} characters")
+    verb = "INSERT OR REPLACE" if replace else "INSERT"
+    try:
+        conn.execute(f"{verb} INTO panel_users (username, password_hash, role, created_at)"
+                     " VALUES (?, ?, ?, ?)",
+                     (username, generate_password_hash(password), role, time.time()))
+    except sqlite3.IntegrityError:
+        raise UserError(f"user {username!r} exists (use --reset)") from None
+    return PanelUser(username, role)
+
+
+def get_user(conn: sqlite3.Connection, username: str) -> PanelUser | None:
+    row = conn.execute("SELECT username, role FROM panel_users WHERE username = ?",
+                       (username,)).fetchone()
+    return PanelUser(row[0], row[1]) if row else None
+
+
+def list_users(conn: sqlite3.Connection) -> list[PanelUser]:
+    rows = conn.execute("SELECT username, role FROM panel_users ORDER BY username")
+    return [PanelUser(u, r) for u, r in rows]
+
+
+def failed_logins(conn: sqlite3.Connection, username: str) -> tuple[int, float | None]:
+    """``(failures in a row, locked_until)`` for ``username``; for tests and the CLI."""
+    row = conn.execute("SELECT failed_logins, locked_until FROM panel_users WHERE username = ?",
+                       (username,)).fetchone()
+    return (row[0], row[1]) if row else (0, None)
+
+
+def authenticate(conn: sqlite3.Connection, username: str, password: str,
+                 now: float | None = None) -> LoginResult:
+    """Check a login and record its outcome (failure count, lockout, last login)."""
+    now = time.time() if now is None else now
+    row = conn.execute("SELECT role, password_hash, failed_logins, locked_until FROM panel_users"
+                       " WHERE username = ?", (username,)).fetchone()
+    if row is None:
+        check_password_hash(_dummy_hash(), password)
+        return LoginResult(None)
+    role, pw_hash, failures, locked_until = row
+    if locked_until is not None and locked_until > now:
+        return LoginResult(None, locked=True)
+    if check_password_hash(pw_hash, password):
+        conn.execute("UPDATE panel_users SET failed_logins = 0, locked_until = NULL,"
+                     " last_login_at = ? WHERE username = ?", (now, username))
+        return LoginResult(PanelUser(username, role))
+    failures += 1
+    locked = failures >= MAX_FAILURES
+    conn.execute("UPDATE panel_users SET failed_logins = ?, locked_until = ? WHERE username = ?",
+                 (0 if locked else failures, now + LOCKOUT_S if locked else None, username))
+    return LoginResult(None, locked=locked)
+
+
+# -- vitrine edge panel-user ----------------------------------------------------------
+def main(argv: list[str]) -> int:
+    """``vitrine edge panel-user [--db PATH] add NAME --role R | list``."""
+    from edge.config import ConfigError, load_config
+    from edge.db import connect, migrate
+
+    p = argparse.ArgumentParser(prog="vitrine edge panel-user",
+                                description="users of the store manager's web panel")
+    p.add_argument("--config", help="TOML file (default: $VITRINE_CONFIG)")
+    p.add_argument("--db", dest="db_path")
+    sub = p.add_subparsers(dest="action", required=True)
+    add = sub.add_parser("add", help="create a user with a generated password, shown once")
+    add.add_argument("username")
+    add.add_argument("--role", choices=ROLES, required=True)
+    add.add_argument("--reset", action="store_true", help="replace an existing user")
+    add.add_argument("--password-file", help="write the password here (0600), not stdout")
+    sub.add_parser("list")
+    args = p.parse_args(argv)
+    try:
+        cfg = load_config(args.config, db_path=args.db_path)
+    except (ConfigError, OSError) as exc:
+        print(f"vitrine edge panel-user: configuration: {exc}", file=sys.stderr)
+        return 2
+    db = connect(cfg.db_path)
+    try:
+        migrate(db)
+        if args.action == "list":
+            for user in list_users(db.conn):
+                print(f"{user.username}\t{user.role}")
+            return 0
+        password = secrets.token_urlsafe(15)
+        add_user(db.conn, args.username, password, args.role, replace=args.reset)
+    except UserError as exc:
+        print(f"vitrine edge panel-user: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.conn.close()
+    if args.password_file:
+        fd = os.open(args.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w") as fh:
+            fh.write(password + "\n")
+    else:
+        print(f"{args.username} ({args.role}) password: {password}")
+    return 0
