@@ -69,6 +69,9 @@ class EdgeNode:
         self.forwarder: Any = None
         self.sync: Any = None
         self._side_threads: list[threading.Thread] = []
+        #: The store manager's web panel (edge/panel/), when ``cfg.panel_port`` is set.
+        self.panel_url: str | None = None
+        self._panel: Any = None
         if cfg.central_url:
             self._init_central_link()
 
@@ -101,6 +104,11 @@ class EdgeNode:
         if self.sync is not None:
             self.sync.start()
         self.bus.start()
+        if self.cfg.panel_port:
+            from .panel.server import start_panel
+
+            self._panel = start_panel(self)
+            self.panel_url = self._panel.url if self._panel else None
         log.info("edge node for %s up: db %s, %d devices, %d tags, %d products",
                  self.cfg.store_id, self.cfg.db_path, len(self.catalogue.devices),
                  len(self.catalogue.tags), len(self.catalogue.products))
@@ -108,6 +116,8 @@ class EdgeNode:
 
     def stop(self) -> None:
         """Finish the batch in hand, then leave; unacked messages stay with the broker."""
+        if self._panel is not None:
+            self._panel.stop()
         self._stop.set()
         self._writer.join(10)
         if self.sync is not None:
@@ -178,6 +188,8 @@ class EdgeNode:
                 self.bus.publish_events(kind, payloads)
             for family, device_id, command in commands_for(events, self.catalogue):
                 self.bus.publish_command(family, device_id, command)
+                for listener in self.listeners:
+                    listener(f"command.{family}", {"device_id": device_id, **command})
 
     def _housekeeping(self, now: float) -> None:
         conn = self.db.conn

@@ -70,6 +70,13 @@ class Printer:
         elif kind == "security":
             self.line("EDGE", self.c(RED, f"SECURITY   token {ev['reason']} at {ev['device_id']}"
                                           f" ({ev.get('zone')}): nobody identified"))
+        elif kind == "command.signage":
+            price = (f"{ev['price_cents'] / 100:.2f} {ev.get('currency') or ''}"
+                     if ev.get("price_cents") is not None else "")
+            self.line("SCREEN", self.c(CYAN, f"{ev['device_id']} now shows {ev.get('name')} "
+                                             f"{price}"))
+        elif kind == "command.kiosk":
+            self.line("KIOSK", self.c(CYAN, f"{ev['device_id']} greets {ev['customer_id']}"))
         elif kind == "rejected":
             self.line("EDGE", self.c(YELLOW, f"quarantine {ev['reason']} from "
                                              f"{ev.get('device_id')}: {ev.get('detail', '')[:60]}"))

@@ -29,7 +29,7 @@ class PanelServer:
             self._server: BaseWSGIServer = make_server(cfg.panel_host, cfg.panel_port, app,
                                                        threaded=True, fd=sock.fileno())
         host, port = self._server.server_address[:2]
-        self.url = f"http://{host}:{port}"
+        self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.2}, name="edge-panel",
                                         daemon=True)

@@ -1,0 +1,109 @@
+"""The store manager's local web panel (Flask), served by the edge node.
+
+``create_app(test_config=None, node=None)`` follows Flask's tutorial layout:
+one blueprint per area (auth, dashboard, devices, quarantine, events), Jinja
+templates with autoescape, one small stylesheet, no JavaScript. Inside the edge
+process ``node`` is the running :class:`edge.node.EdgeNode` (live counters);
+standalone (``flask --app edge.panel run``) it reads the database named by the
+edge configuration. Either way every read uses a read-only connection.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+csrf = CSRFProtect()
+
+
+def _security_headers(resp: Response) -> Response:
+    """No inline script or style, no framing, no caching of pages with store data."""
+    resp.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self';"
+        " frame-ancestors 'none'; base-uri 'none'")
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("Referrer-Policy", "no-referrer")
+    if resp.mimetype in ("text/html", "application/json"):
+        resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+def _fmt_time(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "\u2014"
+
+
+def _fmt_age(ts: float | None) -> str:
+    if not ts:
+        return "never"
+    s = max(0.0, time.time() - ts)
+    return f"{s:.0f} s ago" if s < 120 else f"{s / 60:.0f} min ago" if s < 7200 \
+        else f"{s / 3600:.0f} h ago"
+
+
+def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> Flask:
+    """Build the panel; ``test_config`` overrides (``DB_PATH``, ``SECRET_KEY``...)."""
+    app = Flask(__name__)
+    app.config.from_mapping(
+        SECRET_KEY=None,
+        DB_PATH=str(node.cfg.db_path) if node is not None else None,
+        # Secure: browsers still send it to http://127.0.0.1 (a secure context); a
+        # panel reached over the store LAN belongs behind TLS.
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_NAME="vitrine_panel",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    if test_config:
+        app.config.update(test_config)
+    if not app.config["SECRET_KEY"]:
+        # Random per start: nothing secret in the repository or on disk by default.
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+    if app.config["DB_PATH"] is None:
+        from edge.config import load_config
+
+        app.config["DB_PATH"] = str(load_config().db_path)
+    if node is None:
+        from edge.db import connect, migrate
+
+        db = connect(app.config["DB_PATH"])  # standalone: make sure the users table exists
+        try:
+            migrate(db)
+        finally:
+            db.conn.close()
+
+    from . import auth, dashboard, db, devices, events, quarantine
+    from .auth import Throttle
+
+    app.extensions["vitrine_node"] = node
+    app.extensions["vitrine_panel_throttle"] = Throttle(
+        app.config.get("PANEL_THROTTLE_LIMIT", 20))
+    csrf.init_app(app)
+    db.init_app(app)
+    for module in (auth, dashboard, devices, quarantine, events):
+        app.register_blueprint(module.bp)
+    app.add_template_filter(_fmt_time, "when")
+    app.add_template_filter(_fmt_age, "age")
+    app.after_request(_security_headers)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> tuple[str, int]:
+        return render_template("error.html", code=400, message=exc.description), 400
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def http_error(exc: HTTPException) -> tuple[str, int]:
+        return render_template("error.html", code=exc.code, message=exc.description), \
+            exc.code or 500
+
+    return app
