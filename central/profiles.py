@@ -36,11 +36,15 @@ def recent_activity(tx: Tx, customer_id: str, since: float, limit: int) -> list[
     event carrying both is counted once without a de-duplicating ``UNION``.
     """
     linked = "SELECT value FROM identity_links WHERE kind = '{}' AND customer_id = ?"
+    # SQLite without ANALYZE statistics prefers events_customer for "customer_id IS
+    # NULL" (every anonymous event in the window); unary + keeps it on the selective
+    # session/alias index. PostgreSQL plans from its statistics and has no unary + on text.
+    anon = "+customer_id IS NULL" if tx.dialect == "sqlite" else "customer_id IS NULL"
     return tx.all(
         f"SELECT {_ACTIVITY_COLUMNS} FROM events WHERE customer_id = ? AND occurred_at >= ? "
-        f"UNION ALL SELECT {_ACTIVITY_COLUMNS} FROM events WHERE customer_id IS NULL "
+        f"UNION ALL SELECT {_ACTIVITY_COLUMNS} FROM events WHERE {anon} "
         f"AND session_id IN ({linked.format('session')}) AND occurred_at >= ? "
-        f"UNION ALL SELECT {_ACTIVITY_COLUMNS} FROM events WHERE customer_id IS NULL "
+        f"UNION ALL SELECT {_ACTIVITY_COLUMNS} FROM events WHERE {anon} "
         f"AND alias_key IN ({linked.format('alias')}) AND occurred_at >= ? "
         f"AND (session_id IS NULL OR session_id NOT IN ({linked.format('session')})) "
         "ORDER BY occurred_at DESC, event_id LIMIT ?",

@@ -1,4 +1,7 @@
-"""Command line of the edge node: ``vitrine edge`` / ``python -m edge``."""
+"""Command line of the edge node: ``vitrine edge`` / ``python -m edge``.
+
+``vitrine edge panel-user add NAME --role manager|staff`` creates a user of the web panel.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import argparse
 import json
 import logging
 import signal
+import sys
 import threading
 
 from .config import ConfigError, load_config
@@ -26,6 +30,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["panel-user"]:  # vitrine edge panel-user add NAME --role manager
+        from .panel.users import main as panel_user_main
+
+        return panel_user_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")

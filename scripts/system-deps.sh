@@ -2,14 +2,15 @@
 # Install the Debian packages Vitrine needs, or say exactly how to.
 # Usage: scripts/system-deps.sh demo|test
 # demo: libzbar0 (pyzbar), mosquitto (optional: the demo falls back to an embedded broker)
-# test: the above plus mosquitto-clients, PostgreSQL (central service tests).
+# test: the above plus mosquitto-clients, PostgreSQL (central service tests) and chromium
+#       (the panel's browser test drives Debian's /usr/bin/chromium with Playwright).
 set -euo pipefail
 profile="${1:-test}"
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 pkgs=(libzbar0 mosquitto)
 if [ "$profile" = "test" ]; then
-  pkgs+=(mosquitto-clients postgresql)
+  pkgs+=(mosquitto-clients postgresql chromium)
 fi
 for p in "${pkgs[@]}"; do
   have_pkg "$p" || need+=("$p")

@@ -28,6 +28,7 @@ from typing import Any
 
 from edge.config import load_config
 from edge.node import EdgeNode
+from edge.panel.users import create_user as add_panel_user
 from firmware_sim.faults import parse_faults
 from firmware_sim.fleet import Fleet
 from firmware_sim.layout import DEMO_LAYOUT, load_layout
@@ -156,13 +157,17 @@ def main(argv: list[str] | None = None) -> int:
                  f" on 127.0.0.1:{broker.port}, auth + ACL on, config {settings.config_file}")
     cfg = load_config(env={}, store_id=store, db_path=var / "edge.db", mqtt_port=broker.port,
                       mqtt_password=passwords["edge"], loyalty_keys="k1:" + key.hex(),
-                      layout_path=layout_file)
+                      layout_path=layout_file, panel_port=free_port())
     node = EdgeNode(cfg)
     node.listeners.append(printer.edge_event)
     node.start()
     printer.line("EDGE", f"edge node up for {store}: {len(node.catalogue.devices)} devices, "
                          f"{len(node.catalogue.tags)} tags, {len(node.catalogue.products)} "
                          f"products, SQLite {cfg.db_path}")
+    if node.panel_url:
+        panel_password = secrets.token_urlsafe(12)
+        add_panel_user(cfg.db_path, "manager", panel_password, "manager", replace=True)
+        printer.line("PANEL", f"{node.panel_url}  user manager / password {panel_password}")
 
     # The embedded broker (amqtt) speaks MQTT 3.1.1 only; the devices then do too.
     device_protocol = "3.1.1" if broker.embedded else "5"

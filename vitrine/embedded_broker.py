@@ -482,18 +482,24 @@ async def serve(data_dir: Path, port: int, bind: str = "127.0.0.1") -> None:
     broker = VitrineBroker(broker_config(data_dir, port, bind))
     plugin = next(p for p in broker.plugins_manager.plugins
                   if isinstance(p, VitrineAccessPlugin))
-    await broker.start()
-    pid_file = data_dir / "mosquitto.pid"  # where `vitrine device` looks for the broker
-    pid_file.write_text(f"{os.getpid()}\n")
-    log.warning("EMBEDDED broker (amqtt, pure Python) listening on %s:%d, auth and ACL from %s."
-                " Demo only, install mosquitto for a store. Limits: %s.", bind, port, data_dir,
-                LIMITS)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    # Handlers first: start_broker's caller may SIGHUP (reload) as soon as the port is open,
+    # and SIGHUP's default action would kill the process.
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, plugin.reload)
+    # Where `vitrine device` looks for the broker to SIGHUP; written whole before the port
+    # opens, like the log line, since start_broker takes an open port to mean "ready".
+    pid_file = data_dir / "mosquitto.pid"
+    tmp = pid_file.with_suffix(".pid.tmp")
+    tmp.write_text(f"{os.getpid()}\n")
+    tmp.replace(pid_file)
+    log.warning("EMBEDDED broker (amqtt, pure Python) serving %s:%d, auth and ACL from %s."
+                " Demo only, install mosquitto for a store. Limits: %s.", bind, port, data_dir,
+                LIMITS)
     try:
+        await broker.start()
         await stop.wait()
         log.info("stopping: %d session(s) and their queued messages are dropped",
                  len(broker.sessions))

@@ -16,8 +16,18 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import (Blueprint, current_app, flash, g, jsonify, redirect, render_template,
-                   request, session, url_for)
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from werkzeug.wrappers import Response
 
 from .db import read_db, write_db

@@ -77,6 +77,16 @@ def add_user(conn: sqlite3.Connection, username: str, password: str, role: str,
     return PanelUser(username, role)
 
 
+def create_user(db_path: str | os.PathLike[str], username: str, password: str, role: str,
+                *, replace: bool = False) -> PanelUser:
+    """:func:`add_user` on a connection of its own, never the edge writer's (demo, tests)."""
+    conn = sqlite3.connect(str(db_path), timeout=10, isolation_level=None)
+    try:
+        return add_user(conn, username, password, role, replace=replace)
+    finally:
+        conn.close()
+
+
 def get_user(conn: sqlite3.Connection, username: str) -> PanelUser | None:
     row = conn.execute("SELECT username, role FROM panel_users WHERE username = ?",
                        (username,)).fetchone()
@@ -99,23 +109,28 @@ def authenticate(conn: sqlite3.Connection, username: str, password: str,
                  now: float | None = None) -> LoginResult:
     """Check a login and record its outcome (failure count, lockout, last login)."""
     now = time.time() if now is None else now
-    row = conn.execute("SELECT role, password_hash, failed_logins, locked_until FROM panel_users"
+    row = conn.execute("SELECT role, password_hash, locked_until FROM panel_users"
                        " WHERE username = ?", (username,)).fetchone()
     if row is None:
         check_password_hash(_dummy_hash(), password)
         return LoginResult(None)
-    role, pw_hash, failures, locked_until = row
+    role, pw_hash, locked_until = row
     if locked_until is not None and locked_until > now:
         return LoginResult(None, locked=True)
     if check_password_hash(pw_hash, password):
         conn.execute("UPDATE panel_users SET failed_logins = 0, locked_until = NULL,"
                      " last_login_at = ? WHERE username = ?", (now, username))
         return LoginResult(PanelUser(username, role))
-    failures += 1
-    locked = failures >= MAX_FAILURES
-    conn.execute("UPDATE panel_users SET failed_logins = ?, locked_until = ? WHERE username = ?",
-                 (0 if locked else failures, now + LOCKOUT_S if locked else None, username))
-    return LoginResult(None, locked=locked)
+    # Increment in SQL: two guesses racing on two panel threads both count. fetchall()
+    # steps the statement to its end, so the write transaction closes at once.
+    [(failures,)] = conn.execute("UPDATE panel_users SET failed_logins = failed_logins + 1"
+                                 " WHERE username = ? RETURNING failed_logins",
+                                 (username,)).fetchall()
+    if failures < MAX_FAILURES:
+        return LoginResult(None)
+    conn.execute("UPDATE panel_users SET failed_logins = 0, locked_until = ? WHERE username = ?",
+                 (now + LOCKOUT_S, username))
+    return LoginResult(None, locked=True)
 
 
 # -- vitrine edge panel-user ----------------------------------------------------------

@@ -94,7 +94,11 @@ def test_concurrent_overlapping_batches_are_stored_exactly_once(workers: list[st
     for c in (0, 19):
         pa = call("GET", f"{a}/api/v1/customers/wc{c}", token)[1]
         pb = call("GET", f"{b}/api/v1/customers/wc{c}", token)[1]
-        assert pa == pb
+        # Same view from both workers; interest scores decay with time and the two
+        # reads are a moment apart, so scores are compared to 3 decimals.
+        assert _without_scores(pa) == _without_scores(pb)
+        assert [round(p["score"], 3) for p in pa["interests"]["products"]] == [
+            round(p["score"], 3) for p in pb["interests"]["products"]]
         assert pa["loyalty_points"] == 100
         assert pa["identity"]["sessions"] == [f"ws{c}"]
         assert round(sum(p["score"] for p in pa["interests"]["products"])) == 149
@@ -113,3 +117,13 @@ def test_revocation_and_orders_are_shared(workers: list[str]) -> None:
     assert statuses == [200, 200, 200, 201]
     assert call("DELETE", b + "/api/v1/admin/credentials/store/store-z", ADMIN_TOKEN)[0] == 200
     assert call("GET", a + "/api/v1/stores/store-z/orders", token)[0] == 401
+
+
+def _without_scores(profile: dict) -> dict:
+    """The profile with its time-decayed scores removed (compared separately)."""
+    out = dict(profile)
+    interests = {k: [{kk: vv for kk, vv in item.items() if kk != "score"} for item in v]
+                 if isinstance(v, list) else v
+                 for k, v in profile.get("interests", {}).items()}
+    out["interests"] = interests
+    return out

@@ -1,0 +1,310 @@
+"""Real-time stock push: publish central's stock changes to one store's MQTT broker.
+
+The edge pulls the stock feed every minute (``edge/sync.py``); this bridge makes
+a change visible in the store within about a second instead. One bridge runs per
+store, next to central or in the store::
+
+    python -m central.stock_push --store store-001 --broker-host H --broker-port 8883 \\
+        --username sync-bridge --password-env VITRINE_BRIDGE_PASSWORD [--cafile ca.pem] \\
+        [--database-url postgresql://… | --config central.toml]
+
+It **polls** the stock feed's version counter (``central/feeds/model.py``) every
+``--interval-ms`` rather than hooking the load path: loads arrive through any
+central worker or the ``central.feeds`` CLI, possibly on other machines, and
+the versioned feed already gives "everything after N" with no gap (the counter
+lock is held until commit). An idle poll is one indexed query.
+
+Each page of changes becomes one message in exactly the format the edge accepts
+(:func:`edge.sync_topics.stock_message`) on ``vitrine/v1/<store>/edge/sync/stock``,
+QoS 1. The cursor (``stock_push_cursors``) advances only after the broker
+acknowledged the message with a success reason code, so a bridge killed at any
+point re-sends at most one page (harmless: the edge keeps the newest
+observation per (location, gtin)) and never skips one. A first start begins at
+the current version: what came before is already in every edge's pulled copy,
+and flooding a store with the whole stock table is what the pull is for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from central.db import Database
+from central.errors import CentralError
+from central.feeds import model
+from edge.sync_topics import stock_message, sync_stock_topic
+
+log = logging.getLogger("central.stock_push")
+
+#: Items per message: ~100 bytes each, far below the edge's 1 MiB message limit.
+PAGE_SIZE = 1000
+
+
+class PushError(Exception):
+    """The broker did not take a message (not connected, refused, no ack in time)."""
+
+
+# -- the persisted cursor -----------------------------------------------------------------------
+
+def load_cursor(db: Database, store_id: str) -> int | None:
+    """Last stock version pushed to ``store_id``; None if this store never had a bridge."""
+    row = db.run(lambda tx: tx.one("SELECT version FROM stock_push_cursors WHERE store_id = ?",
+                                   (store_id,)), write=False)
+    return None if row is None else int(row["version"])
+
+
+def save_cursor(db: Database, store_id: str, version: int, now: float | None = None) -> None:
+    at = time.time() if now is None else now
+    db.run(lambda tx: tx.execute(
+        "INSERT INTO stock_push_cursors (store_id, version, updated_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (store_id) DO UPDATE SET version = excluded.version, "
+        "updated_at = excluded.updated_at", (store_id, version, at)))
+
+
+# -- MQTT ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BrokerTarget:
+    """The store broker and the bridge's credentials (a principal of role ``edge``)."""
+
+    host: str
+    port: int
+    username: str
+    password: str
+    cafile: str | None = None
+    client_id: str | None = None
+
+
+class StockPublisher:
+    """A paho client that publishes one QoS 1 message at a time and checks its ack.
+
+    Waiting for each PUBACK keeps the cursor honest: a message counts as pushed
+    only when the broker said so with a success reason code (an ACL refusal
+    comes back as "not authorized", which paho alone would report as published).
+    """
+
+    def __init__(self, target: BrokerTarget, topic: str, ack_timeout_s: float = 10.0) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.topic = topic
+        self.ack_timeout_s = ack_timeout_s
+        self.connected = threading.Event()
+        self._acks: dict[int, Any] = {}
+        client_id = target.client_id or f"vitrine-stock-push-{target.username}"
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(target.username, target.password or None)
+        if target.cafile:
+            self.client.tls_set(ca_certs=target.cafile)
+        self.client.reconnect_delay_set(0.2, 10)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *a: self.connected.clear()
+        self.client.on_publish = self._on_publish
+        self.client.connect_async(target.host, target.port, keepalive=30)
+        self.client.loop_start()
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any,
+                    props: Any) -> None:
+        if reason.is_failure:
+            log.error("stock push: broker refused the connection: %s", reason)
+            return
+        self.connected.set()
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any,
+                    props: Any) -> None:
+        self._acks[mid] = reason
+
+    def publish(self, payload: bytes) -> None:
+        """Publish and wait for the broker's ack; :class:`PushError` unless accepted."""
+        if not self.connected.is_set():
+            raise PushError("not connected to the broker")
+        info = self.client.publish(self.topic, payload, qos=1)
+        try:
+            info.wait_for_publish(self.ack_timeout_s)
+        except (RuntimeError, ValueError) as exc:
+            raise PushError(f"publish failed: {exc}") from None
+        if not info.is_published():
+            raise PushError(f"no PUBACK within {self.ack_timeout_s:.0f} s")
+        reason = self._acks.pop(info.mid, None)
+        if reason is not None and reason.is_failure:
+            raise PushError(f"broker refused the message: {reason}")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+# -- the bridge -----------------------------------------------------------------------------------
+
+class StockBridge:
+    """Polls the stock feed after the persisted cursor and publishes each page."""
+
+    def __init__(self, db: Database, store_id: str, publish: Callable[[bytes], None], *,
+                 interval_s: float = 0.5, page_size: int = PAGE_SIZE,
+                 backoff_cap_s: float = 30.0) -> None:
+        self.db = db
+        self.store_id = store_id
+        self.publish = publish
+        self.interval_s = interval_s
+        self.page_size = page_size
+        self.backoff_cap_s = backoff_cap_s
+        self.cursor = self._start_cursor()
+        self.counters = {"messages_total": 0, "items_total": 0, "failures_total": 0}
+        self._stop = threading.Event()
+
+    def _start_cursor(self) -> int:
+        saved = load_cursor(self.db, self.store_id)
+        if saved is not None:
+            log.info("stock push for %s resumes after version %d", self.store_id, saved)
+            return saved
+        current = self.db.run(lambda tx: model.current_version(tx, "stock"), write=False)
+        save_cursor(self.db, self.store_id, current)
+        log.info("stock push for %s starts at version %d (earlier stock comes by pull)",
+                 self.store_id, current)
+        return current
+
+    def _read(self) -> dict[str, Any]:
+        return self.db.run(lambda tx: model.read(tx, model.STOCK, self.store_id, self.cursor,
+                                                 self.page_size), write=False)
+
+    def push_once(self) -> int:
+        """Publish every change after the cursor, a page at a time; return items pushed.
+
+        Raises :class:`PushError` (or a database error) with the cursor left at
+        the last page the broker acknowledged.
+        """
+        pushed = 0
+        while not self._stop.is_set():
+            page = self._read()
+            if page["full"] and self.cursor > 0:
+                # Central's counter went back (restored from a backup): the edges'
+                # pulls re-sync in full by themselves; do not flood them as well.
+                current = self.db.run(lambda tx: model.current_version(tx, "stock"),
+                                      write=False)
+                log.warning("stock version went back from %d to %d; resuming from there",
+                            self.cursor, current)
+                self.cursor = current
+                save_cursor(self.db, self.store_id, current)
+                break
+            items = [{"location": i["location"], "gtin": i["gtin"],
+                      "quantity": int(i["quantity"]), "observed_at": float(i["observed_at"])}
+                     for i in page["items"]]
+            if items:
+                self.publish(stock_message(items))
+                self.counters["messages_total"] += 1
+                self.counters["items_total"] += len(items)
+                pushed += len(items)
+            if page["version"] != self.cursor:
+                self.cursor = int(page["version"])
+                save_cursor(self.db, self.store_id, self.cursor)
+            if not page["more"]:
+                break
+        if pushed:
+            log.info("pushed %d stock change(s) to %s, version %d", pushed, self.store_id,
+                     self.cursor)
+        return pushed
+
+    def run(self) -> None:
+        """Poll until :meth:`stop`; failures back off (capped) and never skip a change."""
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self.push_once()
+                failures = 0
+                delay = self.interval_s
+            except Exception as exc:
+                if not isinstance(exc, _TRANSIENT) and not _is_db_error(exc):
+                    raise  # a bug: loud, and the supervisor restarts us from the cursor
+                failures += 1
+                self.counters["failures_total"] += 1
+                delay = min(self.backoff_cap_s, self.interval_s * 2 ** min(failures, 16))
+                log.warning("stock push to %s failed (%s); retry %d in %.1f s, cursor %d",
+                            self.store_id, exc, failures, delay, self.cursor)
+            self._stop.wait(delay)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+#: Failures worth retrying: broker gone or refusing, database locked or unreachable.
+_TRANSIENT = (PushError, CentralError, sqlite3.Error, OSError)
+
+
+def _is_db_error(exc: Exception) -> bool:
+    """psycopg's errors (and the pool's timeout) without importing psycopg on SQLite."""
+    return type(exc).__module__.split(".")[0] in ("psycopg", "psycopg_pool")
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m central.stock_push",
+                                description="Push central's stock changes to a store broker.")
+    p.add_argument("--store", required=True, help="store id (topic vitrine/v1/<store>/...)")
+    p.add_argument("--broker-host", required=True)
+    p.add_argument("--broker-port", type=int, default=1883)
+    p.add_argument("--username", required=True, help="broker principal of role 'edge'")
+    p.add_argument("--password-env", required=True,
+                   help="environment variable holding the broker password")
+    p.add_argument("--cafile", help="CA certificate: connect with TLS")
+    p.add_argument("--interval-ms", type=int, default=500, help="poll period (default 500)")
+    p.add_argument("--config", help="central TOML config file (else $VITRINE_CENTRAL_CONFIG)")
+    p.add_argument("--database-url", help="PostgreSQL URL (else central's SQLite)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the bridge until SIGTERM/SIGINT; returns the process exit status."""
+    from central import create_app
+
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    password = os.environ.get(args.password_env)
+    if password is None:
+        print(f"error: ${args.password_env} is not set", file=sys.stderr)
+        return 2
+    try:
+        topic = sync_stock_topic(args.store)
+        app = create_app({"database_url": args.database_url} if args.database_url else None,
+                         config_file=args.config)
+    except (CentralError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    db: Database = app.extensions["central_db"]
+    publisher = StockPublisher(BrokerTarget(args.broker_host, args.broker_port, args.username,
+                                            password, args.cafile,
+                                            f"vitrine-stock-push-{args.store}"), topic)
+    bridge = StockBridge(db, args.store, publisher.publish,
+                         interval_s=max(args.interval_ms, 10) / 1000)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        bridge.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(f"stock push for {args.store} -> {args.broker_host}:{args.broker_port} {topic}",
+          flush=True)
+    try:
+        if not publisher.connected.wait(10):  # bounded: run() then retries with backoff
+            log.warning("broker %s:%d not reachable yet", args.broker_host, args.broker_port)
+        bridge.run()
+    finally:
+        publisher.close()
+        db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
