@@ -99,7 +99,7 @@ def prepare_edge(port: int, workdir: Path, devices: list[str]) -> tuple[dict[str
     layout_file.write_text(json.dumps(layout(devices)))
     env = {**os.environ, "VITRINE_STORE_ID": STORE, "VITRINE_DB_PATH": str(db),
            "VITRINE_MQTT_PORT": str(port), "VITRINE_MQTT_PASSWORD": "edge-pw",
-           "VITRINE_LAYOUT_PATH": str(layout_file),
+           "VITRINE_LAYOUT_PATH": str(layout_file), "VITRINE_PANEL_PORT": "0",
            "VITRINE_MQTT_PROTOCOL": os.environ.get("BENCH_MQTT_PROTOCOL", "3.1.1")}
     setup = spawn_edge(env, workdir)
     deadline = time.time() + 20

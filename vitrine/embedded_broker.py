@@ -524,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     # Connects, disconnects, refusals and denials, like Mosquitto's connection_messages.
     log.setLevel(logging.INFO)
     amqtt_log = logging.getLogger("amqtt")
-    amqtt_log.setLevel(logging.INFO if args.verbose else logging.ERROR)
+    amqtt_log.setLevel(logging.INFO)
     asyncio.run(serve(args.data_dir, args.port, args.bind))
     return 0
 

@@ -32,7 +32,8 @@ def start_edge(edge_config, log: Path) -> subprocess.Popen[bytes]:
            "VITRINE_MQTT_PORT": str(edge_config.mqtt_port),
            "VITRINE_MQTT_PASSWORD": edge_config.mqtt_password,
            "VITRINE_LOYALTY_KEYS": edge_config.loyalty_keys,
-           "VITRINE_LAYOUT_PATH": str(edge_config.layout_path)}
+           "VITRINE_LAYOUT_PATH": str(edge_config.layout_path),
+           "VITRINE_PANEL_PORT": "0"}
     return subprocess.Popen([sys.executable, "-m", "edge", "--metrics-every", "0"], env=env,
                             stdout=open(log, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
 
