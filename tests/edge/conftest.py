@@ -134,7 +134,7 @@ def edge_config(broker, tmp_path: Path, layout_file: Path):
     return load_config(env={}, store_id=broker.store_id, db_path=tmp_path / "edge.db",
                        mqtt_port=broker.port, mqtt_password="edge-pw",
                        loyalty_keys="k1:" + LOYALTY_KEY.hex(), layout_path=layout_file,
-                       stale_check_s=0.2)
+                       stale_check_s=0.2, panel_port=0)
 
 
 @pytest.fixture
