@@ -2,15 +2,16 @@
 # Install the Debian packages Vitrine needs, or say exactly how to.
 # Usage: scripts/system-deps.sh demo|test
 # demo: libzbar0 (pyzbar), mosquitto (optional: the demo falls back to an embedded broker)
-# test: the above plus mosquitto-clients, PostgreSQL (central service tests) and chromium
-#       (the panel's browser test drives Debian's /usr/bin/chromium with Playwright).
+# test: the above plus mosquitto-clients, PostgreSQL (central service tests), Chromium
+#       (the panel's browser test drives Debian's /usr/bin/chromium with Playwright)
+#       and openssl (the TLS listener test makes its own throw-away certificates).
 set -euo pipefail
 profile="${1:-test}"
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 pkgs=(libzbar0 mosquitto)
 if [ "$profile" = "test" ]; then
-  pkgs+=(mosquitto-clients postgresql chromium)
+  pkgs+=(mosquitto-clients postgresql chromium openssl)
 fi
 for p in "${pkgs[@]}"; do
   have_pkg "$p" || need+=("$p")

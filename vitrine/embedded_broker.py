@@ -82,7 +82,7 @@ from amqtt.mqtt.constants import QOS_1
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.plugins.manager import PluginManager
-from amqtt.session import Session
+from amqtt.session import OutgoingApplicationMessage, Session
 
 log = logging.getLogger("vitrine.embedded_broker")
 
@@ -340,7 +340,7 @@ class VitrineAccessPlugin(BaseAuthPlugin, BaseTopicPlugin):
 
 
 class _VitrineHandler(BrokerProtocolHandler):
-    """amqtt's per-connection handler with two fixes the store's guarantees depend on.
+    """amqtt's per-connection handler with the fixes the store's guarantees depend on.
 
     * **Authenticate first.** amqtt 0.12.1 deletes a client id's stored session
       (clean session) or takes over its live connection *before* it asks the
@@ -350,15 +350,19 @@ class _VitrineHandler(BrokerProtocolHandler):
       answered "not authorized" and dropped before any of that. (The broker
       asks the plugins again afterwards: redundant, harmless.)
     * **Keep in-flight messages.** amqtt forgets a QoS 1 message sent to a
-      subscriber once the connection ends, PUBACK or not. The edge acknowledges
-      only after its commit, so an edge crash would lose what it had received
-      but not committed. When a persistent session's connection stops, its
-      unacknowledged QoS 1 messages go back to the front of its offline queue
-      (before anything published later) and are delivered again at the
-      reconnect, as Mosquitto does.
+      subscriber once the connection ends, PUBACK or not, and keeps routing new
+      messages to the dying connection until it is closed, where they are lost
+      too. The edge acknowledges only after its commit, so an edge crash would
+      lose what it had received but not committed. Here, when a persistent
+      session's connection stops, its unacknowledged QoS 1 messages, then
+      whatever is routed to it while it stops, go to the session's offline
+      queue, in that order, and are delivered at the reconnect (at least once:
+      a message acknowledged at the very moment of the cut can come twice, as
+      with Mosquitto; the edge deduplicates).
     """
 
-    _requeued = False
+    #: Set when the connection starts stopping; from then on messages are queued, not sent.
+    _stopping = False
 
     @classmethod
     async def init_from_connect(cls, reader: ReaderAdapter, writer: WriterAdapter,
@@ -373,23 +377,38 @@ class _VitrineHandler(BrokerProtocolHandler):
             raise MQTTError(f"client {session.client_id!r} not authorized")
         return handler, session
 
+    def _keeps_messages(self) -> bool:
+        return self.session is not None and self.session.clean_session is False
+
+    def _queue(self, topic: str, data: bytes | bytearray, qos: int | None) -> None:
+        assert self.session is not None
+        self.session.retained_messages.put_nowait(
+            RetainedApplicationMessage(None, topic, data, qos))
+
+    async def mqtt_publish(self, topic: str, data: bytes | bytearray, qos: int | None,
+                           retain: bool, ack_timeout: int | None = None,
+                           ) -> OutgoingApplicationMessage:
+        # The session turns "disconnected" only once stop() returns; until then the
+        # broker keeps routing here, and amqtt would write to a closed socket.
+        if self._stopping and qos == QOS_1 and self._keeps_messages():
+            self._queue(topic, data, qos)
+            return OutgoingApplicationMessage(None, topic, qos, data, retain)
+        return await super().mqtt_publish(topic, data, qos, retain, ack_timeout)
+
     async def stop(self) -> None:
-        session = self.session
-        unacked = []
         # stop() runs more than once for one connection (take-over, then disconnect).
-        if session is not None and session.clean_session is False and not self._requeued:
-            self._requeued = True
-            unacked = [m for m in session.inflight_out.values()
+        if not self._stopping and self._keeps_messages():
+            assert self.session is not None
+            unacked = [m for m in self.session.inflight_out.values()
                        if m.qos == QOS_1 and m.puback_packet is None]
-        await super().stop()
-        if session is not None and unacked:
-            # Nothing else is queued yet: the session is still "connected" until
-            # this returns, so later messages queue up behind these.
+            # Queued before anything routed here while stopping, so the order holds.
             for m in unacked:
-                session.retained_messages.put_nowait(
-                    RetainedApplicationMessage(None, m.topic, m.data, m.qos))
-            log.info("client %r: %d unacknowledged QoS 1 message(s) kept for its reconnect",
-                     session.client_id, len(unacked))
+                self._queue(m.topic, m.data, m.qos)
+            if unacked:
+                log.info("client %r: %d unacknowledged QoS 1 message(s) kept for its"
+                         " reconnect", self.session.client_id, len(unacked))
+        self._stopping = True
+        await super().stop()
 
 
 class _PrefixedReader(StreamReaderAdapter):
@@ -524,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     # Connects, disconnects, refusals and denials, like Mosquitto's connection_messages.
     log.setLevel(logging.INFO)
     amqtt_log = logging.getLogger("amqtt")
-    amqtt_log.setLevel(logging.INFO)
+    amqtt_log.setLevel(logging.INFO if args.verbose else logging.ERROR)
     asyncio.run(serve(args.data_dir, args.port, args.bind))
     return 0
 
