@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import tempfile
 import time
 from collections.abc import Sequence
@@ -22,35 +21,22 @@ from pathlib import Path
 
 from bench.central_ingest import central_workers, make_events, store_token
 from central.pg_sandbox import start_cluster
+from edge.db import connect, migrate
 from edge.forwarder import Forwarder
-
-OUTBOX_DDL = """
-CREATE TABLE outbox (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  event_id TEXT NOT NULL UNIQUE,
-  kind TEXT NOT NULL,
-  customer_key TEXT NOT NULL,
-  payload TEXT NOT NULL,
-  created_at REAL NOT NULL,
-  sent_at REAL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  last_error TEXT
-);
-CREATE INDEX outbox_unsent ON outbox(sent_at, seq);
-"""
 
 
 def fill_outbox(path: Path, events: list[dict]) -> None:
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.executescript(OUTBOX_DDL)
+    db = connect(path)  # the edge's own database, migrations and pragmas
+    migrate(db)
+    conn = db.conn
     now = time.time()
-    with conn:
-        conn.executemany(
-            "INSERT INTO outbox (event_id, kind, customer_key, payload, created_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [(e["event_id"], e["type"], e.get("customer_id") or e["session_id"], json.dumps(e),
-              now) for e in events])
+    conn.execute("BEGIN")  # the edge connection is in autocommit mode: one transaction
+    conn.executemany(
+        "INSERT INTO outbox (event_id, kind, customer_key, payload, created_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(e["event_id"], e["type"], e.get("customer_id") or e["session_id"], json.dumps(e),
+          now) for e in events])
+    conn.execute("COMMIT")
     conn.close()
 
 

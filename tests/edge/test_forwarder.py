@@ -21,6 +21,7 @@ import sqlite_utils
 
 from central.credentials import issue
 from central.server import ServerThread
+from edge.db import connect, migrate
 from edge.forwarder import Forwarder
 from tests.central.conftest import STORE, Central, interest, make_central, presence
 from tests.central.pg import shared_cluster
@@ -29,27 +30,12 @@ from vitrine.broker import free_port
 ROOT = Path(__file__).resolve().parents[2]
 NS = uuid.UUID("6f0b3f2a-0000-4000-8000-000000000001")
 
-OUTBOX_DDL = """
-CREATE TABLE outbox (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  event_id TEXT NOT NULL UNIQUE,
-  kind TEXT NOT NULL,
-  customer_key TEXT NOT NULL,
-  payload TEXT NOT NULL,
-  created_at REAL NOT NULL,
-  sent_at REAL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  last_error TEXT
-);
-CREATE INDEX outbox_unsent ON outbox(sent_at, seq);
-"""
 
 
 def make_outbox(path: Path) -> sqlite_utils.Database:
-    """The outbox as the edge creates it: sqlite-utils, WAL mode."""
-    db = sqlite_utils.Database(path)
-    db.enable_wal()
-    db.executescript(OUTBOX_DDL)
+    """The outbox exactly as the edge creates it: its own migrations."""
+    db = connect(path)
+    migrate(db)
     return db
 
 
