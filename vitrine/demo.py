@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     broker = start_broker(settings, log_file=var / "broker.log")
     printer.line("BROKER", ("EMBEDDED pure-Python broker (mosquitto not installed)"
                             if broker.embedded else "mosquitto") +
-                 f" on 127.0.0.1:{broker.port}, auth + ACL on, config {settings.config_file}")
+                 f" on 127.0.0.1:{broker.port}, auth + ACL on"
+                 + ("" if broker.embedded else f", config {settings.config_file}"))
     cfg = load_config(env={}, store_id=store, db_path=var / "edge.db", mqtt_port=broker.port,
                       mqtt_password=passwords["edge"], loyalty_keys="k1:" + key.hex(),
                       layout_path=layout_file, panel_port=free_port())

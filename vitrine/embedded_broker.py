@@ -17,8 +17,13 @@ security model:
   :func:`vitrine.provisioning.render_acl` writes it: ``user``, ``topic``,
   ``pattern`` with ``%u``/``%c``) is parsed and enforced on PUBLISH, SUBSCRIBE
   and delivery: a device writes only ``vitrine/v1/{store}/devices/{username}/#``.
-  A last will must be writable by its client too, or the CONNECT is refused
-  (otherwise a will would be a way round the publish ACL).
+  Two places are stricter than Mosquitto 2.0.11, which grants any SUBSCRIBE
+  and filters each delivery, and accepts a CONNECT whose last will the client
+  may not write but drops the will when it fires: here a SUBSCRIBE that a read
+  rule does not cover whole is refused (SUBACK 0x80), and so is such a
+  CONNECT (amqtt would publish the will unchecked). A client also gets
+  retained messages only for its own subscriptions (amqtt alone hands every
+  new client those of everybody's: see :class:`VitrineBroker`).
 * **Reload on SIGHUP**, like Mosquitto: ``vitrine device add`` and
   :meth:`vitrine.broker.BrokerProcess.reload` work unchanged; the pid is in
   ``DATA_DIR/mosquitto.pid``. A revoked user is refused at its next CONNECT
@@ -116,10 +121,10 @@ def verify_password(password: str, encoded: str) -> bool:
         expected = base64.b64decode(parts[4], validate=True)
     except (ValueError, binascii.Error):
         return False
-    if not 0 < iterations <= 10_000_000 or not expected:
+    # A full SHA-512 output only: a truncated hash in the file would be easier to brute-force.
+    if not 0 < iterations <= 10_000_000 or len(expected) != hashlib.sha512().digest_size:
         return False
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations,
-                                 dklen=len(expected))
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations)
     return hmac.compare_digest(digest, expected)
 
 
@@ -161,7 +166,8 @@ class AclRule:
     topic: str
 
     def applies(self, access: str) -> bool:
-        return self.access == access or (self.access == "readwrite" and access != "deny")
+        """Does this rule grant ``access`` ("read" or "write")?"""
+        return self.access in (access, "readwrite")
 
 
 @dataclass
@@ -172,7 +178,8 @@ class Acl:
     rule allows it, ``deny`` rules win, ``topic`` lines before any ``user``
     line are for anonymous clients only (never allowed here), and ``%u``/``%c``
     in patterns stand for the username and client id, which then must not
-    contain ``/``, ``+`` or ``#``.
+    contain ``/``, ``+`` or ``#``. Subscriptions are checked whole
+    (:func:`filter_covers`), which Mosquitto does not do.
     """
 
     users: dict[str, list[AclRule]] = field(default_factory=dict)
@@ -425,7 +432,9 @@ class _PrefixedReader(StreamReaderAdapter):
             data, self._prefix = self._prefix + await super().read(-1), b""
             return data
         head, self._prefix = self._prefix[:n], self._prefix[n:]
-        return head + await super().read(n - len(head)) if len(head) < n else head
+        if len(head) < n:
+            head += await super().read(n - len(head))
+        return head
 
 
 async def _read_connect_head(reader: asyncio.StreamReader) -> tuple[bytes, int]:
@@ -446,8 +455,8 @@ async def _read_connect_head(reader: asyncio.StreamReader) -> tuple[bytes, int]:
 
 
 class VitrineBroker(Broker):
-    """amqtt's :class:`~amqtt.broker.Broker` with :class:`_VitrineHandler`, and a clear "no"
-    to MQTT 5.
+    """amqtt's :class:`~amqtt.broker.Broker` with :class:`_VitrineHandler`, a clear "no" to
+    MQTT 5, and retained messages only for a client's own subscriptions.
 
     amqtt misreads an MQTT 5 CONNECT (its properties) and then waits forever
     for bytes that never come: the client hangs with no answer. Here the
@@ -462,7 +471,7 @@ class VitrineBroker(Broker):
     """
 
     def __init__(self, config: BrokerConfig) -> None:
-        amqtt_broker.BrokerProtocolHandler = _VitrineHandler  # type: ignore[misc]
+        amqtt_broker.BrokerProtocolHandler = _VitrineHandler
         super().__init__(config)
 
     async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
@@ -485,6 +494,17 @@ class VitrineBroker(Broker):
         await self._client_connected(listener_name, _PrefixedReader(head, reader),
                                      StreamWriterAdapter(writer))
 
+    async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int],
+                                                          session: Session) -> None:
+        # amqtt 0.12.1 calls this at every CONNECT for every topic filter *any* client
+        # subscribed to, handing a new client the retained messages of others'
+        # subscriptions past the ACL (a device would get every device's birth). Only a
+        # filter this session subscribed to, and the ACL checked at SUBSCRIBE, count.
+        topic_filter = subscription[0]
+        subscribers = self._subscriptions.get(topic_filter, [])
+        if any(s.client_id == session.client_id for s, _ in subscribers):
+            await super()._publish_retained_messages_for_subscription(subscription, session)
+
 
 # -- process ------------------------------------------------------------------------
 def broker_config(data_dir: Path, port: int, bind: str = "127.0.0.1") -> BrokerConfig:
@@ -492,6 +512,8 @@ def broker_config(data_dir: Path, port: int, bind: str = "127.0.0.1") -> BrokerC
     return BrokerConfig(
         listeners={"default": ListenerConfig(type=ListenerType.TCP, bind=f"{bind}:{port}")},
         session_expiry_interval=SESSION_EXPIRY_S,
+        # __name__, not the dotted path: run with -m this module is __main__, and the
+        # plugin must be this very class (serve() finds it with isinstance).
         plugins={f"{__name__}.VitrineAccessPlugin": {"data_dir": str(data_dir)}},
     )
 
