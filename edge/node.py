@@ -10,6 +10,7 @@ only then acknowledges the batch's messages to the broker.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -23,6 +24,7 @@ from .commands import commands_for
 from .config import EdgeConfig
 from .db import connect, migrate
 from .frames import FrameLane
+from .housekeeping import Housekeeper
 from .identity import Identifier
 from .inbound import Inbound
 from .metrics import Metrics
@@ -62,10 +64,19 @@ class EdgeNode:
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name="edge-writer", daemon=True)
         self._next_housekeeping = 0.0
-        self._data_version = self._read_data_version()
+        self.housekeeper = Housekeeper(self.db.conn, self.catalogue, self.registry,
+                                       self.pipeline)
+        #: The writer process, when ``cfg.writer_process``: the pipeline then runs
+        #: there, on the other core, and this process only receives, publishes, acks.
+        self.writer: Any = None
+        if cfg.writer_process:
+            from .writer_proc import WriterProcess
+
+            self.writer = WriterProcess(cfg, self.metrics)
         #: Set by the sync client (another thread, another connection) when the
         #: catalogue, prices or an erasure changed rows the writer caches.
         self._reload = threading.Event()
+        self._reloaded = threading.Event()
         self.forwarder: Any = None
         self.sync: Any = None
         self._side_threads: list[threading.Thread] = []
@@ -86,12 +97,9 @@ class EdgeNode:
             str(cfg.db_path), cfg.central_url, cfg.store_token,
             {"catalogue": cfg.sync_catalogue_s, "prices": cfg.sync_prices_s,
              "stock": cfg.sync_stock_s, "erasures": cfg.sync_erasures_s},
-            store_id=cfg.store_id, on_change=lambda feed: self._reload.set(),
+            store_id=cfg.store_id, on_change=lambda feed: self.request_reload(),
             mqtt=MqttSettings(cfg.mqtt_host, cfg.mqtt_port, cfg.mqtt_username,
                               cfg.mqtt_password))
-
-    def _read_data_version(self) -> int:
-        return self.db.conn.execute("PRAGMA data_version").fetchone()[0]
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> EdgeNode:
@@ -126,6 +134,8 @@ class EdgeNode:
             t.join(10)
         self.frames.shutdown()
         self.bus.stop()
+        if self.writer is not None:
+            self.writer.stop()
         self.db.conn.close()
 
     def __enter__(self) -> EdgeNode:
@@ -156,13 +166,27 @@ class EdgeNode:
         return batch
 
     def _write_loop(self) -> None:
+        try:
+            self._write_loop_inner()
+        except Exception as exc:
+            if type(exc).__name__ != "WriterDied":
+                raise
+            # Nothing of the batch in hand was acknowledged: the broker redelivers it
+            # to the next edge. Leave now so the supervisor restarts a whole edge.
+            log.critical("%s: exiting so that the edge restarts", exc)
+            os._exit(70)
+
+    def _write_loop_inner(self) -> None:
         pending: list[Inbound] | None = None
         while not self._stop.is_set():
             batch = pending or self._take_batch()
             pending = None
             if batch:
                 try:
-                    result = self.pipeline.process_batch(batch)
+                    if self.writer is not None:
+                        result = self.writer.process_batch(batch)
+                    else:
+                        result = self.pipeline.process_batch(batch)
                 except sqlite3.Error as exc:
                     # Disk full, I/O error: nothing was committed, nothing is acked.
                     # Keep the batch and retry; the broker keeps redelivery rights.
@@ -191,31 +215,30 @@ class EdgeNode:
                 for listener in self.listeners:
                     listener(f"command.{family}", {"device_id": device_id, **command})
 
+    def request_reload(self, wait: float = 0.0) -> bool:
+        """Have the writer re-read catalogue, prices and sessions (after a feed or erasure).
+
+        With ``wait``, block until it happened (at most ``wait`` seconds).
+        """
+        self._reloaded.clear()
+        self._reload.set()
+        self._next_housekeeping = 0.0
+        return self._reloaded.wait(wait) if wait else True
+
     def _housekeeping(self, now: float) -> None:
-        conn = self.db.conn
-        version = self._read_data_version()
-        if version != self._data_version or self._reload.is_set():
-            # Another connection committed: a device was added, a feed or an
-            # erasure applied. Refresh what the pipeline caches.
-            self._data_version = version
-            if self._reload.is_set():
-                self._reload.clear()
-                self.catalogue.reload()
-                self.pipeline.reload_state()
+        reload = self._reload.is_set()
+        self._reload.clear()
+        if self.writer is not None:
+            upkeep = self.writer.housekeeping(now, reload)
+            if upkeep.catalogue_reloaded or reload:
+                self.catalogue.reload()  # the parent's copy, used for commands
             else:
                 self.catalogue.reload_devices()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            stale = self.registry.mark_stale(conn, now)
-            Identifier.expire_nonces(conn, now)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
-            log.critical("housekeeping failed: %s", exc)
-            return
-        if stale:
-            self.metrics.inc("stale_transitions", len(stale))
-        (n,) = conn.execute("SELECT count(*) FROM devices WHERE stale = 1").fetchone()
-        self.metrics.gauge("stale_devices", n)
-        (backlog,) = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()
-        self.metrics.gauge("outbox_backlog", backlog)
+        else:
+            upkeep = self.housekeeper.run(now, reload)
+        if upkeep.stale_transitions:
+            self.metrics.inc("stale_transitions", upkeep.stale_transitions)
+        for name, value in upkeep.gauges.items():
+            self.metrics.gauge(name, value)
+        if reload:
+            self._reloaded.set()

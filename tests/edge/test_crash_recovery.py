@@ -21,6 +21,22 @@ N_DEVICES = 4
 PER_DEVICE = 2500
 
 
+def children(pid: int) -> list[int]:
+    """The edge's writer process(es): children of ``pid`` started by multiprocessing's
+    spawn (not its resource tracker), from /proc."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
+                out.append(int(entry))
+    return out
+
+
 def count_events(edge_config) -> int:
     return query(edge_config.db_path, "SELECT count(*) FROM events")[0][0]
 
@@ -93,12 +109,24 @@ def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(broker, edge_con
         for t in threads:
             t.start()
         total = N_DEVICES * PER_DEVICE
-        for kill in (1, 2):  # kill twice, at different points of the burst
+        # Kill twice, at different points of the burst: first the edge process (its
+        # writer process must die with it), then only the writer process (the edge
+        # must notice and exit, leaving unacknowledged messages with the broker).
+        for kill in (1, 2):
             threshold = total * kill // 5
             wait_until(lambda threshold=threshold: count_events(edge_config) > threshold,
                        timeout=60)
-            edge.send_signal(signal.SIGKILL)
-            edge.wait()
+            writers = children(edge.pid)
+            assert len(writers) == 1, f"expected one writer process, found {writers}"
+            if kill == 1:
+                edge.send_signal(signal.SIGKILL)
+                edge.wait()
+                wait_until(lambda pid=writers[0]: not os.path.exists(f"/proc/{pid}"),
+                           timeout=10)
+            else:
+                os.kill(writers[0], signal.SIGKILL)
+                wait_until(lambda: edge.poll() is not None, timeout=15)
+                assert edge.returncode == 70
             committed_at_kill = count_events(edge_config)
             assert committed_at_kill < total, "kill landed after the burst: test proves nothing"
             time.sleep(0.3)

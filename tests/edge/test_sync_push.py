@@ -78,7 +78,7 @@ def test_stock_pushed_by_the_bridge_applies_newest_first(broker, tmp_path: Path)
 
 def test_synced_price_reaches_enrichment_of_a_running_edge(edge, observer, device,
                                                            tmp_path: Path) -> None:
-    """The wiring EdgeNode will use: on_change reloads its Catalogue."""
+    """The wiring EdgeNode uses: on_change asks the writer to reload its caches."""
     central = make_central({"sqlite_path": str(tmp_path / "central.db")})
     status, _ = central.api("PUT", "/api/v1/admin/feeds/catalogue", {"items": [
         {"gtin": GTIN_2, "name": "Kettle 2000", "brand": "Brew", "category": "kitchen"}]})
@@ -89,7 +89,7 @@ def test_synced_price_reaches_enrichment_of_a_running_edge(edge, observer, devic
     token = issue(central.db, "store", edge.cfg.store_id)
     sync = SyncClient(str(edge.cfg.db_path), central.url, token,
                       {"stock": 0, "erasures": 0}, store_id=edge.cfg.store_id,
-                      on_change=lambda feed: edge.catalogue.reload())
+                      on_change=lambda feed: edge.request_reload(wait=5))
     try:
         sync.sync_once("catalogue")
         sync.sync_once("prices")
