@@ -184,6 +184,7 @@ class EdgeNode:
             if batch:
                 try:
                     if self.writer is not None:
+                        self.writer.decode_events = bool(self.listeners) or self._has_screens()
                         result = self.writer.process_batch(batch)
                     else:
                         result = self.pipeline.process_batch(batch)
@@ -201,6 +202,10 @@ class EdgeNode:
                 self._next_housekeeping = now + self.cfg.stale_check_s
                 self._housekeeping(now)
 
+    def _has_screens(self) -> bool:
+        """Are there kiosks or signage to command (else event contents are not needed)?"""
+        return any(d.kind in ("kiosk", "signage") for d in self.catalogue.devices.values())
+
     def _publish(self, events: list[tuple[str, dict[str, Any], str]]) -> None:
         by_kind: dict[str, list[str]] = {}
         for kind, event, text in events:
@@ -210,7 +215,8 @@ class EdgeNode:
         if self.cfg.publish_events:
             for kind, payloads in by_kind.items():
                 self.bus.publish_events(kind, payloads)
-            for family, device_id, command in commands_for(events, self.catalogue):
+            decoded = [e for e in events if e[1] is not None]
+            for family, device_id, command in commands_for(decoded, self.catalogue):
                 self.bus.publish_command(family, device_id, command)
                 for listener in self.listeners:
                     listener(f"command.{family}", {"device_id": device_id, **command})

@@ -109,6 +109,8 @@ class WriterProcess:
         ctx = mp.get_context("spawn")  # the parent has threads: never fork it
         self._conn, child_conn = ctx.Pipe()
         self._metrics = metrics
+        #: Set by the node: False when nothing in the parent reads event contents.
+        self.decode_events = True
         self.process = ctx.Process(
             target=_child, args=(cfg, child_conn, logging.getLogger().getEffectiveLevel()),
             name="edge-writer", daemon=True)
@@ -134,7 +136,11 @@ class WriterProcess:
         reply = self._expect("ok", "sqlite_error")
         if reply[0] == "sqlite_error":
             raise sqlite3.OperationalError(reply[1])
-        result = BatchResult(events=[(k, orjson.loads(text), text) for k, text in reply[1]],
+        # Event dicts are decoded only when someone in this process reads them
+        # (listeners, kiosk/signage commands); publishing needs just the text.
+        decode = self.decode_events
+        result = BatchResult(events=[(k, orjson.loads(text) if decode else None, text)
+                                     for k, text in reply[1]],
                              counts=Counter(reply[2]))
         self._metrics.commit((time.perf_counter() - t0) * 1000, len(items))
         self._metrics.add_many(result.counts)

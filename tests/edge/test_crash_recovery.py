@@ -125,7 +125,7 @@ def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(broker, edge_con
                            timeout=10)
             else:
                 os.kill(writers[0], signal.SIGKILL)
-                wait_until(lambda: edge.poll() is not None, timeout=15)
+                wait_until(lambda proc=edge: proc.poll() is not None, timeout=15)
                 assert edge.returncode == 70
             committed_at_kill = count_events(edge_config)
             assert committed_at_kill < total, "kill landed after the burst: test proves nothing"
