@@ -129,10 +129,16 @@ class WriterProcess:
             raise WriterDied(f"unexpected reply {reply[0]!r}")
         return reply
 
+    def _send(self, msg: tuple[Any, ...]) -> None:
+        try:
+            self._conn.send(msg)
+        except (OSError, EOFError):  # BrokenPipeError: the child is gone
+            raise WriterDied(f"writer process died (exit code {self.process.exitcode})") from None
+
     def process_batch(self, items: list[Inbound]) -> BatchResult:
         t0 = time.perf_counter()
-        self._conn.send(("batch", [(i.mid, i.qos, i.topic, i.payload, i.received_at,
-                                    i.retained, i.frame_texts, i.frame_error) for i in items]))
+        self._send(("batch", [(i.mid, i.qos, i.topic, i.payload, i.received_at,
+                               i.retained, i.frame_texts, i.frame_error) for i in items]))
         reply = self._expect("ok", "sqlite_error")
         if reply[0] == "sqlite_error":
             raise sqlite3.OperationalError(reply[1])
@@ -147,12 +153,12 @@ class WriterProcess:
         return result
 
     def housekeeping(self, now: float, reload: bool) -> Upkeep:
-        self._conn.send(("housekeeping", now, reload))
+        self._send(("housekeeping", now, reload))
         return self._expect("upkeep")[1]
 
     def stop(self) -> None:
         try:
-            self._conn.send(("stop",))
+            self._send(("stop",))
             self._expect("stopped")
         except (WriterDied, OSError):
             pass
