@@ -55,10 +55,9 @@ def layout(devices: list[str]) -> dict[str, Any]:
             "tags": [{"uid": TAG_UID, "gtin": GTIN, "zone": "z1", "shelf": "s1"}]}
 
 
-def client(port: int, name: str, *, clean: bool = True, receive_max: int | None = None,
-           manual_ack: bool = False) -> mqtt.Client:
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5,
-                    manual_ack=manual_ack)
+def client(name: str) -> mqtt.Client:
+    """A stock paho client for principal ``name`` (password ``{name}-pw``)."""
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
     c.username_pw_set(name, f"{name}-pw")
     return c
 
@@ -102,7 +101,7 @@ def payloads(device: str, n: int, start: int = 0) -> list[bytes]:
 
 def _publisher(port: int, device: str, n: int, rate: float | None, inflight: int,
                result: Any) -> None:
-    c = client(port, device)
+    c = client(device)
     c.max_inflight_messages_set(inflight)
     done = [0]  # acknowledged by the broker (on_publish runs in paho's thread)
     c.on_publish = lambda *a: done.__setitem__(0, done[0] + 1)

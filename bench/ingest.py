@@ -41,7 +41,7 @@ PUBLISHERS = 4
 
 def _register_session(port: int, name: str) -> None:
     """Create the consumer's persistent session (subscription) before the load."""
-    c = client(port, name)
+    c = client(name)
     connect(c, port, clean=False)
     done = threading.Event()
     c.on_subscribe = lambda *a: done.set()
@@ -61,7 +61,7 @@ def bare(port: int, total: int, *, fast: bool = False) -> float:
         if count[0] >= total:
             finished.set()
 
-    c = VitrineClient("bare") if fast else client(port, "bare")
+    c = VitrineClient("bare") if fast else client("bare")
     c.username_pw_set("bare", "bare-pw")
     c.on_message = on_message
     t0 = time.perf_counter()

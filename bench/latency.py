@@ -66,12 +66,12 @@ def measure(port: int, *, through_edge: bool, tuned: bool) -> list[float]:
     observer.on_message = on_message
     subscribed = threading.Event()
     observer.on_subscribe = lambda *a: subscribed.set()
-    _connect(observer, port, tuned)
+    _connect(observer, port)
     topic = event_topic(STORE, "interest") if through_edge else device_topic(STORE, "probe", "qr")
     observer.subscribe(topic, qos=1)
     subscribed.wait(5)
     probe = make("probe")
-    _connect(probe, port, tuned)
+    _connect(probe, port)
     ptopic = device_topic(STORE, "probe", "qr")
     for i in range(PROBES):
         ts = time.time() + i * 1e-6  # unique key echoed back as device_ts
@@ -89,20 +89,10 @@ def measure(port: int, *, through_edge: bool, tuned: bool) -> list[float]:
     return got
 
 
-def _connect(c: mqtt.Client, port: int, tuned: bool) -> None:
-    if tuned:
-        ok = threading.Event()
-        c.on_connect = lambda *a: ok.set()
-        c.connect("127.0.0.1", port)
-        c.loop_start()
-        ok.wait(5)
-    else:
-        _plain_connect(c, port)
-
-
-def _plain_connect(c: mqtt.Client, port: int) -> None:
+def _connect(c: mqtt.Client, port: int) -> None:
+    """Connect as the client class decides: VitrineClient sets TCP_NODELAY, stock paho not."""
     ok = threading.Event()
-    c.on_connect = lambda *a: ok.set()  # stock: no TCP_NODELAY on purpose
+    c.on_connect = lambda *a: ok.set()
     c.connect("127.0.0.1", port)
     c.loop_start()
     ok.wait(5)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -119,15 +120,14 @@ def _translate(sql: str, dialect: str) -> str:
     return sql.replace("?", "%s") if dialect == "postgres" else sql
 
 
-class Database:
+class Database(ABC):
     """Connection factory for one engine; cheap to share across threads."""
 
     dialect: str
 
-    @contextmanager
-    def transaction(self, write: bool = True) -> Iterator[Tx]:  # pragma: no cover - abstract
-        raise NotImplementedError
-        yield
+    @abstractmethod
+    def transaction(self, write: bool = True) -> AbstractContextManager[Tx]:
+        """A transaction on a pooled connection (a context manager yielding :class:`Tx`)."""
 
     def run(self, fn: Callable[[Tx], T], write: bool = True) -> T:
         """Run ``fn`` in a transaction, retrying when the engine reports a lost race."""
@@ -146,8 +146,8 @@ class Database:
     def _retryable(self, exc: Exception) -> bool:
         return False
 
-    def close(self) -> None:
-        """Release pooled connections."""
+    def close(self) -> None:  # noqa: B027 - a no-op by default: SQLite pools nothing
+        """Release pooled connections (PostgreSQL overrides this)."""
 
 
 class SqliteDatabase(Database):

@@ -31,7 +31,7 @@ def decode_frame_message(item: Inbound) -> Inbound:
         msg = json.loads(item.payload)
         validate("frame", msg)
         data = base64.b64decode(msg["image"], validate=True)
-        found = decode_image(data)
+        found = decode_image(data, fmt=msg["format"])  # must match what it claims
     except (ValueError, UnicodeDecodeError, SchemaError, binascii.Error) as exc:
         # ValueError covers JSON errors and FrameError; the pipeline re-checks
         # JSON and schema and reports those precisely, so only flag image errors.

@@ -24,14 +24,10 @@ from .commands import commands_for
 from .config import EdgeConfig
 from .db import connect, migrate
 from .frames import FrameLane
-from .housekeeping import Housekeeper
-from .identity import Identifier
 from .inbound import Inbound
 from .metrics import Metrics
-from .pipeline import Pipeline
-from .registry import Registry
 from .seed import LayoutError, load_layout, seed
-from .sessions import Sessions
+from .writer_core import WriterCore, build_writer_core
 
 log = logging.getLogger("vitrine.edge")
 EventListener = Callable[[str, dict[str, Any]], None]
@@ -50,13 +46,20 @@ class EdgeNode:
             counts = seed(self.db, layout)
             log.info("seeded from %s: %s", cfg.layout_path, counts)
         self.metrics = Metrics()
-        self.catalogue = Catalogue(self.db)
-        self.registry = Registry(cfg.stale_factor)
-        self.pipeline = Pipeline(
-            self.db, cfg.store_id, catalogue=self.catalogue,
-            identifier=Identifier(cfg.loyalty_keyring(), cfg.token_leeway_s),
-            sessions=Sessions(self.db.conn, cfg.session_gap_s), registry=self.registry,
-            metrics=self.metrics)
+        #: The pipeline and its state live where the SQLite write connection is:
+        #: here, or (``cfg.writer_process``) in the writer process, on the other
+        #: core, in which case this process only receives, publishes and acks and
+        #: keeps a catalogue of its own for kiosk/signage commands.
+        self.writer: Any = None
+        self.core: WriterCore | None = None
+        if cfg.writer_process:
+            from .writer_proc import WriterProcess
+
+            self.catalogue = Catalogue(self.db)
+            self.writer = WriterProcess(cfg, self.metrics)
+        else:
+            self.core = build_writer_core(cfg, self.db, self.metrics)
+            self.catalogue = self.core.catalogue
         self.queue: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self.frames = FrameLane(cfg.frame_workers, self.queue.put)
         self.bus = EdgeBus(cfg, self._on_message)
@@ -64,15 +67,6 @@ class EdgeNode:
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name="edge-writer", daemon=True)
         self._next_housekeeping = 0.0
-        self.housekeeper = Housekeeper(self.db.conn, self.catalogue, self.registry,
-                                       self.pipeline)
-        #: The writer process, when ``cfg.writer_process``: the pipeline then runs
-        #: there, on the other core, and this process only receives, publishes, acks.
-        self.writer: Any = None
-        if cfg.writer_process:
-            from .writer_proc import WriterProcess
-
-            self.writer = WriterProcess(cfg, self.metrics)
         #: Set by the sync client (another thread, another connection) when the
         #: catalogue, prices or an erasure changed rows the writer caches.
         self._reload = threading.Event()
@@ -187,7 +181,8 @@ class EdgeNode:
                         self.writer.decode_events = bool(self.listeners) or self._has_screens()
                         result = self.writer.process_batch(batch)
                     else:
-                        result = self.pipeline.process_batch(batch)
+                        assert self.core is not None
+                        result = self.core.pipeline.process_batch(batch)
                 except sqlite3.Error as exc:
                     # Disk full, I/O error: nothing was committed, nothing is acked.
                     # Keep the batch and retry; the broker keeps redelivery rights.
@@ -241,7 +236,8 @@ class EdgeNode:
             else:
                 self.catalogue.reload_devices()
         else:
-            upkeep = self.housekeeper.run(now, reload)
+            assert self.core is not None
+            upkeep = self.core.housekeeper.run(now, reload)
         if upkeep.stale_transitions:
             self.metrics.inc("stale_transitions", upkeep.stale_transitions)
         for name, value in upkeep.gauges.items():

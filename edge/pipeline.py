@@ -312,7 +312,7 @@ class Pipeline:
         tag = self.catalogue.tag(uid) if uid else None
         n = 0
 
-        def event_id(kind: str) -> str:
+        def event_id() -> str:
             nonlocal n
             n += 1
             return uuid5_str(f"{self.store_id}/{device_id}/{msg['msg_id']}/{n}")
@@ -325,19 +325,14 @@ class Pipeline:
                                                     card_uid=uid)
                 except TokenError as exc:
                     reason = getattr(exc, "reason", "invalid")
-                    self._security(event_id("security"), base, reason, result)
+                    self._security(event_id(), base, reason, result)
                     # Kept for inspection with the other rejects, but the tap itself
                     # was a real, accepted event: only the identification failed.
-                    self.conn.execute(
-                        "INSERT INTO quarantine (received_at, topic, device_id, reason, detail,"
-                        " size, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (now, self._topic, device_id, f"token_{reason}", str(exc)[:200],
-                         len(content.token), content.token.encode()))
-                    result.counts["quarantined"] += 1
-                    result.counts[f"quarantined.token_{reason}"] += 1
+                    self._quarantine_row(now, self._topic, device_id, f"token_{reason}",
+                                         str(exc)[:200], content.token.encode(), result)
                     continue
                 session = self.sessions.identify(self.conn, session, claims.customer_id)
-                ev = {"event_id": event_id("presence"), "type": "presence", **base,
+                ev = {"event_id": event_id(), "type": "presence", **base,
                       "customer_id": claims.customer_id, "session_id": session.session_id,
                       "method": claims.kind}
                 self._emit("presence", ev, claims.customer_id, result)
@@ -350,7 +345,7 @@ class Pipeline:
         if not contents and uid and tag is None:
             result.counts["unknown_tag"] += 1
         for gtin, _content in products:
-            ev = {"event_id": event_id("interest"), "type": "interest", **base,
+            ev = {"event_id": event_id(), "type": "interest", **base,
                   "zone": (tag.zone if tag and tag.zone else zone),
                   "shelf": (tag.shelf if tag else None) or (device.shelf if device else None),
                   "gtin": gtin, "product": self.catalogue.product(gtin),
@@ -374,23 +369,25 @@ class Pipeline:
         self.conn.execute("INSERT OR IGNORE INTO security_events VALUES (?, ?, ?, ?, NULL)",
                           (event_id, base["received_at"], base["device_id"], reason))
         # Central sees security events too (fraud patterns across stores).
-        self._outbox_rows.append((event_id, "security", f"device:{base['device_id']}",
-                                  dumps(ev), base["received_at"]))
-        result.events.append(("security", ev, dumps(ev)))
+        self._emit("security", ev, f"device:{base['device_id']}", result)
         result.counts[f"security.{reason}"] += 1
+
+    def _quarantine_row(self, received_at: float, topic: str, device_id: str | None,
+                        reason: str, detail: str, payload: bytes, result: BatchResult) -> None:
+        self.conn.execute(
+            "INSERT INTO quarantine (received_at, topic, device_id, reason, detail, size, payload)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (received_at, topic[:512], device_id, reason, detail, len(payload), payload))
+        result.counts["quarantined"] += 1
+        result.counts[f"quarantined.{reason}"] += 1
 
     def _quarantine(self, item: Inbound, reason: str, detail: str, result: BatchResult) -> None:
         try:
             device_id: str | None = parse_device_topic(item.topic).device_id
         except TopicError:
             device_id = None
-        self.conn.execute(
-            "INSERT INTO quarantine (received_at, topic, device_id, reason, detail, size, payload)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (item.received_at, item.topic[:512], device_id, reason, detail, len(item.payload),
-             item.payload))
-        result.counts["quarantined"] += 1
-        result.counts[f"quarantined.{reason}"] += 1
+        self._quarantine_row(item.received_at, item.topic, device_id, reason, detail,
+                             item.payload, result)
         ev = {"type": "rejected", "store_id": self.store_id, "device_id": device_id,
               "reason": reason,
               "detail": detail[:200], "received_at": item.received_at}

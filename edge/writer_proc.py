@@ -58,23 +58,13 @@ def _child(cfg: EdgeConfig, conn: Any, log_level: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=log_level,
                         format="%(asctime)s %(levelname)-7s %(name)s[writer]: %(message)s")
-    from .catalogue import Catalogue
     from .db import connect, migrate
-    from .housekeeping import Housekeeper
-    from .identity import Identifier
-    from .pipeline import Pipeline
-    from .registry import Registry
-    from .sessions import Sessions
+    from .writer_core import build_writer_core
 
     db = connect(cfg.db_path, synchronous=cfg.sqlite_synchronous)
     migrate(db)
-    catalogue = Catalogue(db)
-    registry = Registry(cfg.stale_factor)
-    pipeline = Pipeline(db, cfg.store_id, catalogue=catalogue,
-                        identifier=Identifier(cfg.loyalty_keyring(), cfg.token_leeway_s),
-                        sessions=Sessions(db.conn, cfg.session_gap_s), registry=registry,
-                        metrics=Metrics())
-    keeper = Housekeeper(db.conn, catalogue, registry, pipeline)
+    core = build_writer_core(cfg, db, Metrics())
+    pipeline, keeper = core.pipeline, core.housekeeper
     conn.send(("ready",))
     parent = os.getppid()
     while True:

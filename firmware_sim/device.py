@@ -57,6 +57,7 @@ from typing import Any, Protocol
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
+from contract.mqtt_wire import set_nodelay
 from contract.topics import device_topic, valid_id
 from contract.validation import MAX_PAYLOAD_BYTES
 
@@ -486,10 +487,7 @@ class DeviceClient:
             return
         sock = client.socket()
         if sock is not None:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError as exc:
-                log.warning("%s: cannot set TCP_NODELAY: %s", self.device_id, exc)
+            set_nodelay(sock)
         client.reconnect_delay_set(*self._reconnect_delays)
         receive_max = getattr(properties, "ReceiveMaximum", None)
         with self._hand_lock:

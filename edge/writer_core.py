@@ -1,0 +1,41 @@
+"""The parts that write: built once, wherever the SQLite write connection lives.
+
+The edge node builds them in-process (``writer_process = false``) and the
+writer process builds them in the child; one function, so the two modes
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from .catalogue import Catalogue
+from .config import EdgeConfig
+from .housekeeping import Housekeeper
+from .identity import Identifier
+from .metrics import Metrics
+from .pipeline import Pipeline
+from .registry import Registry
+from .sessions import Sessions
+
+
+@dataclass
+class WriterCore:
+    catalogue: Catalogue
+    registry: Registry
+    pipeline: Pipeline
+    housekeeper: Housekeeper
+
+
+def build_writer_core(cfg: EdgeConfig, db: sqlite_utils.Database,
+                      metrics: Metrics) -> WriterCore:
+    catalogue = Catalogue(db)
+    registry = Registry(cfg.stale_factor)
+    pipeline = Pipeline(db, cfg.store_id, catalogue=catalogue,
+                        identifier=Identifier(cfg.loyalty_keyring(), cfg.token_leeway_s),
+                        sessions=Sessions(db.conn, cfg.session_gap_s), registry=registry,
+                        metrics=metrics)
+    return WriterCore(catalogue, registry, pipeline,
+                      Housekeeper(db.conn, catalogue, registry, pipeline))
