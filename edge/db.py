@@ -174,6 +174,23 @@ ALTER TABLE quarantine ADD COLUMN reviewed_by TEXT
 ALTER TABLE devices ADD COLUMN clock_faults INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN last_bad_ts TEXT
 """),
+    # Attribution (edge/sessions.py): a session is anonymous, one identified read, or a
+    # kiosk session that ends; event_customers says exactly which raw reads are whose, so
+    # erasure deletes those and nobody else's. Sessions from before are kind 'legacy'.
+    ("0005_attribution", """
+ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'legacy';
+ALTER TABLE sessions ADD COLUMN ended_at REAL;
+ALTER TABLE sessions ADD COLUMN end_reason TEXT;
+UPDATE sessions SET ended_at = last_at, end_reason = 'legacy';
+CREATE INDEX sessions_customer ON sessions(customer_id);
+CREATE TABLE event_customers (
+  device_id TEXT NOT NULL,
+  msg_id TEXT NOT NULL,
+  customer_id TEXT NOT NULL,
+  PRIMARY KEY (device_id, msg_id, customer_id)
+);
+CREATE INDEX event_customers_customer ON event_customers(customer_id)
+"""),
 ]
 
 

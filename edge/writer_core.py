@@ -35,7 +35,8 @@ def build_writer_core(cfg: EdgeConfig, db: sqlite_utils.Database,
     registry = Registry(cfg.stale_factor)
     pipeline = Pipeline(db, cfg.store_id, catalogue=catalogue,
                         identifier=Identifier(cfg.loyalty_keyring(), cfg.token_leeway_s),
-                        sessions=Sessions(db.conn, cfg.session_gap_s), registry=registry,
+                        sessions=Sessions(db.conn, cfg.session_gap_s, cfg.kiosk_idle_s),
+                        registry=registry,
                         metrics=metrics)
     return WriterCore(catalogue, registry, pipeline,
                       Housekeeper(db.conn, catalogue, registry, pipeline))
