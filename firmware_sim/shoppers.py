@@ -10,7 +10,12 @@ A journey: arrive at the entrance, visit 2-5 shopping zones (walk, dwell for a
 minute or three, pick up 0-3 products: tap the item's tag on the shelf's NFC
 reader or scan its shelf label on a QR scanner), then usually the checkout.
 About a quarter of shoppers are loyalty members who identify once: a card tap
-on a reader, or the app's QR code shown to a scanner or camera.
+on a reader, or the app's QR code shown to a scanner or camera. Members who use
+the app also pick up most products *with* it ("scan & save"): the phone taps
+the shelf reader presenting the product and an app token in one NFC read, or
+shows the scanner an app QR code whose signed token names the product. Those
+reads carry their identity; every other read is anonymous, whoever made it
+(docs/protocol.md 9.1).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from firmware_sim.layout import Customer, DeviceSpec, Layout, Product, Tag
 IDENTIFIED_SHARE = 0.25
 #: Share of those with the app who use it rather than their card.
 APP_PREFERENCE = 0.6
+#: Share of an app user's product picks made with the app rather than anonymously.
+APP_SCAN_SHARE = 0.7
 #: Device-facing actions (what the edge sees), as opposed to walking.
 DEVICE_ACTIONS = ("tap", "scan", "identify")
 
@@ -43,6 +50,9 @@ class Step:
     label: str | None = None
     #: For identify: "card" or "app".
     method: str | None = None
+    #: For tap/scan: the product is picked with the shopper's app (the read carries their
+    #: identity: a phone tap, or an app QR code naming the product).
+    with_app: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,7 +130,8 @@ class ShopperPlanner:
             yield Step(after_s, "identify", zone=zone, device_id=rng.choice(devices).id,
                        method=shopper.method)
 
-    def _pick(self, zone: str, rng: random.Random, after_s: float) -> Step | None:
+    def _pick(self, zone: str, rng: random.Random, after_s: float,
+              shopper: Shopper | None = None) -> Step | None:
         readers, scanners = self._in(zone, "nfc_reader"), self._in(zone, "qr_scanner")
         tags, products = self.layout.tags_in(zone), self._products(zone)
         use_scanner = scanners and products and (not (readers and tags) or rng.random() < 0.3)
@@ -130,14 +141,21 @@ class ShopperPlanner:
             if label == "ean" and not product.gtin.startswith("0"):
                 label = "qr"  # only GTIN-13 and shorter fit an EAN-13
             return Step(after_s, "scan", zone=zone, device_id=rng.choice(scanners).id,
-                        product=product, label=label)
+                        product=product, label=label, with_app=self._with_app(shopper, rng))
         if readers and tags:
             tag = rng.choice(tags)
             same_shelf = [r for r in readers if r.shelf == tag.shelf]
             reader = rng.choice(same_shelf or readers)
             return Step(after_s, "tap", zone=zone, device_id=reader.id, tag=tag,
-                        product=self.layout.product(tag.gtin))
+                        product=self.layout.product(tag.gtin),
+                        with_app=self._with_app(shopper, rng))
         return None
+
+    @staticmethod
+    def _with_app(shopper: Shopper | None, rng: random.Random) -> bool:
+        # Only app users draw: anonymous and card shoppers' journeys stay as they were.
+        return (shopper is not None and shopper.method == "app"
+                and rng.random() < APP_SCAN_SHARE)
 
     def _visit(self, shopper: Shopper, zone: str, rng: random.Random,
                state: dict[str, bool]) -> Iterator[Step]:
@@ -152,7 +170,7 @@ class ShopperPlanner:
                     spent += step.after_s
                     yield step
                     gap = rng.uniform(3, 10)
-            step = self._pick(zone, rng, gap)
+            step = self._pick(zone, rng, gap, shopper)
             if step is not None:
                 spent += gap
                 yield step
@@ -167,7 +185,7 @@ class ShopperPlanner:
         yield Step(rng.uniform(10, 40), "zone", zone=zone)
         yield from self._identify(shopper, zone, rng, state, rng.uniform(5, 20))
         if rng.random() < 0.3:
-            step = self._pick(zone, rng, rng.uniform(5, 20))
+            step = self._pick(zone, rng, rng.uniform(5, 20), shopper)
             if step is not None:
                 yield step
         cameras = self._in(zone, "camera")

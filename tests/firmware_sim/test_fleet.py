@@ -174,8 +174,12 @@ def test_fleet_sends_schema_valid_traffic_from_many_devices(broker, layout):
             (item,) = decode_ndef(base64.b64decode(payload["ndef"]))
             assert classify(item.value).gtin == tag_gtins[payload["uid"]]
         elif topic.channel == "nfc" and payload["ndef"]:
-            (item,) = decode_ndef(base64.b64decode(payload["ndef"]))
-            assert item.value.startswith(LOYALTY_URL)
+            items = decode_ndef(base64.b64decode(payload["ndef"]))
+            assert items[-1].value.startswith(LOYALTY_URL)  # a card, or a phone
+            if len(items) == 2:  # a phone saving a product: its link, then the app token
+                assert classify(items[0].value).kind == "product"
+            else:
+                assert len(items) == 1
         elif topic.channel == "qr":
             assert classify(payload["text"]).kind in ("product", "loyalty")
     print(dict(stats), dict(valid), invalid, sorted(senders))
