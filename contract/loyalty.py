@@ -10,9 +10,10 @@ Claim keys are one letter so an app token fits a small, quickly scanned QR code:
 ``u``, the UID of the tag the token was written to, so a token copied onto another tag is
 detected. An app token may also carry ``g``, the GTIN-14 of a product the customer scanned
 with their own app: the read then says, under the retailer's signature, who scanned what,
-which is the only way a tap on a shared shelf device is credited to a person
-(docs/protocol.md 9, "Who a read is credited to"). Tokens are readable by anyone who
-scans them, hence the customer id only: the mapping to a person stays in the loyalty system.
+the evidence that lets a read at a shared shelf device be credited to a person
+(docs/protocol.md section 9, "Who a read is credited to"). Tokens are readable by anyone
+who scans them, hence the customer id only: the mapping to a person stays in the loyalty
+system.
 
 Replay rule: app tokens are single-use (a screenshot of someone's QR must not work twice);
 card tokens are multi-use and protected by the tag UID binding instead.

@@ -2,7 +2,7 @@
 
 A shelf reader, a scanner or a camera is shared by everyone who walks by: it
 cannot tell who tapped. So a read is credited to a customer only on evidence
-that it is theirs (docs/protocol.md 9.1, "Who a read is credited to"):
+that it is theirs (docs/protocol.md section 9, "Who a read is credited to"):
 
 1. **The read carries their identity.** A valid loyalty token in the same
    message (an app token whose signed ``g`` claim names the product they

@@ -15,7 +15,7 @@ the app also pick up most products *with* it ("scan & save"): the phone taps
 the shelf reader presenting the product and an app token in one NFC read, or
 shows the scanner an app QR code whose signed token names the product. Those
 reads carry their identity; every other read is anonymous, whoever made it
-(docs/protocol.md 9.1).
+(docs/protocol.md section 9).
 """
 
 from __future__ import annotations

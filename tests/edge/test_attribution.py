@@ -1,7 +1,7 @@
 """Who tapped what: a read is credited to a customer only on evidence that it is theirs.
 
 Real broker, real edge (writer process), devices publishing as the firmware does. The rule
-is edge/sessions.py's; docs/protocol.md 9.1 states it for integrators.
+is edge/sessions.py's; docs/protocol.md section 9 states it for integrators.
 """
 
 from __future__ import annotations
