@@ -3,8 +3,9 @@
 The store serves kiosks and signage from local tables, never from central: a
 link down for days means older prices, not a dead store. :class:`SyncClient`
 pulls each feed of central/feeds on its own cadence (catalogue every three
-days, prices daily, stock every minute by default), and stock is also pushed
-in real time over MQTT (:mod:`edge.sync_topics`).
+days, prices daily, stock every minute, erasures every five minutes by
+default); stock is also pushed in real time over MQTT, and a pushed erasure
+nudge makes the erasure feed due at once (:mod:`edge.sync_topics`).
 
 Each pull fetches every page first, then applies them in **one** SQLite
 transaction on the client's own connection (``BEGIN IMMEDIATE``; WAL lets the
@@ -42,14 +43,22 @@ from typing import Any
 
 from . import erasure
 from .rules import Candidate, PriceEntry, Rules, central_price, next_change
-from .sync_topics import StockMessageError, parse_stock_message, sync_stock_topic
+from .sync_topics import (
+    ErasureMessageError,
+    StockMessageError,
+    parse_erasure_message,
+    parse_stock_message,
+    sync_erasures_topic,
+    sync_stock_topic,
+)
 
 log = logging.getLogger("vitrine.edge.sync")
 
 DAY_S = 86_400.0
 FEEDS = ("catalogue", "prices", "stock")
+#: Erasures: the pull is the fallback for an edge that missed the push (offline, no bridge).
 DEFAULT_CADENCES: dict[str, float] = {"catalogue": 3 * DAY_S, "prices": DAY_S, "stock": 60.0,
-                                      "erasures": 60.0}
+                                      "erasures": 300.0}
 
 
 class SyncError(Exception):
@@ -289,13 +298,15 @@ class SyncClient:
         self.rng = rng or random.Random()
         self.failures = {f: 0 for f in DEFAULT_CADENCES}
         self.counters = {"applied_total": 0, "failures_total": 0, "pushes_total": 0,
-                         "pushes_rejected_total": 0, "erased_rows_total": 0}
+                         "pushes_rejected_total": 0, "erased_rows_total": 0,
+                         "erasure_pushes_total": 0}
         self._conn = sqlite3.connect(db_path, timeout=30, isolation_level=None,
                                      check_same_thread=False)
         self._conn.execute("PRAGMA busy_timeout=30000")
         self._lock = threading.RLock()
         self._due = {f: self._first_due(f) for f in self.cadences}
         self._next_reprice = -math.inf
+        self._erasure_nudged_at = -math.inf
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._push: Any = None
@@ -442,7 +453,9 @@ class SyncClient:
                             feed, exc, self.failures[feed], delay)
                 continue
             self.failures[feed] = 0
-            self._due[feed] = now + cadence
+            # A nudge that came in while this pull ran may name an order it missed.
+            nudged = feed == "erasures" and self._erasure_nudged_at >= now
+            self._due[feed] = -math.inf if nudged else now + cadence
         if now >= self._next_reprice:
             try:
                 self.reprice()
@@ -518,6 +531,22 @@ class SyncClient:
         self._changed("stock")
         return len(items)
 
+    def apply_erasure_push(self, payload: bytes) -> bool:
+        """A nudge: pull the erasure feed at the next tick (within ``idle_max_s``) if behind."""
+        try:
+            seq = parse_erasure_message(payload)
+        except ErasureMessageError as exc:
+            self.counters["pushes_rejected_total"] += 1
+            log.warning("erasure push rejected: %s", exc)
+            return False
+        self.counters["erasure_pushes_total"] += 1
+        if "erasures" not in self._due or seq <= self._state("erasures")[0]:
+            return False  # pulls disabled, or already applied
+        self._erasure_nudged_at = self.clock()
+        self._due["erasures"] = -math.inf
+        self.failures["erasures"] = 0
+        return True
+
     def _start_push(self) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
@@ -525,6 +554,7 @@ class SyncClient:
         cfg = self.mqtt
         assert cfg is not None
         topic = sync_stock_topic(self.store_id)
+        erasures_topic = sync_erasures_topic(self.store_id)
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
                              protocol=mqtt.MQTTv5)
         client.username_pw_set(cfg.username, cfg.password or None)
@@ -535,11 +565,14 @@ class SyncClient:
             if reason.is_failure:
                 log.warning("stock push: MQTT connection refused: %s", reason)
                 return
-            c.subscribe(topic, qos=1)
+            c.subscribe([(topic, 1), (erasures_topic, 1)])
 
         def on_message(c: Any, userdata: Any, msg: Any) -> None:
             try:
-                self.apply_stock_push(msg.payload)
+                if msg.topic == erasures_topic:
+                    self.apply_erasure_push(msg.payload)
+                else:
+                    self.apply_stock_push(msg.payload)
             except sqlite3.Error as exc:  # the next pull brings it anyway
                 log.warning("stock push not applied: %s", exc)
 
