@@ -35,11 +35,11 @@ def _register_errors(app: Flask) -> None:
         return jsonify(error=exc.name, message=exc.description), exc.code
 
 
-def open_configured_database(cfg: CentralConfig, instance_path: str | Path) -> Database:
+def open_configured_database(cfg: CentralConfig) -> Database:
     """Open (and migrate) the database ``cfg`` names; used by the app and the CLI."""
-    sqlite_path = Path(cfg.sqlite_path)
-    if not sqlite_path.is_absolute():
-        sqlite_path = Path(instance_path) / sqlite_path
+    sqlite_path = cfg.sqlite_file
+    if not cfg.database_url:
+        sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     db = open_database(cfg.database_url, sqlite_path, cfg.pg_pool_min, cfg.pg_pool_max)
     try:
         migrate(db)
@@ -59,9 +59,7 @@ def create_app(test_config: Mapping[str, Any] | None = None,
     app.config["CENTRAL"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    if not cfg.database_url:
-        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    app.extensions["central_db"] = open_configured_database(cfg, app.instance_path)
+    app.extensions["central_db"] = open_configured_database(cfg)
     for module in (ingest, profiles, privacy, orders, admin, feeds):
         app.register_blueprint(module.bp)
     _register_errors(app)

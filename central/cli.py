@@ -13,17 +13,25 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from central.config import DEFAULT_PORT, default_data_dir
 from central.errors import CentralError
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vitrine central", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="vitrine central", description=__doc__.split("\n")[0],
+        epilog=f"Defaults: listens on 127.0.0.1:{DEFAULT_PORT}; without --database-url the "
+               f"database is SQLite at {default_data_dir() / 'central.db'} (outside the "
+               "checkout; data_dir / $VITRINE_CENTRAL_DATA_DIR or sqlite_path / "
+               "$VITRINE_CENTRAL_SQLITE_PATH move it). The HTTP API is described at "
+               "GET /api/v1/openapi.json.")
     parser.add_argument("--config", help="TOML config file (else $VITRINE_CENTRAL_CONFIG)")
-    parser.add_argument("--database-url", help="PostgreSQL URL (else SQLite)")
+    parser.add_argument("--database-url", help="PostgreSQL URL (default: the SQLite file below)")
     sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="run a worker (default)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8800)
+    serve = sub.add_parser("serve", help="run a worker (default)",
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port")
     sub.add_parser("migrate", help="apply database migrations and exit")
     cred = sub.add_parser("credential", help="manage store/channel credentials")
     cred.add_argument("action", choices=["issue", "revoke", "list"])
@@ -46,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         db = app.extensions["central_db"]
         command = args.command or "serve"
         if command == "serve":
-            serve(app, getattr(args, "host", "127.0.0.1"), getattr(args, "port", 8800))
+            serve(app, getattr(args, "host", "127.0.0.1"), getattr(args, "port", DEFAULT_PORT))
             return 0
         try:
             if command == "migrate":
