@@ -52,7 +52,7 @@ def open_configured_database(cfg: CentralConfig) -> Database:
 def create_app(test_config: Mapping[str, Any] | None = None,
                config_file: str | Path | None = None) -> Flask:
     """Build a central worker; ``test_config`` overrides every other configuration layer."""
-    from central import admin, feeds, ingest, orders, privacy, profiles
+    from central import admin, feeds, ingest, openapi, orders, privacy, profiles
 
     app = Flask(__name__, instance_relative_config=True)
     cfg = load_config(config_file=config_file, override=test_config)
@@ -60,7 +60,7 @@ def create_app(test_config: Mapping[str, Any] | None = None,
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["central_db"] = open_configured_database(cfg)
-    for module in (ingest, profiles, privacy, orders, admin, feeds):
+    for module in (ingest, profiles, privacy, orders, admin, feeds, openapi):
         app.register_blueprint(module.bp)
     _register_errors(app)
     log.info("central ready on %s", app.extensions["central_db"].dialect)
