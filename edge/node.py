@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from contract.kinds import COMMAND_FAMILY
+
 from .bus import EdgeBus
 from .catalogue import Catalogue
 from .commands import commands_for
@@ -199,7 +201,7 @@ class EdgeNode:
 
     def _has_screens(self) -> bool:
         """Are there kiosks or signage to command (else event contents are not needed)?"""
-        return any(d.kind in ("kiosk", "signage") for d in self.catalogue.devices.values())
+        return any(d.kind in COMMAND_FAMILY for d in self.catalogue.devices.values())
 
     def _publish(self, events: list[tuple[str, dict[str, Any], str]]) -> None:
         by_kind: dict[str, list[str]] = {}

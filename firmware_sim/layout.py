@@ -24,8 +24,8 @@ Format (``"format": "vitrine-layout/1"``)::
       "customers": [{"id": "C0001234", "card_uid": "a3f2910c", "has_app": true}]
     }
 
-* ``kind`` is one of ``nfc_reader``, ``qr_scanner``, ``camera``, ``kiosk``,
-  ``signage``; ``shelf`` is a free label shared by readers and tags on the same
+* ``kind`` is one of ``contract.kinds.DEVICE_KINDS`` (``nfc_reader``, ``qr_scanner``,
+  ``camera``, ``kiosk``, ``signage``, ``shelf_label``); ``shelf`` is a free label shared by readers and tags on the same
   shelf (null for devices not on a shelf).
 * ``tags`` are NFC stickers on shelf items. With ``"ndef": true`` (the default)
   the tag holds one NDEF URI record, the product's GS1 Digital Link
@@ -49,10 +49,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from contract.gs1 import gtin_check_digit
+from contract.kinds import DEVICE_KINDS
 from contract.topics import valid_id
 
 FORMAT = "vitrine-layout/1"
-DEVICE_KINDS = ("nfc_reader", "qr_scanner", "camera", "kiosk", "signage")
 DEFAULT_DIGITAL_LINK_BASE = "https://id.gs1.org"
 DEMO_LAYOUT = Path(__file__).parent / "layouts" / "demo_store.json"
 
@@ -63,12 +64,6 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 class LayoutError(ValueError):
     """The layout file is malformed; the message lists every problem found."""
-
-
-def gtin_check_digit(body: str) -> int:
-    """GS1 mod-10 check digit of the digits preceding it (weights 3,1,3,... from the right)."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10
 
 
 def valid_gtin14(gtin: str) -> bool:

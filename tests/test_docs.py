@@ -38,7 +38,7 @@ ACL_EXAMPLE_STORE = "store-001"
 ACL_EXAMPLE_PRINCIPALS = [
     ("edge", "edge"), ("panel-01", "observer"), ("nfc-shoes-01", "nfc_reader"),
     ("qr-checkout-01", "qr_scanner"), ("kiosk-entrance-01", "kiosk"),
-    ("sign-entrance-01", "signage"),
+    ("sign-entrance-01", "signage"), ("label-shoes-01", "shelf_label"),
 ]
 
 _EXAMPLE = re.compile(r"<!--\s*(schema:\s*([\w-]+)|layout)\s*-->\s*\n\s*```json\n(.*?)\n```",
