@@ -29,6 +29,7 @@ from contract.topics import (
     device_subscription,
     edge_state_topic,
     event_topic,
+    requests_subscription,
 )
 
 from .config import EdgeConfig
@@ -96,7 +97,8 @@ class EdgeBus:
         if getattr(reason_code, "is_failure", bool(reason_code)):
             log.error("MQTT connection refused: %s", reason_code)
             return
-        client.subscribe(device_subscription(self.cfg.store_id), qos=1)
+        client.subscribe([(device_subscription(self.cfg.store_id), 1),
+                          (requests_subscription(self.cfg.store_id), 1)])
         client.publish(self._state_topic,
                        json.dumps({"state": "online", "fw": self.version,
                                    "ts": time.time()}), qos=1, retain=True)
@@ -123,6 +125,10 @@ class EdgeBus:
         """Send a kiosk or signage command (QoS 1; the device keeps a persistent session)."""
         self.client.publish(command_topic(self.cfg.store_id, family, device_id),
                             json.dumps(command, separators=(",", ":")), qos=1)
+
+    def publish_reply(self, topic: str, payload: bytes) -> None:
+        """Answer a device's request (QoS 1), called only after the commit that made it."""
+        self.client.publish(topic, payload, qos=1)
 
     def publish_events(self, kind: str, payloads: list[str]) -> None:
         """Publish derived events in store (QoS 1), called only after their commit.

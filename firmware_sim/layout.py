@@ -25,8 +25,8 @@ Format (``"format": "vitrine-layout/1"``)::
     }
 
 * ``kind`` is one of ``contract.kinds.DEVICE_KINDS`` (``nfc_reader``, ``qr_scanner``,
-  ``camera``, ``kiosk``, ``signage``, ``shelf_label``); ``shelf`` is a free label shared by readers and tags on the same
-  shelf (null for devices not on a shelf).
+  ``camera``, ``kiosk``, ``signage``, ``shelf_label``); ``shelf`` is a free label
+  shared by readers and tags on the same shelf (null for devices not on a shelf).
 * ``tags`` are NFC stickers on shelf items. With ``"ndef": true`` (the default)
   the tag holds one NDEF URI record, the product's GS1 Digital Link
   ``{digital_link_base}/01/{gtin}``; with ``false`` it holds no NDEF at all
