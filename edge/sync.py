@@ -4,7 +4,7 @@ The store serves kiosks and signage from local tables, never from central: a
 link down for days means older prices, not a dead store. :class:`SyncClient`
 pulls each feed of central/feeds on its own cadence (catalogue every three
 days, prices daily, stock every minute by default), and stock is also pushed
-in real time over MQTT (:mod:`edge.sync_topics`).
+in real time over MQTT (:mod:`contract.stock_push`).
 
 Each pull fetches every page first, then applies them in **one** SQLite
 transaction on the client's own connection (``BEGIN IMMEDIATE``; WAL lets the
@@ -40,9 +40,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contract.service_client import ServiceClient
+from contract.stock_push import StockMessageError, parse_stock_message, sync_stock_topic
+
 from . import erasure
 from .rules import Candidate, PriceEntry, Rules, central_price, next_change
-from .sync_topics import StockMessageError, parse_stock_message, sync_stock_topic
 
 log = logging.getLogger("vitrine.edge.sync")
 
@@ -519,36 +521,20 @@ class SyncClient:
         return len(items)
 
     def _start_push(self) -> None:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
         cfg = self.mqtt
         assert cfg is not None
-        topic = sync_stock_topic(self.store_id)
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
-                             protocol=mqtt.MQTTv5)
-        client.username_pw_set(cfg.username, cfg.password or None)
-        client.reconnect_delay_set(0.2, 10)
-        subscribed = self.push_ready
 
-        def on_connect(c: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-            if reason.is_failure:
-                log.warning("stock push: MQTT connection refused: %s", reason)
-                return
-            c.subscribe(topic, qos=1)
-
-        def on_message(c: Any, userdata: Any, msg: Any) -> None:
+        def on_push(payload: bytes) -> None:
             try:
-                self.apply_stock_push(msg.payload)
+                self.apply_stock_push(payload)
             except sqlite3.Error as exc:  # the next pull brings it anyway
                 log.warning("stock push not applied: %s", exc)
 
-        client.on_connect = on_connect
-        client.on_subscribe = lambda *a: subscribed.set()
-        client.on_message = on_message
-        client.connect_async(cfg.host, cfg.port, keepalive=30)
-        client.loop_start()
-        self._push = client
+        client = ServiceClient(cfg.host, cfg.port, cfg.username, cfg.password,
+                               client_id=cfg.client_id)
+        client.subscribe(sync_stock_topic(self.store_id), on_push)
+        self.push_ready = client.subscribed
+        self._push = client.start()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -577,6 +563,5 @@ class SyncClient:
         if self._thread is not None:
             self._thread.join(self.reader.timeout_s + 5)
         if self._push is not None:
-            self._push.disconnect()
-            self._push.loop_stop()
+            self._push.close()
         self._conn.close()
