@@ -199,10 +199,10 @@ class EdgeNode:
                     continue
                 if result is not None:
                     self._publish(result.events)
-                for reply in replies:
-                    self.bus.publish_reply(reply.topic, reply.payload)
                 if requests:
                     self.metrics.inc("requests", len(requests))
+                for reply in replies:
+                    self.bus.publish_reply(reply.topic, reply.payload)
                 self.bus.ack_batch(batch)
             now = time.time()
             if now >= self._next_housekeeping:
