@@ -90,8 +90,12 @@ class EdgeNode:
         from .sync import MqttSettings, SyncClient
 
         cfg = self.cfg
-        self.forwarder = Forwarder(cfg.db_path, cfg.central_url, cfg.store_token,
-                                   cfg.forward_batch)
+        self.forwarder = Forwarder(
+            cfg.db_path, cfg.central_url, cfg.store_token, cfg.forward_batch,
+            lanes=cfg.forward_lanes, disk_budget_bytes=cfg.forward_disk_budget_bytes,
+            shed_tracking_over_budget=cfg.forward_shed_tracking_over_budget,
+            tracking_max_age_s=cfg.forward_tracking_max_age_s,
+            sent_retention_s=cfg.forward_sent_retention_s)
         self.sync = SyncClient(
             str(cfg.db_path), cfg.central_url, cfg.store_token,
             {"catalogue": cfg.sync_catalogue_s, "prices": cfg.sync_prices_s,

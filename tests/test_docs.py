@@ -145,7 +145,7 @@ def test_every_json_block_is_json(protocol):
 
 
 def test_layout_example_is_a_valid_layout(protocol):
-    from firmware_sim.layout import parse_layout
+    from contract.layout import parse_layout
 
     layouts = [text for marker, _, text in _EXAMPLE.findall(protocol) if marker == "layout"]
     assert layouts, "docs/protocol.md has no <!-- layout --> example"
