@@ -168,10 +168,16 @@ ALTER TABLE quarantine ADD COLUMN reviewed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE quarantine ADD COLUMN reviewed_at REAL;
 ALTER TABLE quarantine ADD COLUMN reviewed_by TEXT
 """),
+    # Devices whose clock is implausible (unset RTC, far future): counted, shown on the
+    # panel, and their times stored as NULL rather than as dates.
+    ("0004_clock_faults", """
+ALTER TABLE devices ADD COLUMN clock_faults INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN last_bad_ts TEXT
+"""),
     # In-store request/response (edge/requests.py): the reply given to each request id,
     # written in the transaction that did the work, so a retry gets the same answer
     # and a "committed" reply is never repeated as a second commit.
-    ("0004_request_replies", """
+    ("0005_request_replies", """
 CREATE TABLE request_replies (
   device_id TEXT NOT NULL,
   request_id TEXT NOT NULL,
