@@ -43,11 +43,10 @@ from edge.node import EdgeNode
 from edge.pipeline import uuid5_str
 from firmware_sim.faults import parse_faults
 from firmware_sim.fleet import Fleet, Read
-from firmware_sim.layout import load_layout
+from firmware_sim.layout import DEMO_LAYOUT, load_layout
 from vitrine.broker import BrokerSettings, free_port, start_broker
 from vitrine.provisioning import Provisioner
 
-DEMO_LAYOUT = Path(__file__).resolve().parent.parent / "firmware_sim/layouts/demo_store.json"
 #: The old rule, replayed for the baseline: a reader's session ends after this silence.
 OLD_GAP_S = 90.0
 

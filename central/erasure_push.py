@@ -4,7 +4,7 @@ Runs inside the store's push bridge (``python -m central.stock_push``, one per
 store) beside the stock bridge, on the same broker connection. It polls the
 newest erasure order's ``seq`` every ``interval_s`` and, when it grew,
 publishes a nudge ``{"seq": N}`` on ``vitrine/v1/<store>/edge/sync/erasures``
-(:func:`edge.sync_topics.erasure_message`, QoS 1). The edge answers by pulling
+(:func:`contract.erasure_push.erasure_message`, QoS 1). The edge answers by pulling
 the erasure feed at once over its authenticated HTTP link and applying what it
 has not applied (``edge/erasure.py``): the orders themselves, with their
 customer ids, never travel on the store broker.
@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from central.db import Database
 from central.stock_push import _TRANSIENT, _is_db_error
-from edge.sync_topics import erasure_message
+from contract.erasure_push import erasure_message
 
 log = logging.getLogger("central.erasure_push")
 

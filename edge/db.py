@@ -174,10 +174,24 @@ ALTER TABLE quarantine ADD COLUMN reviewed_by TEXT
 ALTER TABLE devices ADD COLUMN clock_faults INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN last_bad_ts TEXT
 """),
+    # In-store request/response (edge/requests.py): the reply given to each request id,
+    # written in the transaction that did the work, so a retry gets the same answer
+    # and a "committed" reply is never repeated as a second commit.
+    ("0005_request_replies", """
+CREATE TABLE request_replies (
+  device_id TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  op TEXT NOT NULL,
+  reply TEXT NOT NULL,
+  at REAL NOT NULL,
+  PRIMARY KEY (device_id, request_id)
+);
+CREATE INDEX request_replies_at ON request_replies(at)
+"""),
     # Attribution (edge/sessions.py): a session is anonymous, one identified read, or a
     # kiosk session that ends; event_customers says exactly which raw reads are whose, so
     # erasure deletes those and nobody else's. Sessions from before are kind 'legacy'.
-    ("0005_attribution", """
+    ("0006_attribution", """
 ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'legacy';
 ALTER TABLE sessions ADD COLUMN ended_at REAL;
 ALTER TABLE sessions ADD COLUMN end_reason TEXT;

@@ -13,7 +13,7 @@ up from its last seq. For each order, in one transaction with the cursor:
 - ``sessions`` of the customer (central's ids plus the ones this edge linked
   locally and may not have forwarded yet) are deleted; sessions carrying a
   customer are only ever that customer's. Sessions recorded before migration
-  ``0005_attribution`` (kind ``legacy``) were per device and could hold other
+  ``0006_attribution`` (kind ``legacy``) were per device and could hold other
   shoppers' reads; for those the old rule stays (raw reads inside the
   session's window are deleted), erring on the side of the erased customer;
 - ``outbox`` rows of the customer or of those sessions (by ``customer_key`` or
@@ -32,6 +32,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from contract.central_api import erasures_path
+
 #: Largest page central serves (central/privacy.py MAX_FEED_PAGE).
 PAGE = 1000
 
@@ -46,7 +48,7 @@ def fetch(reader: FeedReader, store_id: str, since: int, max_pages: int = 1000
     orders: list[dict[str, Any]] = []
     cursor = since
     for _ in range(max_pages):
-        page = reader.get(f"/api/v1/stores/{store_id}/erasures?since={cursor}&limit={PAGE}")
+        page = reader.get(erasures_path(store_id, cursor, PAGE))
         items = page.get("erasures", [])
         orders += items
         cursor = int(page.get("next", cursor))

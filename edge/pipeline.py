@@ -397,8 +397,8 @@ class Pipeline:
             n += 1
             return uuid5_str(f"{self.store_id}/{device_id}/{msg['msg_id']}/{n}")
 
-        #: (gtin, session it is credited to, or None for "whoever this read is").
-        products: list[tuple[str, Session | None]] = []
+        #: (gtin, what was read, session it is credited to or None for "whoever this read is").
+        products: list[tuple[str, ScanContent | None, Session | None]] = []
         identified: list[Session] = []  # sessions the tokens of this read opened
         for content in contents:
             if content.kind == "loyalty" and content.token:
@@ -424,20 +424,20 @@ class Pipeline:
                 self._emit("presence", ev, claims.customer_id, result)
                 self._credit(device_id, msg["msg_id"], claims.customer_id)
                 if claims.gtin:  # scanned with their own app: signed, so theirs
-                    products.append((claims.gtin, owner))
+                    products.append((claims.gtin, None, owner))
             elif content.kind == "product" and content.gtin:
-                products.append((content.gtin, None))
+                products.append((content.gtin, content, None))
             else:
                 result.counts["unrecognised_content"] += 1
         if not products and tag is not None and tag.gtin:
-            products.append((tag.gtin, None))
+            products.append((tag.gtin, None, None))
         if not contents and uid and tag is None:
             result.counts["unknown_tag"] += 1
         # A product read together with exactly one customer's token is theirs; with
         # two customers' tokens in one read, nobody's (there is no telling whose).
         read_owner = (identified[0] if len({s.customer_id for s in identified}) == 1
                       else None)
-        for gtin, owner in products:
+        for gtin, content, owner in products:
             credited = owner or (read_owner if not single_user else None) or session
             ev = {"event_id": event_id(), "type": "interest", **base,
                   "zone": (tag.zone if tag and tag.zone else zone),
@@ -445,6 +445,10 @@ class Pipeline:
                   "gtin": gtin, "product": self.catalogue.product(gtin),
                   "customer_id": credited.customer_id, "session_id": credited.session_id,
                   "source": channel}
+            if content is not None and content.ais:
+                # What the edge read besides the GTIN (lot, serial, expiry...), so a
+                # device builder can see it; a copy: cached classifications are shared.
+                ev["ais"] = dict(content.ais)
             self._emit("interest", ev, credited.customer_id or credited.session_id, result)
             if credited.customer_id:
                 self._credit(device_id, msg["msg_id"], credited.customer_id)

@@ -137,17 +137,17 @@ class Sessions:
             reason: str = "done") -> tuple[str | None, Session]:
         """End the identified session at a single-user device: "I'm done" or the kiosk's timeout.
 
-        Returns the id of the session ended (None if the device had no
-        identified session) and the new anonymous session its next reads join.
-        Runs inside the caller's transaction; the caller answers the kiosk only
-        after the commit.
+        Returns the id of the session ended (the customer's, or the anonymous
+        one if nobody had identified; None if the device had no open session)
+        and the new anonymous session its next reads join. Runs inside the
+        caller's transaction; the caller answers the kiosk only after the commit
+        (the ``session_end`` request op, ``edge/request_ops.py``).
         """
         if reason not in END_REASONS:
             raise ValueError(f"reason must be one of {END_REASONS}, not {reason!r}")
         current = self._by_device.get(device_id)
         ended: str | None = None
         if current is not None:
-            if current.kind == "kiosk":
-                ended = current.session_id
+            ended = current.session_id
             self._close(conn, current, now, reason)
         return ended, self._open(conn, device_id, None, now, "anonymous")

@@ -112,7 +112,7 @@ def provision(layout_path: str | Path, root: str | Path, *, port: int = 1883,
               central_url: str = "", store_token: str = "", panel_port: int = 8080,
               rotate: bool = False) -> StoreFiles:
     """Write a store's configuration under ``root``; see the module docstring."""
-    from firmware_sim.layout import load_layout  # checks everything, reports all problems
+    from contract.layout import load_layout  # checks everything, reports all problems
 
     layout = load_layout(layout_path)
     files = StoreFiles(Path(root).absolute())

@@ -17,13 +17,13 @@ from central.erasure_push import ErasureBridge
 from central.stock_push import BrokerTarget, StockPublisher
 from contract.loyalty import issue_token
 from edge.node import EdgeNode
-from edge.sync_topics import (
+from contract.erasure_push import (
     ErasureMessageError,
     erasure_message,
     parse_erasure_message,
     sync_erasures_topic,
-    sync_stock_topic,
 )
+from contract.stock_push import sync_stock_topic
 from tests.central.conftest import grant, make_central
 from tests.edge.conftest import GTIN, GTIN_2, LOYALTY_KEY, make_client, query, wait_until
 

@@ -33,9 +33,12 @@ def test_end_closes_the_kiosk_session_and_the_next_reads_are_anonymous(conn) -> 
     row = conn.execute("SELECT ended_at, end_reason FROM sessions WHERE session_id = ?",
                        (mine.session_id,)).fetchone()
     assert row == (T0 + 6, "done")
-    # Nothing identified: nothing ended, and the kiosk still gets a fresh anonymous session.
+    # Nobody identified: the anonymous session ends, and a fresh one starts.
     ended, again = sessions.end(conn, "kiosk-01", T0 + 8, "timeout")
-    assert ended is None and again.session_id != fresh.session_id
+    assert ended == fresh.session_id and again.session_id != fresh.session_id
+    assert again.customer_id is None
+    # A device with no open session at all (a fresh edge): nothing to end.
+    assert sessions.end(conn, "kiosk-02", T0 + 8)[0] is None
     with pytest.raises(ValueError):
         sessions.end(conn, "kiosk-01", T0 + 9, "because")
 

@@ -1,4 +1,7 @@
-"""MQTT topics and messages of the real-time pushes: stock, erasures (to move into contract/).
+"""MQTT topic and message of the real-time stock push: what central publishes, the edge reads.
+
+Both parts import it from here (it used to live in ``edge/``, so central imported the
+edge: parts meet through ``contract/`` only).
 
 Stock changes reach a store faster than its pull cadence over the store's
 broker. The topic sits under ``edge/`` because the broker ACL
@@ -16,16 +19,6 @@ Message (JSON, QoS 1)::
 ``location`` is a store id or the web warehouse. The edge keeps, per
 (location, gtin), the newest observation, so a late or replayed message never
 overwrites a fresher figure and the message needs no sequence number.
-
-Erasures (``vitrine/v1/{store}/edge/sync/erasures``, same ACL) are pushed as a
-**nudge**, not as the orders themselves::
-
-    {"seq": 42}
-
-"central holds erasure orders up to seq 42": the edge then pulls the erasure
-feed at once over its authenticated HTTP link (``edge/erasure.py``) and applies
-what it has not applied yet. No customer id travels on the store broker, and a
-forged or replayed nudge costs one pull.
 """
 
 from __future__ import annotations
@@ -34,7 +27,7 @@ import json
 import re
 from typing import Any
 
-from contract.topics import PREFIX, TopicError, valid_id
+from .topics import PREFIX, TopicError, valid_id
 
 MAX_STOCK_MESSAGE_BYTES = 1 << 20
 _GTIN = re.compile(r"^[0-9]{14}$")
@@ -83,33 +76,3 @@ def parse_stock_message(payload: bytes) -> list[dict[str, Any]]:
             raise StockMessageError(f"item {i}: observed_at must be a number")
         out.append({"location": loc, "gtin": gtin, "quantity": qty, "observed_at": float(at)})
     return out
-
-
-class ErasureMessageError(ValueError):
-    """An erasure nudge that is not in the documented shape."""
-
-
-def sync_erasures_topic(store_id: str) -> str:
-    """``vitrine/v1/{store}/edge/sync/erasures``."""
-    if not valid_id(store_id):
-        raise TopicError(f"invalid store id {store_id!r}")
-    return f"{PREFIX}/{store_id}/edge/sync/erasures"
-
-
-def erasure_message(seq: int) -> bytes:
-    """Encode a nudge: central holds erasure orders up to ``seq``."""
-    return json.dumps({"seq": seq}, separators=(",", ":")).encode()
-
-
-def parse_erasure_message(payload: bytes) -> int:
-    """The seq of a nudge; raise :class:`ErasureMessageError` with the reason."""
-    if len(payload) > 256:
-        raise ErasureMessageError(f"{len(payload)} bytes > 256")
-    try:
-        body = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ErasureMessageError(f"not JSON: {exc}") from None
-    seq = body.get("seq") if isinstance(body, dict) else None
-    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 2**63:
-        raise ErasureMessageError('expected {"seq": <non-negative integer>}')
-    return seq
