@@ -15,15 +15,15 @@ from hypothesis import strategies as st
 from central.credentials import issue
 from central.erasure_push import ErasureBridge
 from central.stock_push import BrokerTarget, StockPublisher
-from contract.loyalty import issue_token
-from edge.node import EdgeNode
 from contract.erasure_push import (
     ErasureMessageError,
     erasure_message,
     parse_erasure_message,
     sync_erasures_topic,
 )
+from contract.loyalty import issue_token
 from contract.stock_push import sync_stock_topic
+from edge.node import EdgeNode
 from tests.central.conftest import grant, make_central
 from tests.edge.conftest import GTIN, GTIN_2, LOYALTY_KEY, make_client, query, wait_until
 
