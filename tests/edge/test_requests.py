@@ -133,6 +133,8 @@ def test_done_ends_the_identified_session(broker, edge, kiosk, observer, edge_co
     assert query(edge_config.db_path,
                  "SELECT customer_id FROM sessions WHERE session_id = ?",
                  done["session_id"]) == [(None,)]
+    assert query(edge_config.db_path, "SELECT end_reason FROM sessions WHERE session_id = ?",
+                 presence["session_id"]) == [("done",)]  # the kiosk's reason is kept
 
     kiosk.scan(DL.format(GTIN_2))  # the next shopper, anonymous
     after = observer.wait_for("interest", 2)[1]
