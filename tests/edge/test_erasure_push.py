@@ -79,6 +79,12 @@ def test_an_online_edge_applies_an_erasure_within_five_seconds(
         assert {e.get("customer_id") for e in left} == {"C0000002", None}
         assert node.sync.metrics()["erasure_pushes_total"] >= 1
         assert bridge.counters["messages_total"] == 1
+        # Central too removed exactly that customer's: the other member's and the
+        # anonymous shopper's events are still there.
+        kept = central.db.run(lambda tx: tx.all(
+            "SELECT kind, customer_id FROM events ORDER BY kind, customer_id"), write=False)
+        assert sorted((r["kind"], r["customer_id"] or "") for r in kept) == [
+            ("interest", ""), ("interest", "C0000002"), ("presence", "C0000002")]
         print(f"erasure applied at the online edge {elapsed:.2f} s after DELETE")
     finally:
         bridge.stop()
