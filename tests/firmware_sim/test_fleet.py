@@ -17,13 +17,13 @@ from contract.loyalty import (
     TokenWrongCard,
     verify_token,
 )
-from contract.ndef_codec import decode_ndef
+from contract.ndef_codec import candidate_strings, decode_ndef
 from contract.scan import classify
 from contract.topics import device_subscription, parse_device_topic
 from contract.validation import MAX_PAYLOAD_BYTES, validate
 from firmware_sim.__main__ import main
 from firmware_sim.faults import PRESETS, FaultConfig, FaultInjector, parse_faults
-from firmware_sim.fleet import LOYALTY_URL, SIMULATED_KINDS, Fleet
+from firmware_sim.fleet import LOYALTY_URL, SIMULATED_KINDS, Fleet, Read
 from firmware_sim.layout import load_layout
 from firmware_sim.shoppers import DEVICE_ACTIONS, ShopperPlanner
 
@@ -202,3 +202,41 @@ def test_cli_runs_the_demo(broker, layout, tmp_path: Path, capsys):
     assert f"15/15 devices connected to 127.0.0.1:{broker.port}" in out
     assert any(" enters" in line for line in out)
     assert out[-1].startswith("summary: ") and "shoppers=" in out[-1]
+
+
+@pytest.mark.integration
+def test_fleet_reports_who_made_each_read_it_published(broker, layout):
+    """The ground truth bench.attribution scores against: every read, its shopper, its msg_id."""
+    creds = _provision(broker, layout)
+    edge = Subscriber(broker, device_subscription(broker.store_id))
+    reads: list[Read] = []
+    fleet = Fleet(layout, creds=creds, loyalty_key=KEY, port=broker.port,
+                  store_id=broker.store_id, speed=300, rate=40, seed=4,
+                  identified_share=1.0, arrival_s=5, on_read=reads.append,
+                  on_story=lambda line: None)
+    try:
+        assert fleet.start(wait=10) == len(creds)
+        stats = fleet.run(4.0)
+    finally:
+        assert fleet.close(flush_timeout=10)
+    assert reads and len(reads) <= stats["tap"] + stats["scan"] + stats["identify"]
+    assert edge.wait(lambda ms: {(parse_device_topic(m.topic).device_id,
+                                  json.loads(m.payload).get("msg_id")) for m in ms}
+                     >= {(r.device_id, r.msg_id) for r in reads}, timeout=10)
+    edge.close()
+    assert all(r.customer_id for r in reads)  # everyone was a member in this run
+    by_msg = {(parse_device_topic(m.topic).device_id, json.loads(m.payload).get("msg_id")): m
+              for m in edge.messages if not m.topic.endswith("/state")}
+    saved = [r for r in reads if r.with_app]
+    assert saved, "app users save products with the app"
+    for r in saved:  # the read itself names the customer, in a signed token
+        payload = json.loads(by_msg[(r.device_id, r.msg_id)].payload)
+        texts = ([payload["text"]] if "text" in payload else
+                 candidate_strings(decode_ndef(base64.b64decode(payload["ndef"]))))
+        (token,) = [c.token for c in map(classify, texts) if c.kind == "loyalty"]
+        claims = verify_token({"k1": KEY}, token, now=time.time())
+        assert claims.customer_id == r.customer_id and claims.kind == "app"
+        if r.action == "scan":
+            assert claims.gtin == r.gtin
+        else:  # a phone tap: the product's link travels beside the token
+            assert [c.gtin for c in map(classify, texts) if c.kind == "product"] == [r.gtin]
