@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--faults", default="none", help="firmware_sim fault preset")
     p.add_argument("--seed", type=int, default=12)
     p.add_argument("--layout", default=str(DEMO_LAYOUT))
+    p.add_argument("--no-kiosks", action="store_true",
+                   help="do not play the kiosks (shelf devices only)")
     args = p.parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
 
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     fleet = Fleet(layout, creds=passwords, loyalty_key=key, port=broker.port, speed=args.speed,
                   seed=args.seed, faults=parse_faults(args.faults), on_read=reads.append,
                   identified_share=args.members, arrival_s=args.arrival_s,
-                  on_story=lambda line: None)
+                  kiosks=not args.no_kiosks, on_story=lambda line: None)
     try:
         fleet.start()
         stats = fleet.run(args.duration)
@@ -212,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         "events": events,
         "wrong_events": wrong,
         "shoppers_concurrent_max": stats["in_store_max"],
+        "kiosk_sessions": stats["kiosk_sessions"],
+        "kiosk_ends": {k: stats[f"kiosk_{k}"] for k in ("done", "timeout", "end_failed",
+                                                         "busy")},
         "members": sum(1 for r in {(r.shopper_id, r.customer_id) for r in reads} if r[1]),
         "reads": len(reads),
         "member_product_reads": len(member_products),

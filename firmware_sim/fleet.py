@@ -37,15 +37,19 @@ from typing import Any
 
 from contract.layout import Layout
 from contract.ndef_codec import encode_uri, encode_uris
+from contract.requests import RequestError, RequestTimeout
 from firmware_sim.device import DeviceClient
 from firmware_sim.faults import FaultConfig, FaultInjector
 from firmware_sim.nfc_reader import TagRead
-from firmware_sim.shoppers import DEVICE_ACTIONS, Shopper, ShopperPlanner, Step
+from firmware_sim.shoppers import DEVICE_ACTIONS, KIOSK_ACTIONS, Shopper, ShopperPlanner, Step
 
 log = logging.getLogger("firmware_sim.fleet")
 
 #: Device kinds this simulator plays; kiosks and signage are other apps.
 SIMULATED_KINDS = ("nfc_reader", "qr_scanner", "camera")
+#: Simulated seconds a kiosk app waits, after its shopper walked away, before it ends
+#: the session itself (``session_end`` with reason ``timeout``).
+KIOSK_TIMEOUT_S = 30.0
 #: Where a loyalty card's NDEF URI record points; the token is the last path segment.
 LOYALTY_URL = "https://loyalty.vitrine.example/t/"
 #: Simulated seconds between shopper arrivals when no ``rate`` is asked for.
@@ -114,10 +118,12 @@ class Fleet:
         on_read: Callable[[Read], None] | None = None,
         identified_share: float | None = None,
         arrival_s: float = DEFAULT_ARRIVAL_S,
+        kiosks: bool = False,
     ) -> None:
         """``store_id`` overrides the layout's (tests run the demo layout on their own store);
         ``device_options`` are extra :class:`DeviceClient` keyword arguments (heartbeat_s,
-        reconnect_min_s, cafile...)."""
+        reconnect_min_s, cafile...). ``kiosks``: also play the layout's kiosks (their
+        scanner and their ``session_end`` requests), used by one shopper at a time."""
         if speed <= 0:
             raise ValueError("speed must be > 0")
         self.layout = layout
@@ -132,10 +138,12 @@ class Fleet:
         self.arrival_s = arrival_s
         self.stats: Counter[str] = Counter()
         self._in_store = 0
+        #: Kiosk id -> the shopper using it (one at a time), until done or timed out.
+        self._kiosk_user: dict[str, str] = {}
         creds = load_creds(creds) if isinstance(creds, (str, Path)) else dict(creds)
         self.devices: dict[str, DeviceClient] = {}
         for spec in layout.devices:
-            if spec.kind not in SIMULATED_KINDS:
+            if spec.kind not in SIMULATED_KINDS and not (kiosks and spec.kind == "kiosk"):
                 continue
             if spec.id not in creds:
                 log.warning("no credentials for %s: not simulated", spec.id)
@@ -273,6 +281,15 @@ class Fleet:
         elif step.action == "leave":
             self._in_store -= 1
             self._story(f"{who} leaves")
+        elif step.action in KIOSK_ACTIONS:
+            dev = self.devices[step.device_id or ""]
+            sent = self._kiosk(shopper, dev, step)
+            if self.on_read is not None:
+                action = "identify" if step.action == "kiosk_identify" else "scan"
+                for msg_id in sent:
+                    self.on_read(Read(shopper.id, shopper.customer.id if shopper.customer
+                                      else None, dev.device_id, msg_id,
+                                      step.product.gtin if step.product else None, action))
         elif step.action in DEVICE_ACTIONS:
             dev = self.devices[step.device_id or ""]
             if step.action == "tap":
@@ -361,6 +378,50 @@ class Fleet:
         label = {"qr": "QR label", "gs1qr": "GS1 QR label", "ean": "barcode"}[step.label or "qr"]
         self._story(f"{who} scans the {label} of {step.product.name} on {dev.device_id}")
         return sent
+
+    def _kiosk(self, shopper: Shopper, dev: DeviceClient, step: Step) -> list[str]:
+        """A kiosk used by one shopper at a time: identify, check products, leave."""
+        kiosk, who = dev.device_id, shopper.name
+        user = self._kiosk_user.get(kiosk)
+        if step.action == "kiosk_identify":
+            if user is not None:  # someone is using it: walk on
+                self.stats["kiosk_busy"] += 1
+                self._story(f"{who} finds {kiosk} busy and walks on")
+                return []
+            assert shopper.customer is not None
+            self._kiosk_user[kiosk] = shopper.id
+            token = self.faults.app_token(shopper.customer.id, time.time())
+            self.stats["kiosk_sessions"] += 1
+            self._story(f"{who} shows the app QR code to {kiosk}")
+            return [dev.scan("]Q1" + token.value)]
+        if user != shopper.id:
+            return []  # they never got the kiosk
+        if step.action == "kiosk_scan":
+            assert step.product is not None
+            self.stats["kiosk_scan"] += 1
+            self._story(f"{who} checks {step.product.name} on {kiosk}")
+            return [dev.scan(self.layout.digital_link(step.product.gtin))]
+        if step.action == "kiosk_done":
+            self._end_kiosk_session(dev, shopper.id, "done")
+            self._story(f"{who} presses \"I'm done\" on {kiosk}")
+            return []
+        self._story(f"{who} walks away from {kiosk}")  # the kiosk app times out later
+        self._schedule(KIOSK_TIMEOUT_S / self.speed,
+                       lambda: self._end_kiosk_session(dev, shopper.id, "timeout"))
+        return []
+
+    def _end_kiosk_session(self, dev: DeviceClient, shopper_id: str, reason: str) -> None:
+        """The kiosk app's ``session_end``; the kiosk is free once the edge committed it."""
+        if self._kiosk_user.get(dev.device_id) != shopper_id:
+            return
+        try:
+            dev.request("session_end", {"reason": reason})
+            self.stats[f"kiosk_{reason}"] += 1
+        except (RequestError, RequestTimeout) as exc:
+            # The next shopper identifies before using it, which ends this session anyway.
+            self.stats["kiosk_end_failed"] += 1
+            log.warning("%s: session_end failed: %s", dev.device_id, exc)
+        del self._kiosk_user[dev.device_id]
 
     def _identify(self, shopper: Shopper, dev: DeviceClient) -> str:
         customer = shopper.customer

@@ -15,7 +15,10 @@ the app also pick up most products *with* it ("scan & save"): the phone taps
 the shelf reader presenting the product and an app token in one NFC read, or
 shows the scanner an app QR code whose signed token names the product. Those
 reads carry their identity; every other read is anonymous, whoever made it
-(docs/protocol.md section 9).
+(docs/protocol.md section 9). When the fleet runs the store's kiosks, half the app
+users start at one: they identify with the app's QR code, check one to three
+products on its scanner, and press "I'm done" (or walk away and let the kiosk time
+out): the kiosk session the protocol credits to them.
 """
 
 from __future__ import annotations
@@ -32,8 +35,14 @@ IDENTIFIED_SHARE = 0.25
 APP_PREFERENCE = 0.6
 #: Share of an app user's product picks made with the app rather than anonymously.
 APP_SCAN_SHARE = 0.7
+#: Share of app users who start at a kiosk when one is running.
+KIOSK_SHARE = 0.5
+#: Share of kiosk users who walk away instead of pressing "I'm done".
+KIOSK_WALK_AWAY = 0.3
 #: Device-facing actions (what the edge sees), as opposed to walking.
 DEVICE_ACTIONS = ("tap", "scan", "identify")
+#: Actions at a kiosk (one shopper at a time; the fleet keeps who is using it).
+KIOSK_ACTIONS = ("kiosk_identify", "kiosk_scan", "kiosk_done", "kiosk_walk_away")
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,10 @@ class ShopperPlanner:
         """The shopper's steps; identification happens at the first device that can take it."""
         state = {"identified": shopper.customer is None}
         yield Step(0.0, "enter", zone=self.entrance)
+        kiosks = [d for d in self.devices if d.kind == "kiosk"]
+        if kiosks and shopper.method == "app" and rng.random() < KIOSK_SHARE:
+            yield from self._kiosk(rng.choice(kiosks), rng)
+            state["identified"] = True
         if self.entrance and shopper.method == "card" and rng.random() < 0.5:
             yield from self._identify(shopper, self.entrance, rng, state, rng.uniform(3, 10))
         k = min(len(self.shopping_zones), rng.randint(2, 5))
@@ -116,6 +129,16 @@ class ShopperPlanner:
         if self.checkout and rng.random() < 0.8:
             yield from self._checkout(shopper, rng, state)
         yield Step(rng.uniform(10, 30), "leave", zone=self.entrance or self.checkout)
+
+    def _kiosk(self, kiosk: DeviceSpec, rng: random.Random) -> Iterator[Step]:
+        """Identify at a kiosk, check products on its scanner, then leave it."""
+        yield Step(rng.uniform(5, 20), "kiosk_identify", zone=kiosk.zone, device_id=kiosk.id,
+                   method="app")
+        for _ in range(rng.randint(1, 3)):
+            yield Step(rng.uniform(5, 15), "kiosk_scan", zone=kiosk.zone, device_id=kiosk.id,
+                       product=rng.choice(self.layout.products), label="qr")
+        end = "kiosk_walk_away" if rng.random() < KIOSK_WALK_AWAY else "kiosk_done"
+        yield Step(rng.uniform(3, 10), end, zone=kiosk.zone, device_id=kiosk.id)
 
     def _identify(self, shopper: Shopper, zone: str, rng: random.Random,
                   state: dict[str, bool], after_s: float) -> Iterator[Step]:
