@@ -14,8 +14,12 @@ import time
 from contract.loyalty import issue_token
 from contract.ndef_codec import encode_uri, encode_uris
 from edge import erasure
+from edge.config import load_config
 from edge.db import connect
 from edge.node import EdgeNode
+from edge.pipeline import uuid5_str
+from firmware_sim.fleet import Fleet, Read
+from firmware_sim.layout import DEMO_LAYOUT, load_layout
 
 from .conftest import GTIN, GTIN_2, LOYALTY_KEY, query, wait_until
 
@@ -141,3 +145,46 @@ def test_erasure_removes_exactly_that_customers_reads(edge, observer, device, ed
         assert deleted == 8, (c1, c1_qr)
     finally:
         db.close()
+
+
+def test_a_busy_simulated_store_credits_no_read_to_the_wrong_shopper(broker, tmp_path):
+    """Ground truth at the edge: the fleet knows who made each read (kiosks included)."""
+    data = json.loads(DEMO_LAYOUT.read_text()) | {"store_id": broker.store_id}
+    (tmp_path / "layout.json").write_text(json.dumps(data))
+    layout = load_layout(tmp_path / "layout.json")
+    creds = {d.id: f"{d.id}-pw" for d in layout.devices}
+    broker.add_many([(d.id, d.kind) for d in layout.devices])
+    cfg = load_config(env={}, store_id=broker.store_id, db_path=tmp_path / "edge.db",
+                      mqtt_port=broker.port, mqtt_password="edge-pw",
+                      loyalty_keys="k1:" + LOYALTY_KEY.hex(),
+                      layout_path=tmp_path / "layout.json", panel_port=0)
+    node = EdgeNode(cfg).start()
+    reads: list[Read] = []
+    fleet = Fleet(layout, creds=creds, loyalty_key=LOYALTY_KEY, port=broker.port,
+                  store_id=broker.store_id, speed=30, seed=8, identified_share=1.0,
+                  arrival_s=4, kiosks=True, on_read=reads.append, on_story=lambda s: None)
+    try:
+        assert fleet.start(wait=10) == len(fleet.devices)
+        stats = fleet.run(15)
+        assert fleet.close(flush_timeout=10)
+        wait_until(lambda: query(cfg.db_path, "SELECT count(*) FROM events")[0][0]
+                   >= len({(r.device_id, r.msg_id) for r in reads}), timeout=20)
+    finally:
+        fleet.close(flush_timeout=0)
+        node.stop()
+    truth = {(r.device_id, r.msg_id): r for r in reads}
+    origin = {uuid5_str(f"{broker.store_id}/{d}/{m}/{n}"): (d, m)
+              for d, m in truth for n in range(1, 5)}
+    credited = [json.loads(p) for (p,) in query(
+        cfg.db_path, "SELECT payload FROM outbox WHERE kind IN ('interest', 'presence') "
+                     "AND json_extract(payload, '$.customer_id') IS NOT NULL")]
+    assert credited and stats["kiosk_sessions"] > 0
+    wrong = [e for e in credited if truth[origin[e["event_id"]]].customer_id
+             != e["customer_id"]]
+    assert wrong == []
+    kiosk = [e for e in credited if e["type"] == "interest" and e["device_id"].startswith(
+        "kiosk-")]
+    assert kiosk, "a product checked at a kiosk is its identified shopper's"
+    # and every credited read is recorded for erasure
+    assert {origin[e["event_id"]] for e in credited} == set(query(
+        cfg.db_path, "SELECT device_id, msg_id FROM event_customers"))
