@@ -471,3 +471,16 @@ def test_nonce_cache_model(events: list[tuple[str, int]]) -> None:
             cache.check_and_add(nonce, expires_at=now + ttl, now=now)
             model[nonce] = now + ttl
         assert len(cache) == sum(1 for exp in model.values() if exp > now)
+
+
+@PROPS
+@given(g=st.text(max_size=20) | st.integers() | st.none() | st.from_regex(r"[0-9]{14}",
+                                                                        fullmatch=True))
+def test_any_scanned_product_claim_is_a_valid_gtin_or_malformed(g: Any) -> None:
+    token = signed(json.dumps(GOOD_CLAIMS | {"g": g}))
+    try:
+        claims = verify_token(KEYS, token, now=NOW)
+    except TokenMalformed:
+        return
+    assert isinstance(claims.gtin, str) and len(claims.gtin) == 14 and claims.gtin.isdigit()
+    assert issue_token(KEY, "C1", kind="app", now=NOW, ttl_s=60, gtin=claims.gtin)
