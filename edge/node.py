@@ -102,7 +102,7 @@ class EdgeNode:
              "stock": cfg.sync_stock_s, "erasures": cfg.sync_erasures_s},
             store_id=cfg.store_id, on_change=lambda feed: self.request_reload(),
             mqtt=MqttSettings(cfg.mqtt_host, cfg.mqtt_port, cfg.mqtt_username,
-                              cfg.mqtt_password))
+                              cfg.mqtt_password, protocol=cfg.mqtt_protocol))
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> EdgeNode:

@@ -70,6 +70,8 @@ class MqttSettings:
     username: str = "edge"
     password: str = ""
     client_id: str = "vitrine-edge-sync"
+    #: "5" or "3.1.1" (the edge's ``mqtt_protocol``; the embedded broker speaks 3.1.1 only).
+    protocol: str = "5"
 
 
 
@@ -368,7 +370,7 @@ class SyncClient:
                 log.warning("stock push not applied: %s", exc)
 
         client = ServiceClient(cfg.host, cfg.port, cfg.username, cfg.password,
-                               client_id=cfg.client_id)
+                               client_id=cfg.client_id, protocol=cfg.protocol)
         client.subscribe(sync_stock_topic(self.store_id), on_push)
         client.subscribe(sync_erasures_topic(self.store_id), self.apply_erasure_push)
         self.push_ready = client.subscribed
