@@ -98,3 +98,19 @@ def test_running_it_again_keeps_passwords_and_follows_the_layout(tmp_path: Path)
     provision(changed, root, port, "--rotate")
     rotated = json.loads((root / "creds.json").read_text())
     assert all(rotated[k] != after[k] for k in after)
+
+
+def test_broker_port_paths_user_and_log_are_options(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    provision(DEMO_LAYOUT, root, 18831, "--broker-dir", str(tmp_path / "mq"), "--tls-port",
+              "8884", "--tls-dir", str(tmp_path / "tls"), "--broker-user", "mosquitto",
+              "--log-dest", "syslog", "--bind", "10.0.0.5")
+    conf = (tmp_path / "mq" / "mosquitto.conf").read_text()
+    for line in ["listener 18831 10.0.0.5", "listener 8884", "user mosquitto",
+                 "log_dest syslog", f"password_file {tmp_path}/mq/passwd",
+                 f"acl_file {tmp_path}/mq/acl", f"cafile {tmp_path}/tls/ca.crt",
+                 f"keyfile {tmp_path}/tls/broker.key"]:
+        assert line in conf.splitlines(), line
+    edge = tomllib.loads((root / "edge.toml").read_text())["edge"]
+    assert (edge["mqtt_host"], edge["mqtt_port"]) == ("10.0.0.5", 18831)
+    assert not (root / "broker").exists()

@@ -2,7 +2,7 @@
 
 From the layout file (docs/protocol.md section 11) it writes, into one directory:
 
-- ``broker/``: every device's credentials (``registry.json``, ``passwd`` with
+- ``broker/`` (or ``--broker-dir``): every device's credentials (``registry.json``, ``passwd`` with
   PBKDF2 hashes, ``acl``), plus the edge and the push bridge (role ``edge``), and
   ``broker/mosquitto.conf`` rendered by :func:`vitrine.broker.render_config` with
   the port, bind address, TLS port, user and log destination given as options;
@@ -43,13 +43,14 @@ BRIDGE_USER = "sync-bridge"
 
 @dataclass
 class StoreFiles:
-    """Where ``provision`` wrote what (all under ``root``)."""
+    """Where ``provision`` wrote what (under ``root``; the broker's files in ``broker_dir``)."""
 
     root: Path
+    broker_dir_override: Path | None = None
 
     @property
     def broker_dir(self) -> Path:
-        return self.root / "broker"
+        return self.broker_dir_override or self.root / "broker"
 
     @property
     def broker_conf(self) -> Path:
@@ -110,12 +111,15 @@ def provision(layout_path: str | Path, root: str | Path, *, port: int = 1883,
               broker_user: str | None = None, log_dest: str = "stderr",
               persistence: bool = True, loyalty_keys: str | None = None,
               central_url: str = "", store_token: str = "", panel_port: int = 8080,
-              rotate: bool = False) -> StoreFiles:
+              rotate: bool = False, broker_dir: str | Path | None = None,
+              tls_dir: str | Path | None = None) -> StoreFiles:
     """Write a store's configuration under ``root``; see the module docstring."""
     from contract.layout import load_layout  # checks everything, reports all problems
 
     layout = load_layout(layout_path)
-    files = StoreFiles(Path(root).absolute())
+    files = StoreFiles(Path(root).absolute(),
+                       Path(broker_dir).absolute() if broker_dir else None)
+    files.root.mkdir(parents=True, exist_ok=True)
     files.broker_dir.mkdir(parents=True, exist_ok=True)
     old = {} if rotate else _old_passwords(files)
 
@@ -136,6 +140,10 @@ def provision(layout_path: str | Path, root: str | Path, *, port: int = 1883,
                               tls_port=tls_port or None,
                               run_as_user=broker_user or getpass.getuser(),
                               log_dest=log_dest, persistence=persistence)
+    if tls_dir:
+        tls = Path(tls_dir).absolute()
+        settings.tls_cafile, settings.tls_certfile, settings.tls_keyfile = (
+            str(tls / "ca.crt"), str(tls / "broker.crt"), str(tls / "broker.key"))
     files.broker_conf.write_text(render_config(settings), "utf-8")
 
     if loyalty_keys is None:
@@ -192,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=1883, help="broker plain listener port")
     p.add_argument("--bind", default="127.0.0.1", help="address of the plain listener")
     p.add_argument("--tls-port", type=int, default=0, help="TLS listener port, 0 = none")
+    p.add_argument("--broker-dir", help="broker files (passwd, acl, persistence, pid); "
+                                        "default DIR/broker")
+    p.add_argument("--tls-dir", help="where ca.crt, broker.crt, broker.key are "
+                                     "(default /etc/vitrine/tls)")
     p.add_argument("--broker-user", default=None,
                    help="user Mosquitto drops to (e.g. mosquitto; default: whoever runs this)")
     p.add_argument("--log-dest", default="stderr", help="Mosquitto log_dest (syslog, stderr)")
@@ -209,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                           log_dest=args.log_dest, persistence=not args.no_persistence,
                           loyalty_keys=args.loyalty_keys, central_url=args.central_url,
                           store_token=os.environ.get(args.store_token_env, ""),
-                          panel_port=args.panel_port, rotate=args.rotate)
+                          panel_port=args.panel_port, rotate=args.rotate,
+                          broker_dir=args.broker_dir, tls_dir=args.tls_dir)
     except (ProvisioningError, ValueError, OSError) as exc:
         print(f"vitrine store: {exc}", file=sys.stderr)
         return 2
