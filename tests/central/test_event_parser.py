@@ -94,11 +94,12 @@ def test_implausible_timestamps_are_rejected(raw: dict, ts: float) -> None:
 
 
 @given(st.sampled_from([c for c in CHANNELS if c != "store"]), timestamps, ids,
-       st.integers(min_value=-1000, max_value=1000))
+       st.integers(min_value=-1000, max_value=1000).filter(bool))
 def test_channel_events_only_from_their_channel(channel: str, at: float, cust: str,
                                                 points: int) -> None:
     raw = {"event_id": "e1", "type": "loyalty", "channel": channel, "occurred_at": at,
-           "customer_id": cust, "points": points}
+           "customer_id": cust, "points": points,
+           "reference": {"kind": "purchase", "id": "p1"}}
     if channel == "web":
         assert parse_event(raw, WEB, now=NOW).points == points
     else:
