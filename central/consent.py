@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from central.db import Tx
 from central.errors import BadRequest
 from central.events import CONSENT_PURPOSES, CONSENT_SKEW_S, MIN_TS, TRACKING_KINDS, Event
+from central.identity import LINKED_EVENTS
 from central.json_safe import dumps_finite, loads_lenient
 
 #: Payload keys that identify a person or could be linked to one later.
@@ -97,24 +98,23 @@ def anonymise_customer(tx: Tx, customer_id: str) -> int:
     """Withdrawal: strip the identity from the customer's tracking events, unlink
     its sessions and aliases (an alias left on old events could be re-linked).
 
-    Works in batches of :data:`ANONYMISE_BATCH` events selected through
-    ``identity_links`` subqueries, so a customer with any number of sessions
-    needs no statement with more parameters than a handful.
+    Works in batches of :data:`ANONYMISE_BATCH` events, one branch of
+    :data:`central.identity.LINKED_EVENTS` at a time, so a customer with any
+    number of sessions needs no statement with more than a handful of parameters.
     """
     kinds = sorted(TRACKING_KINDS)
-    select = (f"SELECT event_id, payload FROM events WHERE kind IN {tx.in_list(kinds)} AND "
-              "(customer_id = ? OR session_id IN (SELECT value FROM identity_links "
-              "WHERE kind = 'session' AND customer_id = ?) OR alias_key IN (SELECT value FROM "
-              "identity_links WHERE kind = 'alias' AND customer_id = ?)) LIMIT ?")
     total = 0
-    while True:
-        rows = tx.all(select, [*kinds, customer_id, customer_id, customer_id, ANONYMISE_BATCH])
-        if not rows:
-            break
-        tx.execute_many("UPDATE events SET customer_id = NULL, session_id = NULL, "
-                        "alias_key = NULL, payload = ? WHERE event_id = ?",
-                        [(strip_identity(r["payload"]), r["event_id"]) for r in rows])
-        total += len(rows)
+    for branch in LINKED_EVENTS:
+        select = (f"SELECT event_id, payload FROM events WHERE kind IN {tx.in_list(kinds)} "
+                  f"AND {branch} LIMIT ?")
+        while True:
+            rows = tx.all(select, [*kinds, customer_id, ANONYMISE_BATCH])
+            if not rows:
+                break
+            tx.execute_many("UPDATE events SET customer_id = NULL, session_id = NULL, "
+                            "alias_key = NULL, payload = ? WHERE event_id = ?",
+                            [(strip_identity(r["payload"]), r["event_id"]) for r in rows])
+            total += len(rows)
     tx.execute("DELETE FROM identity_links WHERE customer_id = ?", (customer_id,))
     tx.execute("UPDATE customer_stores SET identified_at = NULL WHERE customer_id = ?",
                (customer_id,))

@@ -29,12 +29,6 @@ bp = Blueprint("privacy", __name__, url_prefix="/api/v1")
 
 MAX_FEED_PAGE = 1000
 
-#: Events of a customer: by id, or through a linked session or alias. Subqueries, not
-#: parameter lists, so a customer with any number of sessions is one short statement
-#: (SQLite allows 32,766 parameters per statement, PostgreSQL 65,535).
-_LINKED = ("(customer_id = ? OR session_id IN (SELECT value FROM identity_links "
-           "WHERE kind = 'session' AND customer_id = ?) OR alias_key IN (SELECT value "
-           "FROM identity_links WHERE kind = 'alias' AND customer_id = ?))")
 #: Rows fetched per round trip when exporting.
 EXPORT_BATCH = 5000
 
@@ -48,14 +42,15 @@ def _holders(tx: Tx, customer_id: str) -> dict[str, tuple[set[str], set[str]]]:
                       "SELECT store_id FROM orders WHERE customer_id = ?",
                       (customer_id, customer_id)):
         out.setdefault(row["store_id"], (set(), set()))
-    for row in tx.all("SELECT DISTINCT store_id, session_id, alias_key FROM events WHERE "
-                      f"store_id IS NOT NULL AND source LIKE ? AND {_LINKED}",
-                      ("store:%", customer_id, customer_id, customer_id)):
-        sessions, aliases = out.setdefault(row["store_id"], (set(), set()))
-        if row["session_id"]:
-            sessions.add(row["session_id"])
-        if row["alias_key"]:
-            aliases.add(row["alias_key"])
+    for branch in identity.LINKED_EVENTS:
+        for row in tx.all("SELECT DISTINCT store_id, session_id, alias_key FROM events WHERE "
+                          f"store_id IS NOT NULL AND source LIKE ? AND {branch}",
+                          ("store:%", customer_id)):
+            sessions, aliases = out.setdefault(row["store_id"], (set(), set()))
+            if row["session_id"]:
+                sessions.add(row["session_id"])
+            if row["alias_key"]:
+                aliases.add(row["alias_key"])
     return out
 
 
@@ -68,7 +63,8 @@ def erase(tx: Tx, customer_id: str, requested_by: str, now: float) -> int:
     sessions = identity.sessions_of(tx, customer_id)
     aliases = identity.alias_keys_of(tx, customer_id)
     holders = _holders(tx, customer_id)
-    tx.execute(f"DELETE FROM events WHERE {_LINKED}", (customer_id, customer_id, customer_id))
+    for branch in identity.LINKED_EVENTS:
+        tx.execute(f"DELETE FROM events WHERE {branch}", (customer_id,))
     for table in ("identity_links", "consents", "loyalty_ledger", "customer_stores",
                   "customers"):
         tx.execute(f"DELETE FROM {table} WHERE customer_id = ?", (customer_id,))
@@ -107,10 +103,13 @@ def export(tx: Tx, customer_id: str, cfg: Any) -> dict[str, Any]:
     before ``NaN`` was refused come out with ``null`` in its place.
     """
     profile = build_profile(tx, customer_id, cfg)
-    events = _batched(tx, "SELECT event_id, kind, channel, store_id, occurred_at, payload "
-                          f"FROM events WHERE {_LINKED}",
-                      [customer_id, customer_id, customer_id], "event_id")
-    events.sort(key=lambda r: (r["occurred_at"], r["event_id"]))
+    found: dict[str, Any] = {}
+    for branch in identity.LINKED_EVENTS:
+        for row in _batched(tx, "SELECT event_id, kind, channel, store_id, occurred_at, "
+                                f"payload FROM events WHERE {branch}", [customer_id],
+                            "event_id"):
+            found[row["event_id"]] = row
+    events = sorted(found.values(), key=lambda r: (r["occurred_at"], r["event_id"]))
     orders = tx.all("SELECT order_id, store_id, received_at, payload FROM orders "
                     "WHERE customer_id = ? ORDER BY seq", (customer_id,))
     ledger = tx.all("SELECT points, ref_kind, ref_id, direction, source, event_id, "

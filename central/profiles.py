@@ -34,7 +34,10 @@ def recent_activity(tx: Tx, customer_id: str, since: float, limit: int) -> list[
 
     Newest first. One indexed branch per identifier kind; the alias branch
     leaves out events already found through their (linked) session, so an
-    event carrying both is counted once without a de-duplicating ``UNION``.
+    event carrying both is counted once without a de-duplicating ``UNION``. That
+    test is a correlated ``NOT EXISTS`` (a primary-key probe per row), not ``NOT
+    IN (subquery)``, which PostgreSQL runs as a linear scan per row once the
+    customer's sessions outgrow ``work_mem``.
     """
     linked = "SELECT value FROM identity_links WHERE kind = '{}' AND customer_id = ?"
     # SQLite without ANALYZE statistics prefers events_customer for "customer_id IS
@@ -47,7 +50,8 @@ def recent_activity(tx: Tx, customer_id: str, since: float, limit: int) -> list[
         f"AND session_id IN ({linked.format('session')}) AND occurred_at >= ? "
         f"UNION ALL SELECT {_ACTIVITY_COLUMNS} FROM events WHERE {anon} "
         f"AND alias_key IN ({linked.format('alias')}) AND occurred_at >= ? "
-        f"AND (session_id IS NULL OR session_id NOT IN ({linked.format('session')})) "
+        "AND (session_id IS NULL OR NOT EXISTS (SELECT 1 FROM identity_links l WHERE "
+        "l.kind = 'session' AND l.value = events.session_id AND l.customer_id = ?)) "
         "ORDER BY occurred_at DESC, event_id LIMIT ?",
         (customer_id, since, customer_id, since, customer_id, since, customer_id, limit))
 
