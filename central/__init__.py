@@ -71,7 +71,7 @@ def create_app(test_config: Mapping[str, Any] | None = None,
     """Build a central worker; ``test_config`` overrides every other configuration layer."""
     from central import admin, feeds, ingest, orders, privacy, profiles
 
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
     app.json = StrictJSONProvider(app)
     cfg = load_config(config_file=config_file, override=test_config)
     app.config["CENTRAL"] = cfg
