@@ -18,6 +18,7 @@ from typing import Any
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 csrf = CSRFProtect()
@@ -50,7 +51,9 @@ def _fmt_age(ts: float | None) -> str:
 
 
 def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> Flask:
-    """Build the panel; ``test_config`` overrides (``DB_PATH``, ``SECRET_KEY``...)."""
+    """Build the panel; ``test_config`` overrides (``DB_PATH``, ``SECRET_KEY``,
+    ``PANEL_TRUSTED_PROXIES``: how many reverse proxies' ``X-Forwarded-For`` to trust,
+    0 by default)."""
     app = Flask(__name__)
     app.config.from_mapping(
         SECRET_KEY=None,
@@ -63,6 +66,7 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
         SESSION_COOKIE_NAME="vitrine_panel",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
         MAX_CONTENT_LENGTH=64 * 1024,
+        PANEL_TRUSTED_PROXIES=getattr(getattr(node, "cfg", None), "panel_trusted_proxies", 0),
     )
     if test_config:
         app.config.update(test_config)
@@ -83,11 +87,20 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
             db.conn.close()
 
     from . import auth, dashboard, db, devices, events, quarantine
-    from .auth import Throttle
+    from .login_guard import FREE_FAILURES_PER_CLIENT, LoginThrottle, SessionRegistry
 
     app.extensions["vitrine_node"] = node
-    app.extensions["vitrine_panel_throttle"] = Throttle(
-        app.config.get("PANEL_THROTTLE_LIMIT", 20))
+    # Per client address (guesses spread over many names) and per (user, client).
+    app.extensions["vitrine_panel_throttle"] = LoginThrottle(
+        free=app.config.get("PANEL_THROTTLE_LIMIT", FREE_FAILURES_PER_CLIENT))
+    app.extensions["vitrine_panel_throttle_user"] = LoginThrottle()
+    app.extensions["vitrine_panel_sessions"] = SessionRegistry(
+        app.config["PERMANENT_SESSION_LIFETIME"].total_seconds())
+    proxies = int(app.config.get("PANEL_TRUSTED_PROXIES") or 0)
+    if proxies > 0:
+        # Only when configured: a forged X-Forwarded-For must not pick the address
+        # the throttle keys on when no proxy is in front.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     csrf.init_app(app)
     db.init_app(app)
     for module in (auth, dashboard, devices, quarantine, events):
