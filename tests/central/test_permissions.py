@@ -31,8 +31,7 @@ def matrix(name: str) -> dict[str, dict[str, str]]:
     for line in rows:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         route = cells[0].strip("`")
-        callers = KINDS if name == "central-matrix" else ("anonymous", "staff", "manager")
-        out[route] = dict(zip(callers, cells[1:1 + len(callers)], strict=True))
+        out[route] = dict(zip(KINDS, cells[1:1 + len(KINDS)], strict=True))
         out[route]["scope"] = cells[-1]
     return out
 
