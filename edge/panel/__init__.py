@@ -19,6 +19,7 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 from werkzeug.wrappers import Response
 
 csrf = CSRFProtect()
@@ -36,6 +37,15 @@ def _security_headers(resp: Response) -> Response:
     if resp.mimetype in ("text/html", "application/json"):
         resp.headers.setdefault("Cache-Control", "no-store")
     return resp
+
+
+class SqliteInt(IntegerConverter):
+    """werkzeug's ``int`` converter bounded to SQLite's 64-bit INTEGER."""
+
+    def __init__(self, url_map: Any, fixed_digits: int = 0, min: int | None = None,
+                 max: int | None = None, signed: bool = False) -> None:
+        super().__init__(url_map, fixed_digits, min, 2**63 - 1 if max is None else max,
+                         signed)
 
 
 def _fmt_time(ts: float | None) -> str:
@@ -86,6 +96,9 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
         finally:
             db.conn.close()
 
+    # Every <int:...> in a panel URL is a SQLite INTEGER: larger would overflow in the
+    # query (a 500), so the router answers 404 for it, on every page present and future.
+    app.url_map.converters["int"] = SqliteInt
     from . import auth, dashboard, db, devices, events, quarantine
     from .login_guard import FREE_FAILURES_PER_CLIENT, LoginThrottle, SessionRegistry
 
