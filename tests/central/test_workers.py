@@ -27,7 +27,7 @@ def start_worker(url: str, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "VITRINE_CENTRAL_ADMIN_TOKEN": ADMIN_TOKEN,
            "VITRINE_CENTRAL_DEFAULT_TRACKING_CONSENT": "true", "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "central", "--database-url", url, "serve",
-                             "--port", str(port)], env=env, cwd=ROOT,
+                             "--port", str(port), "--workers", "2"], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=log.open("wb"))
 
 
