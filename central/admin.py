@@ -10,8 +10,9 @@ from central import credentials
 from central.auth import require
 from central.errors import BadRequest, NotFound
 from central.request_input import json_body
+from contract.central_api import API_PREFIX
 
-bp = Blueprint("admin", __name__, url_prefix="/api/v1")
+bp = Blueprint("admin", __name__, url_prefix=API_PREFIX)
 
 
 @bp.get("/healthz")

@@ -19,8 +19,9 @@ from central.event_store import store_batch
 from central.events import CONSENT_SKEW_S, Event, parse_event
 from central.loyalty import LoyaltyLimits
 from central.request_input import json_body
+from contract.central_api import API_PREFIX
 
-bp = Blueprint("ingest", __name__, url_prefix="/api/v1")
+bp = Blueprint("ingest", __name__, url_prefix=API_PREFIX)
 
 
 def parse_batch(body: Any, principal: Any, max_events: int,

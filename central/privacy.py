@@ -24,8 +24,9 @@ from central.db import Tx
 from central.json_safe import loads_lenient
 from central.profiles import build_profile
 from central.request_input import int_arg, json_body
+from contract.central_api import API_PREFIX
 
-bp = Blueprint("privacy", __name__, url_prefix="/api/v1")
+bp = Blueprint("privacy", __name__, url_prefix=API_PREFIX)
 
 MAX_FEED_PAGE = 1000
 

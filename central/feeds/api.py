@@ -13,8 +13,9 @@ from central.errors import NotFound
 from central.feeds import model
 from central.feeds.validation import parse_load
 from central.request_input import MAX_QUERY_INT, int_arg, json_body
+from contract.central_api import API_PREFIX
 
-bp = Blueprint("feeds", __name__, url_prefix="/api/v1")
+bp = Blueprint("feeds", __name__, url_prefix=API_PREFIX)
 
 #: Largest page; an edge pages through a bigger catalogue and applies it at once.
 MAX_PAGE = 5000
