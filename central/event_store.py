@@ -55,25 +55,23 @@ def remember_stores(tx: Tx, events: Sequence[Event], consenting: set[str]) -> No
     """Record which stores each customer identified in (see ``customer_stores``).
 
     ``identified_at`` (what scopes a store's profile lookups) is kept only for
-    customers with tracking consent; the bare membership is kept regardless,
-    so that an erasure reaches every store that may hold a local copy.
+    customers with tracking consent; without it only the bare membership is
+    kept (no time), so that an erasure still reaches every store that may hold
+    a local copy.
     """
-    seen: dict[tuple[str, str], tuple[float, float | None]] = {}
+    seen: dict[tuple[str, str], float | None] = {}
     for e in events:
         if not (e.tracking and e.customer_id and e.store_id):
             continue
         key = (e.customer_id, e.store_id)
-        first, last = seen.get(key, (e.occurred_at, None))
-        ident = e.occurred_at if e.customer_id in consenting else None
-        if ident is not None and (last is None or ident > last):
-            last = ident
-        seen[key] = (min(first, e.occurred_at), last)
+        last = seen.get(key)
+        if e.customer_id in consenting and (last is None or e.occurred_at > last):
+            last = e.occurred_at
+        seen[key] = last
     tx.insert_many(
-        "customer_stores", ("customer_id", "store_id", "first_seen_at", "identified_at"),
-        [(c, st, first, last) for (c, st), (first, last) in sorted(seen.items())],
-        "ON CONFLICT (customer_id, store_id) DO UPDATE SET first_seen_at = CASE WHEN "
-        "excluded.first_seen_at < customer_stores.first_seen_at THEN excluded.first_seen_at "
-        "ELSE customer_stores.first_seen_at END, identified_at = CASE WHEN "
+        "customer_stores", ("customer_id", "store_id", "identified_at"),
+        [(c, st, last) for (c, st), last in sorted(seen.items())],
+        "ON CONFLICT (customer_id, store_id) DO UPDATE SET identified_at = CASE WHEN "
         "customer_stores.identified_at IS NULL OR excluded.identified_at > "
         "customer_stores.identified_at THEN excluded.identified_at "
         "ELSE customer_stores.identified_at END")

@@ -185,11 +185,10 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         """CREATE TABLE customer_stores (
             customer_id TEXT NOT NULL,
             store_id TEXT NOT NULL,
-            first_seen_at DOUBLE PRECISION NOT NULL,
             identified_at DOUBLE PRECISION,
             PRIMARY KEY (customer_id, store_id))""",
-        "INSERT INTO customer_stores (customer_id, store_id, first_seen_at, identified_at) "
-        "SELECT customer_id, store_id, MIN(occurred_at), MAX(occurred_at) FROM events "
+        "INSERT INTO customer_stores (customer_id, store_id, identified_at) "
+        "SELECT customer_id, store_id, MAX(occurred_at) FROM events "
         "WHERE customer_id IS NOT NULL AND store_id IS NOT NULL "
         "AND kind IN ('presence', 'interest', 'identify') GROUP BY customer_id, store_id",
         """CREATE TABLE erasure_stores (

@@ -116,7 +116,7 @@ def export(tx: Tx, customer_id: str, cfg: Any) -> dict[str, Any]:
     ledger = tx.all("SELECT points, ref_kind, ref_id, direction, source, event_id, "
                     "occurred_at, recorded_at FROM loyalty_ledger WHERE customer_id = ? "
                     "ORDER BY entry_id", (customer_id,))
-    stores = tx.all("SELECT store_id, first_seen_at, identified_at FROM customer_stores "
+    stores = tx.all("SELECT store_id, identified_at FROM customer_stores "
                     "WHERE customer_id = ? ORDER BY store_id", (customer_id,))
     return {
         "exported_at": time.time(),
