@@ -151,6 +151,7 @@ def login() -> Any:
         return render_template("auth/login.html", next=request.form.get("next", "")), 401
     per_user.forget(user_key)
     user = result.user
+    _guard("vitrine_panel_sessions").close(session.get("sid"))  # a re-login ends the old one
     session.clear()  # no session fixation: a fresh session for the new identity
     session.permanent = True
     session["user"] = user.username

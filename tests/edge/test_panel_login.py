@@ -133,6 +133,16 @@ def test_logout_ends_the_session_server_side(panel: Panel) -> None:
     assert thief.request("GET", "/api/metrics")[0] == 401
 
 
+def test_logging_in_again_ends_the_previous_session(panel: Panel) -> None:
+    b = Browser(panel)
+    b.login(STAFF)
+    before = dict(b.cookies)
+    assert b.login(MANAGER)[0] == 302
+    old = Browser(panel)
+    old.cookies = before
+    assert not old.logged_in() and b.logged_in()
+
+
 def test_password_reset_ends_every_session_of_that_user(panel: Panel, panel_db: Path,
                                                         tmp_path: Path) -> None:
     manager, staff = Browser(panel), Browser(panel)
