@@ -30,7 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def children(pid: int) -> set[int]:
     out = set()
     for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
+        try:
+            text = (task / "children").read_text().split()
+        except FileNotFoundError:  # a thread of the server ended meanwhile
+            continue
         out.update(int(x) for x in text)
     return out
 
