@@ -100,10 +100,15 @@ def document() -> dict[str, Any]:
             "additionalProperties": False},
         "Profile": {
             "type": "object",
-            "required": ["customer_id", "identity", "consents", "tracking", "loyalty_points",
-                         "last_seen", "interests", "timeline"],
+            "description": "The full profile (channel and admin credentials). A store "
+                           "credential gets the summary of docs/permissions.md: "
+                           "customer_id, name, loyalty_points, interests, last_seen and "
+                           "timeline, this store's part only.",
+            "required": ["customer_id", "loyalty_points", "last_seen", "interests",
+                         "timeline"],
             "properties": {
                 "customer_id": {"type": "string"},
+                "name": {"type": ["string", "null"]},
                 "identity": {"type": "object"},
                 "consents": {"type": "object"},
                 "tracking": {"type": "boolean", "description": "Are visits recorded now "
@@ -149,8 +154,10 @@ def document() -> dict[str, Any]:
             params=["store_id"], query=[("since", "seq after which to read"),
                                         ("limit", "page size, at most 1000")])},
         "/api/v1/customers/{customer_id}": {
-            "get": _op("The single customer view", ["store", "channel"],
+            "get": _op("The single customer view (a store gets its summary)",
+                       ["store", "channel"],
                        {"200": _ok("The profile", "Profile"),
+                        "429": _ok("Over the lookup rate (Retry-After)", "Error"),
                         "404": _ok("No such member (or erased)", "Error")},
                        params=["customer_id"]),
             "delete": _op("Erase the customer (right to be forgotten)", ["channel"],
