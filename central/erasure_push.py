@@ -2,7 +2,7 @@
 
 Runs inside the store's push bridge (``python -m central.stock_push``, one per
 store) beside the stock bridge, on the same broker connection. It polls the
-newest erasure order's ``seq`` every ``interval_s`` and, when it grew,
+newest erasure order for its store (``seq``) every ``interval_s`` and, when it grew,
 publishes a nudge ``{"seq": N}`` on ``vitrine/v1/<store>/edge/sync/erasures``
 (:func:`contract.erasure_push.erasure_message`, QoS 1). The edge answers by pulling
 the erasure feed at once over its authenticated HTTP link and applying what it
@@ -29,14 +29,16 @@ from contract.erasure_push import erasure_message
 log = logging.getLogger("central.erasure_push")
 
 
-def newest_seq(db: Database) -> int:
-    row = db.run(lambda tx: tx.one("SELECT COALESCE(MAX(seq), 0) AS seq FROM erasures"),
-                 write=False)
+def newest_seq(db: Database, store_id: str) -> int:
+    """Newest erasure order for ``store_id`` (central sends a store only the customers it
+    may hold a copy of: ``erasure_stores``), 0 if none."""
+    row = db.run(lambda tx: tx.one("SELECT COALESCE(MAX(seq), 0) AS seq FROM erasure_stores "
+                                   "WHERE store_id = ?", (store_id,)), write=False)
     return int(row["seq"]) if row else 0
 
 
 class ErasureBridge:
-    """Publishes a nudge whenever central's newest erasure seq grows."""
+    """Publishes a nudge whenever the newest erasure order for its store grows."""
 
     def __init__(self, db: Database, store_id: str, publish: Callable[[bytes], None], *,
                  interval_s: float = 0.5, backoff_cap_s: float = 30.0) -> None:
@@ -52,7 +54,7 @@ class ErasureBridge:
 
     def push_once(self) -> bool:
         """Nudge if there is an order newer than the last nudge; True if one was sent."""
-        seq = newest_seq(self.db)
+        seq = newest_seq(self.db, self.store_id)
         if seq <= self.pushed or (self.pushed < 0 and seq == 0):
             self.pushed = max(self.pushed, seq)
             return False
