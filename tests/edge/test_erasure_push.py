@@ -24,7 +24,8 @@ from contract.erasure_push import (
 from contract.loyalty import issue_token
 from contract.stock_push import sync_stock_topic
 from edge.node import EdgeNode
-from tests.central.conftest import grant, make_central
+from tests.central.conftest import grant, make_central, presence
+from tests.central.test_stock_push import BridgeProcess
 from tests.edge.conftest import GTIN, GTIN_2, LOYALTY_KEY, make_client, query, wait_until
 
 
@@ -132,3 +133,44 @@ def test_any_payload_is_a_seq_or_a_clear_error(payload: bytes) -> None:
 def test_bad_nudges_are_refused(payload: bytes) -> None:
     with pytest.raises(ErasureMessageError):
         parse_erasure_message(payload)
+
+
+def test_the_bridge_process_nudges_only_the_store_the_erasure_is_for(broker, tmp_path) -> None:
+    """``python -m central.stock_push`` runs the erasure push too, from central's database."""
+    broker.add_many([("sync-bridge", "edge"), ("spy", "edge")])
+    store = broker.store_id
+    central = make_central({"sqlite_path": str(tmp_path / "central.db")})
+    token = issue(central.db, "store", store)
+    nudges: list[int] = []
+    spy = make_client(broker.port, "spy", "spy-pw")
+    subscribed = threading.Event()
+    spy.on_subscribe = lambda *a: subscribed.set()
+    spy.on_message = lambda c, u, m: nudges.append(parse_erasure_message(m.payload))
+    spy.subscribe(sync_erasures_topic(store), qos=1)
+    assert subscribed.wait(5)
+    proc = BridgeProcess(broker, tmp_path / "central.db", tmp_path / "bridge.log")
+    try:
+        now = time.time()
+        # C1 identified in this store, C2 only elsewhere: only C1's erasure is this store's.
+        status, _ = central.post_events([presence("C1", "s1", store=store, at=now - 60)],
+                                        token=token)
+        assert status == 200
+        other = issue(central.db, "store", "store-elsewhere")
+        central.post_events([presence("C2", "s2", store="store-elsewhere", at=now - 60)],
+                            token=other)
+        assert central.api("DELETE", "/api/v1/customers/C2")[0] == 202
+        time.sleep(0.5)
+        assert nudges == []
+        assert central.api("DELETE", "/api/v1/customers/C1")[0] == 202
+        wait_until(lambda: nudges, timeout=5)
+        status, feed = central.api("GET", f"/api/v1/stores/{store}/erasures?since=0",
+                                   token=token)
+        assert nudges == [feed["next"]] and feed["erasures"][0]["customer_id"] == "C1"
+        proc.stop()
+    finally:
+        proc.kill()
+        spy.disconnect()
+        spy.loop_stop()
+        for s in central.servers:
+            s.stop()
+        central.db.close()
