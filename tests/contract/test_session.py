@@ -78,7 +78,8 @@ def test_commands_are_typed_bad_ones_counted_repeats_dropped(broker, edge_pub):
         edge_pub(topic, show("c1"))
         edge_pub(topic, show("c1"))  # QoS 1 redelivery
         edge_pub(topic, show("c2"))
-        wait_until(lambda: len(got) == 2)
+        # both handlers ran for both commands (the failing one runs after the list's)
+        wait_until(lambda: len(got) == 2 and screen.stats.handler_errors == 2)
         assert [c.cmd_id for c in got] == ["c1", "c2"]
         assert all(isinstance(c, ShowProduct) for c in got)
         assert screen.stats.bad_commands == 2 and len(screen.bad_commands) == 2
