@@ -23,7 +23,7 @@ from contract.validation import schema
 
 
 def test_ops_are_loaded_with_their_schemas():
-    assert set(REQUEST_OPS) == {"ping", "product", "session_end"}
+    assert set(REQUEST_OPS) == {"ping", "product", "stock", "session_end"}
     for op in REQUEST_OPS.values():
         assert set(op.kinds) <= set(DEVICE_KINDS)
         assert op.request_schema["type"] == op.reply_schema["type"] == "object"
