@@ -190,7 +190,8 @@ CREATE INDEX request_replies_at ON request_replies(at)
 """),
     # Attribution (edge/sessions.py): a session is anonymous, one identified read, or a
     # kiosk session that ends; event_customers says exactly which raw reads are whose, so
-    # erasure deletes those and nobody else's. Sessions from before are kind 'legacy'.
+    # erasure deletes those and nobody else's, and whatever deletes a raw read (erasure,
+    # retention) takes its attribution with it. Sessions from before are kind 'legacy'.
     ("0006_attribution", """
 ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'legacy';
 ALTER TABLE sessions ADD COLUMN ended_at REAL;
@@ -203,7 +204,10 @@ CREATE TABLE event_customers (
   customer_id TEXT NOT NULL,
   PRIMARY KEY (device_id, msg_id, customer_id)
 );
-CREATE INDEX event_customers_customer ON event_customers(customer_id)
+CREATE INDEX event_customers_customer ON event_customers(customer_id);
+CREATE TRIGGER events_forget_customers AFTER DELETE ON events BEGIN
+  DELETE FROM event_customers WHERE device_id = OLD.device_id AND msg_id = OLD.msg_id;
+END
 """),
 ]
 
@@ -226,6 +230,21 @@ def connect(path: str | Path, *, synchronous: str = "NORMAL") -> sqlite_utils.Da
     return sqlite_utils.Database(conn)
 
 
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements; a trigger body's own ``;`` does not end one."""
+    out: list[str] = []
+    buf = ""
+    for piece in sql.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip(" \n;"):
+        out.append(buf.strip())
+    return out
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply missing migrations in order; return the names applied now."""
     conn = db.conn
@@ -240,7 +259,7 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in filter(None, (s.strip() for s in sql.split(";"))):
+            for statement in _statements(sql):
                 conn.execute(statement)
             conn.execute("INSERT INTO _migrations VALUES (?, strftime('%s','now'))", (name,))
             conn.execute("COMMIT")

@@ -71,3 +71,13 @@ def test_another_customer_at_the_kiosk_ends_the_previous_ones_session(conn) -> N
     assert second.customer_id == "C2" and second.session_id != first.session_id
     assert conn.execute("SELECT end_reason FROM sessions WHERE session_id = ?",
                         (first.session_id,)).fetchone() == ("next_customer",)
+
+
+def test_whatever_deletes_a_raw_read_takes_its_attribution_with_it(conn) -> None:
+    """Retention or erasure: no customer id may outlive the read it was attached to."""
+    for msg in ("m1", "m2"):
+        conn.execute("INSERT INTO events (device_id, msg_id, channel, received_at, payload) "
+                     "VALUES ('qr-01', ?, 'qr', ?, '{}')", (msg, T0))
+        conn.execute("INSERT INTO event_customers VALUES ('qr-01', ?, 'C1')", (msg,))
+    conn.execute("DELETE FROM events WHERE msg_id = 'm1'")  # e.g. retention
+    assert conn.execute("SELECT msg_id FROM event_customers").fetchall() == [("m2",)]
