@@ -28,10 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="TOML config file (else $VITRINE_CENTRAL_CONFIG)")
     parser.add_argument("--database-url", help="PostgreSQL URL (default: the SQLite file below)")
     sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="serve the API (default): gunicorn, several workers",
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port")
+    serve = sub.add_parser("serve", help="serve the API (default): gunicorn, several workers")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
+                       help=f"HTTP port (default: {DEFAULT_PORT})")
     serve.add_argument("--server", choices=["gunicorn", "werkzeug"],
                        help="gunicorn (production, the default) or werkzeug (one process, "
                             "development); else the `server` setting")
