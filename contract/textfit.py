@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
-from PIL import ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 from contract.fonts import font
 
@@ -57,13 +58,48 @@ class FittedText:
         return font(self.size, self.bold)
 
 
+@lru_cache(maxsize=8192)
+def drawable(ch: str) -> bool:
+    """Whether the shipped font has a glyph for ``ch`` (checked once per character).
+
+    A character without one would draw as the missing-glyph box ("tofu"), which
+    on a public screen looks broken; emoji are the usual case. FreeType maps
+    such characters to glyph 0, so its bitmap equals the one of a private-use
+    code point, which no font here defines.
+    """
+    return _glyph_bitmap(ch) != _glyph_bitmap(_NOT_A_GLYPH)
+
+
+_NOT_A_GLYPH = "\U000f0000"  # plane 15 private use: no font here defines it
+
+
+@lru_cache(maxsize=8192)
+def _glyph_bitmap(ch: str) -> bytes:
+    im = Image.new("L", (48, 48))
+    ImageDraw.Draw(im).text((8, 4), ch, font=font(24), fill=255)
+    return im.tobytes()
+
+
 def clean(text: str | None) -> str:
-    """One paragraph of printable text: controls dropped, whitespace collapsed."""
+    """One paragraph of drawable text: controls and glyph-less characters dropped,
+    whitespace collapsed."""
     if not text:
         return ""
-    kept = "".join(" " if ch.isspace() else ch for ch in text
-                   if ch.isspace() or unicodedata.category(ch)[0] != "C")
+    kept = "".join(" " if ch.isspace() else ch for ch in text[:4 * MAX_CHARS]
+                   if ch.isspace()
+                   or (unicodedata.category(ch)[0] != "C" and (ch.isascii() or drawable(ch))))
     return " ".join(kept.split())[:MAX_CHARS]
+
+
+def rtl(text: str) -> bool:
+    """Right-to-left paragraph: its first strong character is Arabic or Hebrew (bidi rule P2)."""
+    for ch in text:
+        kind = unicodedata.bidirectional(ch)
+        if kind in ("R", "AL"):
+            return True
+        if kind == "L":
+            return False
+    return False
 
 
 def _split_long(word: str, f: ImageFont.FreeTypeFont, width: int,
@@ -162,13 +198,18 @@ def fit_text(text: str | None, width: int, height: int, *, max_size: int,
 
 def draw_fitted(draw: ImageDraw.ImageDraw, fitted: FittedText, x: int, y: int, *,
                 fill: object, width: int | None = None, align: str = "left") -> int:
-    """Draw the lines from the top-left ``(x, y)``; returns the y below the last line."""
+    """Draw the lines from the top-left ``(x, y)``; returns the y below the last line.
+
+    ``align="left"`` means "start": a right-to-left line is aligned right when
+    the box ``width`` is known.
+    """
     f = fitted.font
     for line in fitted.lines:
         dx = 0
-        if width is not None and align != "left":
+        line_align = "right" if align == "left" and rtl(line) else align
+        if width is not None and line_align != "left":
             spare = width - f.getlength(line)
-            dx = int(spare / 2) if align == "center" else int(spare)
+            dx = int(spare / 2) if line_align == "center" else int(spare)
         draw.text((x + dx, y), line, font=f, fill=fill)
         y += fitted.line_height
     return y

@@ -137,10 +137,10 @@ def render_label(content: LabelContent, size: str = "2.9",
         text_w = qr_left - 8
         y = band + 3
         brand = fit_text(content.brand, text_w, 14, max_size=12, min_size=9, max_lines=1)
-        y = draw_fitted(draw, brand, 4, y, fill=BLACK)
+        y = draw_fitted(draw, brand, 4, y, fill=BLACK, width=text_w)
         name = fit_text(content.name, text_w, 44, max_size=18, min_size=10, max_lines=2,
                         bold=True)
-        draw_fitted(draw, name, 4, y, fill=BLACK)
+        draw_fitted(draw, name, 4, y, fill=BLACK, width=text_w)
         _price_block(draw, content, 4, height - 2, text_w, 40 if band else 46)
         return canvas
     image_box = 130
@@ -154,10 +154,10 @@ def render_label(content: LabelContent, size: str = "2.9",
     text_w = width - x_text - 8
     y = top
     brand = fit_text(content.brand, text_w, 22, max_size=18, min_size=10, max_lines=1)
-    y = draw_fitted(draw, brand, x_text, y, fill=BLACK) + 2
+    y = draw_fitted(draw, brand, x_text, y, fill=BLACK, width=text_w) + 2
     name = fit_text(content.name, text_w, max(10, top + image_box - y), max_size=30,
                     min_size=12, max_lines=3, bold=True)
-    draw_fitted(draw, name, x_text, y, fill=BLACK)
+    draw_fitted(draw, name, x_text, y, fill=BLACK, width=text_w)
     qr_box = height - (top + image_box) - 12
     qr_left = _paste_qr(canvas, content.digital_link, width - 6, top + image_box + 6, qr_box)
     _price_block(draw, content, 8, height - 6, qr_left - 16, 84)

@@ -108,7 +108,7 @@ def parse_item(data: Any) -> Item:
     if not isinstance(data, dict):
         raise ItemError("item must be an object")
     kind = data.get("kind")
-    if kind not in _CLASSES:
+    if not isinstance(kind, str) or kind not in _CLASSES:
         raise ItemError(f"unknown item kind {kind!r}")
     cls = _CLASSES[kind]
     personal = PERSONAL_FIELDS & data.keys()

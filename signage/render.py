@@ -180,10 +180,10 @@ def _spotlight(canvas: Image.Image, item: Spotlight, profile: Profile, assets: A
                     fill=RED if item.stock == 0 else GREEN)
     brand = fit_text(item.brand, text_w, 66, max_size=52, min_size=24, max_lines=1)
     if brand.lines:
-        y = draw_fitted(draw, brand, x, y, fill=MUTED) + 10
+        y = draw_fitted(draw, brand, x, y, fill=MUTED, width=text_w) + 10
     name = fit_text(item.name or "", text_w, name_h, max_size=name_size, min_size=40,
                     max_lines=3, bold=True)
-    y = draw_fitted(draw, name, x, y, fill=WHITE) + 30
+    y = draw_fitted(draw, name, x, y, fill=WHITE, width=text_w) + 30
     if item.promo:
         y = _badge(draw, item.promo, x, y, text_w, 52) + 26
     was = None
@@ -221,10 +221,10 @@ def _promotion(canvas: Image.Image, item: Promotion, profile: Profile, assets: A
         y = _badge(draw, item.badge, x, y, text_w, 60) + 30
     title = fit_text(item.title, text_w, band_h // 2 - 40, max_size=130, min_size=44,
                      max_lines=2, bold=True)
-    y = draw_fitted(draw, title, x, y, fill=WHITE) + 20
+    y = draw_fitted(draw, title, x, y, fill=WHITE, width=text_w) + 20
     body = fit_text(item.body, text_w, max(1, h - y - 50), max_size=60, min_size=28,
                     max_lines=3)
-    draw_fitted(draw, body, x, y, fill=MUTED)
+    draw_fitted(draw, body, x, y, fill=MUTED, width=text_w)
 
 
 def _full_image(canvas: Image.Image, item: FullImage, profile: Profile, assets: Assets) -> None:
