@@ -168,6 +168,12 @@ ALTER TABLE quarantine ADD COLUMN reviewed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE quarantine ADD COLUMN reviewed_at REAL;
 ALTER TABLE quarantine ADD COLUMN reviewed_by TEXT
 """),
+    # Devices whose clock is implausible (unset RTC, far future): counted, shown on the
+    # panel, and their times stored as NULL rather than as dates.
+    ("0004_clock_faults", """
+ALTER TABLE devices ADD COLUMN clock_faults INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN last_bad_ts TEXT
+"""),
 ]
 
 
