@@ -32,9 +32,9 @@ from collections.abc import Callable
 from PIL import Image, ImageDraw
 
 from contract.money import format_price
+from contract.screen_items import FullImage, Item, Promotion, Spotlight, Text
 from contract.textfit import FittedText, clean, draw_fitted, fit_text
 
-from .items import FullImage, Item, Promotion, Spotlight, Text
 from .profiles import Profile
 
 #: Resolves an asset id to an image, or None when the asset is not (yet) cached.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw
 
-from signage.items import Item, parse_item
+from contract.screen_items import Item, parse_item
 
 GTIN = "04063511002891"
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from PIL import Image, ImageChops
 
-from signage.items import parse_item
+from contract.screen_items import parse_item
 from signage.profiles import LANDSCAPE, PORTRAIT
 from signage.render import render
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signage.items import ItemError, Spotlight, item_to_dict, parse_item
+from contract.screen_items import ItemError, Spotlight, item_to_dict, parse_item
 
-from .fixtures import GTIN
+GTIN = "04063511002891"
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
