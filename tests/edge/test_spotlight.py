@@ -48,8 +48,9 @@ def test_pictures_change_at_most_once_per_min_show_and_the_last_tap_wins(taps):
         sent = d.offer("s1", _cmd(gtin), now)
         if sent is not None:
             shown.append((now, gtin))
-    for _screen, cmd in d.due(now + 3.0):
-        shown.append((now + 3.0, cmd["gtin"]))
+    end = now + 3.001  # past min_show_s whatever the float rounding of the sums above
+    for _screen, cmd in d.due(end):
+        shown.append((end, cmd["gtin"]))
     changes = [(t, g) for i, (t, g) in enumerate(shown) if i == 0 or shown[i - 1][1] != g]
     for (t0, _), (t1, _) in zip(changes, changes[1:], strict=False):
         assert t1 - t0 >= 3.0 - 1e-9
