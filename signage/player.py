@@ -24,6 +24,7 @@ since a playlist repeats all day; spotlights are rendered when they arrive.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,6 +79,8 @@ class Player:
     _on: _OnScreen | None = None
     _rotation: dict[str, tuple[int, float]] = field(default_factory=dict)
     _frames: dict[tuple[str, str], Image.Image] = field(default_factory=dict)
+    #: Commands arrive on the session's network thread, ticks on the display's thread.
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
         if self.playlists is None:
@@ -93,7 +96,8 @@ class Player:
         kind = getattr(cmd, "cmd", None)
         try:
             if kind == "show_product":
-                self._show_product(cmd)
+                with self._lock:
+                    self._show_product(cmd)
             elif kind == "set_playlist":
                 self.set_playlists(parse_playlists(cmd.playlists))
             else:
@@ -122,12 +126,13 @@ class Player:
     def set_playlists(self, playlists: PlaylistSet) -> None:
         if self.playlists is not None and playlists.version == self.playlists.version:
             return
-        self._ensure_assets(playlists.asset_ids())
-        self.cache.save_playlists(playlists)
-        self.playlists = playlists
-        self._frames.clear()
-        self._rotation.clear()
-        self.counters["playlists_total"] += 1
+        self._ensure_assets(playlists.asset_ids())  # network: outside the lock
+        with self._lock:
+            self.cache.save_playlists(playlists)
+            self.playlists = playlists
+            self._frames.clear()
+            self._rotation.clear()
+            self.counters["playlists_total"] += 1
         log.info("%s: new playlists (version %s, %d playlist(s))", self.screen_id,
                  playlists.version, len(playlists.playlists))
 
@@ -162,7 +167,10 @@ class Player:
 
     def tick(self, now: float | None = None) -> Item:
         """Put on screen what belongs there at ``now``; returns that item."""
-        now = self.clock() if now is None else now
+        with self._lock:
+            return self._tick(self.clock() if now is None else now)
+
+    def _tick(self, now: float) -> Item:
         if self._spot is not None and now < self._spot_until:
             item, trigger, playlist = self._spot, "tap", None
         else:
@@ -209,5 +217,6 @@ class Player:
 
     def close(self) -> None:
         """Report the item on screen as ended (clean shutdown)."""
-        self._finish(self.clock())
-        self._on = None
+        with self._lock:
+            self._finish(self.clock())
+            self._on = None
