@@ -28,6 +28,7 @@ import hashlib
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import lru_cache
 
 from PIL import Image, ImageDraw
 
@@ -109,6 +110,18 @@ def _resized(image: Image.Image, mode: str, box: tuple[int, int]) -> Image.Image
     while len(_RESIZED) > _RESIZED_MAX:
         _RESIZED.popitem(last=False)
     return result
+
+
+@lru_cache(maxsize=4)
+def _backdrop_cached(size: tuple[int, int]) -> Image.Image:
+    ramp = Image.linear_gradient("L").resize(size, Image.Resampling.BILINEAR)
+    return Image.composite(Image.new("RGB", size, (176, 28, 36)), Image.new("RGB", size, BG),
+                           ramp.transpose(Image.Transpose.FLIP_TOP_BOTTOM))
+
+
+def _backdrop(size: tuple[int, int]) -> Image.Image:
+    """A promotion without a picture: the house red fading into the background colour."""
+    return _backdrop_cached(size).copy()
 
 
 def _contain(image: Image.Image, box: tuple[int, int]) -> Image.Image:
@@ -211,7 +224,7 @@ def _promotion(canvas: Image.Image, item: Promotion, profile: Profile, assets: A
     if image is not None:
         canvas.paste(_cover(image, (w, h)), (0, 0))
     else:
-        canvas.paste(_placeholder((w, h), item.id, item.title or ""), (0, 0))
+        canvas.paste(_backdrop((w, h)), (0, 0))
     band_h = int(h * (0.42 if profile.portrait else 0.45))
     band = Image.new("RGB", (w, band_h), BG)
     canvas.paste(Image.blend(canvas.crop((0, h - band_h, w, h)), band, 0.82), (0, h - band_h))
