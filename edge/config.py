@@ -74,6 +74,17 @@ class EdgeConfig:
     #: Signs the panel's session cookies. Empty = a random key at every start (sessions
     #: then end with a restart); set it (environment, not git) to keep them across restarts.
     panel_secret_key: str = ""
+    #: Signage and shelf labels (edge/signage_runtime.py): where the asset cache lives and
+    #: its byte budget, the asset server screens fetch images from (0 = no server), how long
+    #: a tapped product stays on screen and how soon another one may replace it.
+    assets_dir: Path = Path("var/assets")
+    assets_budget_mb: int = 512
+    assets_host: str = "127.0.0.1"
+    assets_port: int = 8081
+    spotlight_hold_s: float = 15.0
+    spotlight_min_show_s: float = 3.0
+    #: Resolver written into shelf labels' Digital Link QR codes.
+    digital_link_base: str = "https://id.gs1.org"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def loyalty_keyring(self) -> dict[str, bytes]:

@@ -39,6 +39,7 @@ from contract.eslabel import SIZES, LabelBitmap, encode_planes
 from .assets import AssetCache
 from .content import load_content
 from .label_render import DEFAULT_DIGITAL_LINK_BASE, LabelContent, render_and_pack
+from .label_reports import record_label_report
 
 log = logging.getLogger("vitrine.edge.labels")
 
@@ -170,30 +171,27 @@ class LabelService:
                 "planes": encode_planes(bitmap), "hash": bitmap.hash}
 
     def acked(self, device_id: str, shown_hash: str, at: float | None = None) -> bool:
-        """A label reports the hash it displays; True when it is the wanted one."""
+        """A label reports the hash it displays; True when it is the wanted one.
+
+        The edge's pipeline records reports arriving over MQTT itself
+        (``edge.label_reports``); this is the same rule for callers holding
+        this service (tests, tools).
+        """
         at = self.clock() if at is None else at
-        row = self.conn.execute("SELECT want_hash, want_price_cents FROM shelf_labels "
-                                "WHERE device_id = ?", (device_id,)).fetchone()
-        if row is None:
-            return False
-        current = row[0] == shown_hash
         with self._tx():
-            if current:
-                self.conn.execute("UPDATE shelf_labels SET acked_hash = ?, acked_price_cents = ?,"
-                                  " acked_at = ?, last_error = NULL WHERE device_id = ?",
-                                  (shown_hash, row[1], at, device_id))
-            else:  # an older bitmap acked late: the shelf shows something, but not the wanted
-                self.conn.execute("UPDATE shelf_labels SET acked_hash = ?, acked_price_cents = "
-                                  "NULL, acked_at = ? WHERE device_id = ?",
-                                  (shown_hash, at, device_id))
-        self.counters["acked_total" if current else "stale_acks_total"] += 1
-        return current
+            outcome = record_label_report(self.conn, device_id,
+                                          {"ok": True, "hash": shown_hash}, at)
+        if outcome == "current":
+            self.counters["acked_total"] += 1
+        elif outcome == "stale":
+            self.counters["stale_acks_total"] += 1
+        return outcome == "current"
 
     def refused(self, device_id: str, error: str) -> None:
         """A label could not use a bitmap (hash mismatch, bad planes): counted, kept, resent."""
         with self._tx():
-            self.conn.execute("UPDATE shelf_labels SET refused = refused + 1, last_error = ? "
-                              "WHERE device_id = ?", (error[:200], device_id))
+            record_label_report(self.conn, device_id, {"ok": False, "error": error},
+                                self.clock())
         self.counters["refused_total"] += 1
 
     def out_of_date(self) -> list[dict[str, Any]]:
