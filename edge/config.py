@@ -75,12 +75,13 @@ class EdgeConfig:
     #: then end with a restart); set it (environment, not git) to keep them across restarts.
     panel_secret_key: str = ""
     #: Signage and shelf labels (edge/signage_runtime.py): where the asset cache lives and
-    #: its byte budget, the asset server screens fetch images from (0 = no server), how long
-    #: a tapped product stays on screen and how soon another one may replace it.
-    assets_dir: Path = Path("var/assets")
+    #: its byte budget; the asset server screens fetch images from (0 = none: set it, e.g.
+    #: 8081, where screens run); how long a tapped product stays on screen and how soon
+    #: another one may replace it.
+    assets_dir: Path | None = None  # default: "assets" next to the database
     assets_budget_mb: int = 512
     assets_host: str = "127.0.0.1"
-    assets_port: int = 8081
+    assets_port: int = 0
     spotlight_hold_s: float = 15.0
     spotlight_min_show_s: float = 3.0
     #: Resolver written into shelf labels' Digital Link QR codes.

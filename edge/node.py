@@ -79,6 +79,10 @@ class EdgeNode:
         self._panel: Any = None
         if cfg.central_url:
             self._init_central_link()
+        #: Screens and shelf labels (edge/signage_runtime.py): its own thread and connection.
+        from .signage_runtime import SignageRuntime
+
+        self.signage = SignageRuntime(cfg, self.bus.publish_command)
 
     def _init_central_link(self) -> None:
         from .forwarder import Forwarder
@@ -106,6 +110,7 @@ class EdgeNode:
         if self.sync is not None:
             self.sync.start()
         self.bus.start()
+        self.signage.start()
         if self.cfg.panel_port:
             from .panel.server import start_panel
 
@@ -126,6 +131,7 @@ class EdgeNode:
             self.sync.stop()
         for t in self._side_threads:
             t.join(10)
+        self.signage.stop()
         self.frames.shutdown()
         self.bus.stop()
         if self.writer is not None:
@@ -219,7 +225,8 @@ class EdgeNode:
             for kind, payloads in by_kind.items():
                 self.bus.publish_events(kind, payloads)
             decoded = [e for e in events if e[1] is not None]
-            for family, device_id, command in commands_for(decoded, self.catalogue):
+            commands = self.signage.route(commands_for(decoded, self.catalogue))
+            for family, device_id, command in commands:
                 self.bus.publish_command(family, device_id, command)
                 for listener in self.listeners:
                     listener(f"command.{family}", {"device_id": device_id, **command})

@@ -17,6 +17,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .assets import AssetCache
@@ -36,7 +37,8 @@ class SignageRuntime:
         self.cfg = cfg
         self.poll_s = poll_s
         self.db = connect(cfg.db_path, synchronous=cfg.sqlite_synchronous)
-        self.assets = AssetCache(cfg.assets_dir, cfg.assets_budget_mb * 1024 * 1024)
+        self.assets = AssetCache(cfg.assets_dir or Path(cfg.db_path).parent / "assets",
+                                 cfg.assets_budget_mb * 1024 * 1024)
         self.labels = LabelService(self.db.conn, lambda f, d, p: publish(f, d, p, False),
                                    assets=self.assets,
                                    digital_link_base=cfg.digital_link_base)
