@@ -49,19 +49,26 @@ Publish = Callable[[str, str, dict[str, Any]], None]
 
 def seed_labels(conn: sqlite3.Connection, layout: dict[str, Any]) -> int:
     """Register the layout's ``shelf_label`` devices with their product and size (upsert)."""
-    n = 0
+    rows = []
     for d in layout.get("devices", []):
         if d.get("kind") != "shelf_label" or not d.get("gtin"):
             continue
         size = d.get("size", "2.9")
         if size not in SIZES:
             raise ValueError(f"label {d['id']}: unknown size {size!r} (one of {sorted(SIZES)})")
-        conn.execute(
-            "INSERT INTO shelf_labels (device_id, gtin, size, zone) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (device_id) DO UPDATE SET gtin = excluded.gtin, size = excluded.size,"
-            " zone = excluded.zone", (d["id"], d["gtin"], size, d.get("zone")))
-        n += 1
-    return n
+        rows.append((d["id"], d["gtin"], size, d.get("zone")))
+    if not rows:
+        return 0
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(
+        "INSERT INTO shelf_labels (device_id, gtin, size, zone) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (device_id) DO UPDATE SET gtin = excluded.gtin, size = excluded.size,"
+        " zone = excluded.zone", rows)
+    if own:
+        conn.execute("COMMIT")
+    return len(rows)
 
 
 class LabelService:

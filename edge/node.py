@@ -25,6 +25,7 @@ from .config import EdgeConfig
 from .db import connect, migrate
 from .frames import FrameLane
 from .inbound import Inbound
+from .labels import seed_labels
 from .metrics import Metrics
 from .seed import LayoutError, load_layout, seed
 from .writer_core import WriterCore, build_writer_core
@@ -44,6 +45,7 @@ class EdgeNode:
                 raise LayoutError(f"{cfg.layout_path} describes store {layout['store_id']!r},"
                                   f" this edge is {cfg.store_id!r}")
             counts = seed(self.db, layout)
+            counts["shelf_labels"] = seed_labels(self.db.conn, layout)
             log.info("seeded from %s: %s", cfg.layout_path, counts)
         self.metrics = Metrics()
         #: The pipeline and its state live where the SQLite write connection is:
