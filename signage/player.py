@@ -98,6 +98,9 @@ class Player:
             if kind == "show_product":
                 with self._lock:
                     self._show_product(cmd)
+                    # Render now, on the session's thread: the shopper is looking at
+                    # the screen, the next tick may be 50 ms away.
+                    self._tick(self.clock())
             elif kind == "set_playlist":
                 self.set_playlists(parse_playlists(cmd.playlists))
             else:
