@@ -16,8 +16,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from .assets import AssetCache
 from .bus import EdgeBus
 from .catalogue import Catalogue
 from .commands import commands_for
@@ -79,12 +81,15 @@ class EdgeNode:
         #: The store manager's web panel (edge/panel/), when ``cfg.panel_port`` is set.
         self.panel_url: str | None = None
         self._panel: Any = None
+        #: Product pictures and media for screens and labels, filled by the catalogue feed.
+        self.assets = AssetCache(cfg.assets_dir or Path(cfg.db_path).parent / "assets",
+                                 cfg.assets_budget_mb * 1024 * 1024)
         if cfg.central_url:
             self._init_central_link()
         #: Screens and shelf labels (edge/signage_runtime.py): its own thread and connection.
         from .signage_runtime import SignageRuntime
 
-        self.signage = SignageRuntime(cfg, self.bus.publish_command)
+        self.signage = SignageRuntime(cfg, self.bus.publish_command, assets=self.assets)
 
     def _init_central_link(self) -> None:
         from .forwarder import Forwarder
@@ -98,6 +103,7 @@ class EdgeNode:
             {"catalogue": cfg.sync_catalogue_s, "prices": cfg.sync_prices_s,
              "stock": cfg.sync_stock_s, "erasures": cfg.sync_erasures_s},
             store_id=cfg.store_id, on_change=lambda feed: self.request_reload(),
+            assets=self.assets,
             mqtt=MqttSettings(cfg.mqtt_host, cfg.mqtt_port, cfg.mqtt_username,
                               cfg.mqtt_password))
 

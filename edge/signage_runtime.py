@@ -33,12 +33,13 @@ PublishCommand = Callable[[str, str, dict[str, Any], bool], None]
 
 
 class SignageRuntime:
-    def __init__(self, cfg: EdgeConfig, publish: PublishCommand, poll_s: float = 0.25):
+    def __init__(self, cfg: EdgeConfig, publish: PublishCommand, *,
+                 assets: AssetCache | None = None, poll_s: float = 0.25):
         self.cfg = cfg
         self.poll_s = poll_s
         self.db = connect(cfg.db_path, synchronous=cfg.sqlite_synchronous)
-        self.assets = AssetCache(cfg.assets_dir or Path(cfg.db_path).parent / "assets",
-                                 cfg.assets_budget_mb * 1024 * 1024)
+        self.assets = assets or AssetCache(cfg.assets_dir or Path(cfg.db_path).parent / "assets",
+                                           cfg.assets_budget_mb * 1024 * 1024)
         self.labels = LabelService(self.db.conn, lambda f, d, p: publish(f, d, p, False),
                                    assets=self.assets,
                                    digital_link_base=cfg.digital_link_base)

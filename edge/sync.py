@@ -40,7 +40,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import erasure
+from . import content_feed, erasure
+from .assets import AssetCache
 from .rules import Candidate, PriceEntry, Rules, central_price, next_change
 from .sync_topics import StockMessageError, parse_stock_message, sync_stock_topic
 
@@ -82,6 +83,19 @@ class CentralReader:
         if not isinstance(body, dict):
             raise SyncError(f"{path}: not a JSON object")
         return body
+
+    def get_bytes(self, path: str, limit: int = 8 * 1024 * 1024) -> bytes:
+        """GET a binary resource (a product picture) from central, at most ``limit`` bytes."""
+        req = urllib.request.Request(self.url + path, method="GET")
+        req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                data = resp.read(limit + 1)
+        except (OSError, http.client.HTTPException) as exc:
+            raise SyncError(f"{path}: {exc}") from None
+        if len(data) > limit:
+            raise SyncError(f"{path}: larger than {limit} bytes")
+        return data
 
 
 def fetch_feed(reader: CentralReader, store_id: str, feed: str, since: int,
@@ -270,7 +284,8 @@ class SyncClient:
                  timeout_s: float = 30.0, backoff_base_s: float = 1.0,
                  backoff_cap_s: float = 300.0, warehouse: str = "web-warehouse",
                  clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 assets: AssetCache | None = None) -> None:
         merged = {**DEFAULT_CADENCES, **(cadences or {})}
         unknown = set(merged) - set(DEFAULT_CADENCES)
         if unknown:
@@ -287,6 +302,8 @@ class SyncClient:
         self.warehouse = warehouse
         self.clock = clock
         self.rng = rng or random.Random()
+        #: Where catalogue pictures go (edge/content_feed.py); None: content without pictures.
+        self.assets = assets
         self.failures = {f: 0 for f in DEFAULT_CADENCES}
         self.counters = {"applied_total": 0, "failures_total": 0, "pushes_total": 0,
                          "pushes_rejected_total": 0, "erased_rows_total": 0}
@@ -399,8 +416,13 @@ class SyncClient:
             self._write(lambda c: self._record(feed, version=version))
             return 0
 
+        pictures = (content_feed.fetch_pictures(items, self.reader.get_bytes, self.assets)
+                    if feed == "catalogue" and self.assets is not None else {})
+
         def work(conn: sqlite3.Connection) -> None:
             gtins = APPLIERS[feed](conn, items, full)
+            if feed == "catalogue":
+                content_feed.apply_content(conn, items, pictures, self.clock())
             if feed != "stock":
                 soonest = materialise(conn, self.store_id, self.rules, gtins, self.clock())
                 self._next_reprice = min(self._next_reprice, soonest)
