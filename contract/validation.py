@@ -30,7 +30,8 @@ MAX_PAYLOAD_BYTES: dict[str, int] = {
 }
 
 SCHEMA_NAMES = ("state", "nfc", "qr", "frame", "telemetry", "interest", "presence", "security",
-                "rejected", "command", "label", "play")
+                "rejected", "command", "request", "reply",
+                "label", "play")
 
 
 class SchemaError(ValueError):

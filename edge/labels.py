@@ -34,6 +34,8 @@ from typing import Any
 
 from PIL import Image
 
+from contract.commands import CommandError
+from contract.commands import LabelBitmap as LabelBitmapCommand
 from contract.eslabel import SIZES, LabelBitmap, encode_planes
 
 from .assets import AssetCache
@@ -53,7 +55,7 @@ def seed_labels(conn: sqlite3.Connection, layout: dict[str, Any]) -> int:
     for d in layout.get("devices", []):
         if d.get("kind") != "shelf_label" or not d.get("gtin"):
             continue
-        size = d.get("size", "2.9")
+        size = d.get("size") or "2.9"
         if size not in SIZES:
             raise ValueError(f"label {d['id']}: unknown size {size!r} (one of {sorted(SIZES)})")
         rows.append((d["id"], d["gtin"], size, d.get("zone")))
@@ -157,8 +159,13 @@ class LabelService:
                 self.counters["rendered_total"] += 1
             if bitmap.hash == want_hash:
                 continue
-            self.publish("label", device_id, self.command(device_id, content, price, bitmap,
-                                                          now))
+            try:
+                cmd = self.command(device_id, content, price, bitmap, now)
+            except CommandError as exc:  # e.g. a picture too busy to fit a command
+                self.counters["refused_total"] += 1
+                log.error("label %s: bitmap not sendable: %s", device_id, exc)
+                continue
+            self.publish("label", device_id, cmd)
             updates.append((bitmap.hash, price, now, device_id))
             sent += 1
         with self._tx():
@@ -172,10 +179,11 @@ class LabelService:
     @staticmethod
     def command(device_id: str, content: LabelContent, price: int | None,
                 bitmap: LabelBitmap, now: float) -> dict[str, Any]:
-        return {"cmd": "label_bitmap", "cmd_id": f"{device_id}-{bitmap.hash[:24]}",
-                "ts": now, "gtin": content.gtin, "price_cents": price,
-                "currency": content.currency, "width": bitmap.width, "height": bitmap.height,
-                "planes": encode_planes(bitmap), "hash": bitmap.hash}
+        """The ``label_bitmap`` command (checked against command.json: CommandError if not)."""
+        return LabelBitmapCommand(
+            cmd_id=f"{device_id}-{bitmap.hash[:24]}", ts=now, gtin=content.gtin,
+            width=bitmap.width, height=bitmap.height, planes=encode_planes(bitmap),
+            hash=bitmap.hash, price_cents=price, currency=content.currency).to_payload()
 
     def acked(self, device_id: str, shown_hash: str, at: float | None = None) -> bool:
         """A label reports the hash it displays; True when it is the wanted one.
@@ -210,6 +218,25 @@ class LabelService:
         keys = ("device_id", "gtin", "want_price_cents", "acked_price_cents", "sent_at",
                 "acked_at")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def resend_to_returning(self, grace_s: float = 0.0) -> int:
+        """Resend to labels that came online after their bitmap was sent and did not ack.
+
+        A label that was off (battery change, out of range, not yet connected) when
+        its bitmap was published missed it; its birth updates ``devices.last_seen``,
+        which is how the edge notices it is back.
+        """
+        rows = self.conn.execute(
+            "SELECT l.device_id, l.gtin FROM shelf_labels l JOIN devices d "
+            "ON d.device_id = l.device_id WHERE l.want_hash IS NOT NULL AND "
+            "(l.acked_hash IS NULL OR l.acked_hash != l.want_hash) AND d.state = 'online' "
+            "AND d.last_seen > l.sent_at + ?", (grace_s,)).fetchall()
+        if not rows:
+            return 0
+        with self._tx():
+            self.conn.executemany("UPDATE shelf_labels SET want_hash = NULL WHERE device_id = ?",
+                                  [(r[0],) for r in rows])
+        return self.refresh({r[1] for r in rows})
 
     def resend_unacked(self, older_than_s: float = 60.0) -> int:
         """Send again what labels have not acked after ``older_than_s``."""

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from contract.commands import MAX_COMMAND_BYTES, CommandError, SetPlaylist, ShowProduct
 from contract.playlists import PlaylistError, PlaylistSet, load_playlists
 
 from .labels import LabelService
@@ -75,6 +76,9 @@ class SignageService:
         self._playlist_version: str | None = None
         self._spot: dict[str, tuple[str, float]] = {}  # screen -> (gtin, shown until)
         self._products_mark = self._max_updated()
+        #: Labels that did not ack get their bitmap again after this long.
+        self.resend_s = 60.0
+        self._next_resend = clock() + self.resend_s
         self.counters = {"playlists_delivered_total": 0, "spotlights_sent_total": 0,
                          "spotlights_held_total": 0, "price_updates_total": 0}
 
@@ -99,10 +103,18 @@ class SignageService:
             mine = playlists.for_screen(screen, zone)
             if not force and self._delivered.get(screen) == mine.version:
                 continue
-            self.publish("signage", screen, {
-                "cmd": "set_playlist", "cmd_id": uuid5_str(f"{screen}/{mine.version}"),
-                "ts": self.clock(), "version": mine.version, "playlists": mine.to_dict()},
-                True)
+            try:
+                cmd = SetPlaylist(cmd_id=uuid5_str(f"{screen}/{mine.version}"),
+                                  ts=self.clock(), version=mine.version,
+                                  playlists=mine.to_dict()).to_payload()
+            except CommandError as exc:
+                log.error("playlists for %s not sendable: %s", screen, exc)
+                continue
+            if len(json.dumps(cmd, separators=(",", ":")).encode()) > MAX_COMMAND_BYTES:
+                log.error("playlists for %s exceed %d bytes: split the file or shorten items",
+                          screen, MAX_COMMAND_BYTES)
+                continue
+            self.publish("signage", screen, cmd, True)
             self._delivered[screen] = mine.version
             sent += 1
         self.counters["playlists_delivered_total"] += sent
@@ -142,7 +154,8 @@ class SignageService:
 
     def _send_spot(self, screen: str, cmd: dict[str, Any], now: float) -> None:
         full = {**cmd, **self.product_view(cmd["gtin"])}
-        self.publish("signage", screen, full, False)
+        full.pop("cmd", None)
+        self.publish("signage", screen, ShowProduct(**full).to_payload(), False)
         self._spot[screen] = (cmd["gtin"], now + self.hold_s)
         self.counters["spotlights_sent_total"] += 1
 
@@ -199,3 +212,8 @@ class SignageService:
             for screen, cmd in self.debouncer.due(now):
                 self._send_spot(screen, cmd, now)
         self.products_changed(self.changed_products())
+        if self.labels is not None:
+            self.labels.resend_to_returning()
+            if now >= self._next_resend:
+                self._next_resend = now + self.resend_s
+                self.labels.resend_unacked(self.resend_s)

@@ -9,10 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from edge.assets import AssetCache
+from edge.central_client import CentralReader
 from edge.content import load_content
 from edge.content_feed import apply_content, fetch_pictures
 from edge.db import connect, migrate
-from edge.sync import CentralReader
 
 PIC = b"\xff\xd8 picture bytes"
 PIC_SHA = hashlib.sha256(PIC).hexdigest()

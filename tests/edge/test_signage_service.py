@@ -106,6 +106,8 @@ def test_price_change_updates_the_screen_showing_it_and_its_labels(edge):
     sent.clear()
     svc.poll()
     assert sent == []  # the change was handled once
+    for device, want in db.conn.execute("SELECT device_id, want_hash FROM shelf_labels"):
+        svc.labels.acked(device, want)  # both labels show their current bitmap
     clock.now += 60  # spotlight over: a later change goes to labels only
     db.conn.execute("UPDATE products SET price_cents = 9899, updated_at = ? WHERE gtin = ?",
                     (clock.now, G1))
