@@ -23,7 +23,8 @@ PLAYLISTS = {"format": "vitrine-playlist/1", "playlists": [
 
 
 class Clock:
-    now = time.time() + 10
+    def __init__(self):
+        self.now = time.time() + 10  # ahead of the seed's real-time updated_at
 
     def __call__(self):
         return self.now
