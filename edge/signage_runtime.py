@@ -38,8 +38,10 @@ class SignageRuntime:
         self.cfg = cfg
         self.poll_s = poll_s
         self.db = connect(cfg.db_path, synchronous=cfg.sqlite_synchronous)
-        self.assets = assets or AssetCache(cfg.assets_dir or Path(cfg.db_path).parent / "assets",
-                                           cfg.assets_budget_mb * 1024 * 1024)
+        if assets is None:  # (an empty cache is falsy: it has a length)
+            assets = AssetCache(cfg.assets_dir or Path(cfg.db_path).parent / "assets",
+                                cfg.assets_budget_mb * 1024 * 1024)
+        self.assets = assets
         self.labels = LabelService(self.db.conn, lambda f, d, p: publish(f, d, p, False),
                                    assets=self.assets,
                                    digital_link_base=cfg.digital_link_base)

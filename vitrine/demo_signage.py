@@ -43,10 +43,10 @@ def label_devices(products: list[dict[str, Any]], count: int) -> list[dict[str, 
     return out
 
 
-def seed_content(db_path: Path, assets_dir: Path, products: list[dict[str, Any]]) -> int:
-    """Pictures for every product, a promotion on every fifth, the example playlists."""
+def seed_content(db_path: Path, assets: AssetCache, products: list[dict[str, Any]]) -> int:
+    """Pictures for every product (into the edge's own asset cache, which serves them),
+    a promotion on every fifth, the example playlists."""
     db = connect(db_path)
-    assets = AssetCache(assets_dir)
     try:
         for n, p in enumerate(products):
             add_images(db.conn, assets, p["gtin"], [product_picture(
@@ -86,7 +86,6 @@ class DemoSignage:
 
     def start(self) -> None:
         from contract.session import DeviceSession
-
         from firmware_sim.shelf_label import SimLabel
         from signage.cache import ScreenCache
         from signage.fetch import http_fetcher
