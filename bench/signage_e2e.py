@@ -81,13 +81,16 @@ class _TimedSink:
 
 def _layout(background: list[str]) -> dict[str, Any]:
     products = [{"gtin": _gtin(n), "name": f"Produit {n} été", "brand": "Vitrine",
-                 "price_cents": 1000 + n, "currency": "EUR"} for n in range(PRODUCTS)]
+                 "category": "bench", "price_cents": 1000 + n, "currency": "EUR"}
+                for n in range(PRODUCTS)]
     devices = [{"id": d, "kind": "nfc_reader", "zone": "z2", "shelf": "s1"} for d in background]
     devices += [{"id": "probe", "kind": "qr_scanner", "zone": "z1", "shelf": "s1"},
                 {"id": SCREEN, "kind": "signage", "zone": "z1", "shelf": None}]
     devices += [{"id": f"esl-{n:05d}", "kind": "shelf_label", "zone": "z1", "shelf": None,
                  "gtin": products[n % PRODUCTS]["gtin"]} for n in range(LABELS)]
-    return {"store_id": STORE, "products": products, "devices": devices, "tags": []}
+    return {"store_id": STORE, "zones": [{"id": "z1", "name": "Screens"},
+                                          {"id": "z2", "name": "Background"}],
+            "products": products, "devices": devices, "tags": []}
 
 
 def _taps(port: int, sink: _TimedSink) -> tuple[list[float], list[float]]:
@@ -197,6 +200,12 @@ def run() -> dict[str, Any]:
            "VITRINE_LAYOUT_PATH": str(workdir / "layout.json"), "VITRINE_PANEL_PORT": "0",
            "VITRINE_SPOTLIGHT_MIN_SHOW_S": "0"}
     edge = spawn_edge(env, workdir)
+    deadline = time.time() + 60
+    while not (workdir / "edge.db").exists() or time.time() < deadline - 57:
+        if edge.poll() is not None or time.time() > deadline:
+            broker.stop()
+            raise RuntimeError(f"edge did not start; see {workdir / 'edge.log'}")
+        time.sleep(0.1)
     sink = _TimedSink()
     session = DeviceSession("127.0.0.1", broker.port, STORE, SCREEN, f"{SCREEN}-pw",
                             kind="signage")
