@@ -146,9 +146,9 @@ class LabelService:
             f"SELECT device_id, gtin, size, want_hash FROM shelf_labels WHERE gtin IN ({marks})",
             list(contents)).fetchall()
         renders: dict[tuple[str, str], LabelBitmap] = {}
-        sent = 0
         now = self.clock()
         updates = []
+        outgoing: list[tuple[str, dict[str, Any]]] = []
         for device_id, gtin, size, want_hash in labels:
             content, price = contents[gtin]
             key = (gtin, size)
@@ -165,12 +165,17 @@ class LabelService:
                 self.counters["refused_total"] += 1
                 log.error("label %s: bitmap not sendable: %s", device_id, exc)
                 continue
-            self.publish("label", device_id, cmd)
+            outgoing.append((device_id, cmd))
             updates.append((bitmap.hash, price, now, device_id))
-            sent += 1
+        # What each label should show is committed BEFORE the commands go out: a fast
+        # label's report must find the hash it acknowledges already wanted, or its
+        # shelf price would be recorded as unknown.
         with self._tx():
             self.conn.executemany("UPDATE shelf_labels SET want_hash = ?, want_price_cents = ?,"
                                   " sent_at = ? WHERE device_id = ?", updates)
+        for device_id, cmd in outgoing:
+            self.publish("label", device_id, cmd)
+        sent = len(outgoing)
         self.counters["sent_total"] += sent
         if sent:
             log.info("labels: %d bitmap(s) sent for %d product(s)", sent, len(contents))
