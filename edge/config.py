@@ -90,6 +90,18 @@ class EdgeConfig:
     #: Reverse proxies in front of the panel whose X-Forwarded-For is trusted (0 = none:
     #: the connecting address is the client, which the login throttle keys on).
     panel_trusted_proxies: int = 0
+    #: Signage and shelf labels (edge/signage_runtime.py): where the asset cache lives and
+    #: its byte budget; the asset server screens fetch images from (0 = none: set it, e.g.
+    #: 8081, where screens run); how long a tapped product stays on screen and how soon
+    #: another one may replace it.
+    assets_dir: Path | None = None  # default: "assets" next to the database
+    assets_budget_mb: int = 512
+    assets_host: str = "127.0.0.1"
+    assets_port: int = 0
+    spotlight_hold_s: float = 15.0
+    spotlight_min_show_s: float = 3.0
+    #: Resolver written into shelf labels' Digital Link QR codes.
+    digital_link_base: str = "https://id.gs1.org"
 
     def loyalty_keyring(self) -> dict[str, bytes]:
         keys: dict[str, bytes] = {}

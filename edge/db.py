@@ -209,6 +209,38 @@ CREATE TRIGGER events_forget_customers AFTER DELETE ON events BEGIN
   DELETE FROM event_customers WHERE device_id = OLD.device_id AND msg_id = OLD.msg_id;
 END
 """),
+    # Signage and shelf labels: product content (promotion, images in the asset cache),
+    # the store's playlists, and per label what the edge sent and what the label acked.
+    ("0007_signage_labels", """
+CREATE TABLE product_content (
+  gtin TEXT PRIMARY KEY,
+  promo TEXT,
+  was_price_cents INTEGER,
+  images TEXT NOT NULL DEFAULT '[]',
+  updated_at REAL NOT NULL
+);
+CREATE TABLE signage_playlists (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  doc TEXT NOT NULL,
+  version TEXT NOT NULL,
+  loaded_at REAL NOT NULL
+);
+CREATE TABLE shelf_labels (
+  device_id TEXT PRIMARY KEY,
+  gtin TEXT NOT NULL,
+  size TEXT NOT NULL DEFAULT '2.9',
+  zone TEXT,
+  want_hash TEXT,
+  want_price_cents INTEGER,
+  sent_at REAL,
+  acked_hash TEXT,
+  acked_price_cents INTEGER,
+  acked_at REAL,
+  refused INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT
+);
+CREATE INDEX shelf_labels_gtin ON shelf_labels(gtin)
+"""),
 ]
 
 

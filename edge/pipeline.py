@@ -43,6 +43,7 @@ from .catalogue import Catalogue
 from .dedupe import RecentKeys
 from .identity import Identifier
 from .inbound import Inbound
+from .label_reports import record_label_report
 from .metrics import Metrics
 from .registry import Registry
 from .sessions import SINGLE_USER_KINDS, Session, Sessions
@@ -351,6 +352,13 @@ class Pipeline:
         self.registry.touch(dt.device_id, now)
         if dt.channel == "telemetry":
             return
+        if dt.channel == "label":  # what a shelf label now displays (edge/label_reports.py)
+            outcome = record_label_report(self.conn, dt.device_id, msg, now)
+            result.counts[f"label_report.{outcome}"] += 1
+            return
+        if dt.channel == "play":  # proof of play: stored, and forwarded to central
+            self._play(dt.device_id, msg, now, device_ts, result)
+            return
         if dt.channel == "frame" and not contents:
             result.counts["frames_without_code"] += 1
             return
@@ -458,6 +466,22 @@ class Pipeline:
         """Record that this raw read is ``customer_id``'s: what erasure deletes, exactly."""
         self.conn.execute("INSERT OR IGNORE INTO event_customers VALUES (?, ?, ?)",
                           (device_id, msg_id, customer_id))
+
+    def _play(self, device_id: str, msg: dict[str, Any], now: float,
+              device_ts: float | None, result: BatchResult) -> None:
+        """One item a screen showed: a ``play`` outbox row for central, no customer in it.
+
+        Not published in store (``events/``): nothing in the store needs it, and
+        central attributes interest to what was on screen.
+        """
+        ev = {"event_id": uuid5_str(f"{self.store_id}/{device_id}/{msg['msg_id']}/1"),
+              "type": "play", "store_id": self.store_id, "device_id": device_id,
+              "zone": msg.get("zone"), "item_id": msg["item_id"], "kind": msg["kind"],
+              "playlist_id": msg.get("playlist_id"), "trigger": msg["trigger"],
+              "gtin": msg.get("gtin"), "started_at": msg["started_at"],
+              "duration_s": msg["duration_s"], "received_at": now, "device_ts": device_ts}
+        self._outbox_rows.append((ev["event_id"], "play", f"device:{device_id}", dumps(ev), now))
+        result.counts["play"] += 1
 
     def _emit(self, kind: str, event: dict[str, Any], customer_key: str,
               result: BatchResult) -> None:

@@ -46,7 +46,8 @@ from contract.erasure_push import (
 from contract.service_client import ServiceClient
 from contract.stock_push import StockMessageError, parse_stock_message, sync_stock_topic
 
-from . import erasure
+from . import content_feed, erasure
+from .assets import AssetCache
 from .central_client import CentralReader, SyncError
 from .feed_apply import APPLIERS, apply_stock, materialise
 from .feed_fetch import fetch_feed
@@ -92,7 +93,8 @@ class SyncClient:
                  timeout_s: float = 30.0, backoff_base_s: float = 1.0,
                  backoff_cap_s: float = 300.0, warehouse: str = WEB_WAREHOUSE,
                  clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 assets: AssetCache | None = None) -> None:
         merged = {**DEFAULT_CADENCES, **(cadences or {})}
         unknown = set(merged) - set(DEFAULT_CADENCES)
         if unknown:
@@ -109,6 +111,8 @@ class SyncClient:
         self.warehouse = warehouse
         self.clock = clock
         self.rng = rng or random.Random()
+        #: Where catalogue pictures go (edge/content_feed.py); None: content without pictures.
+        self.assets = assets
         self.failures = {f: 0 for f in DEFAULT_CADENCES}
         self.counters = {"applied_total": 0, "failures_total": 0, "pushes_total": 0,
                          "pushes_rejected_total": 0, "erased_rows_total": 0,
@@ -223,8 +227,13 @@ class SyncClient:
             self._write(lambda c: self._record(feed, version=version))
             return 0
 
+        pictures = (content_feed.fetch_pictures(items, self.reader.get_bytes, self.assets)
+                    if feed == "catalogue" and self.assets is not None else {})
+
         def work(conn: sqlite3.Connection) -> None:
             gtins = APPLIERS[feed](conn, items, full)
+            if feed == "catalogue":
+                content_feed.apply_content(conn, items, pictures, self.clock())
             if feed != "stock":
                 soonest = materialise(conn, self.store_id, self.rules, gtins, self.clock())
                 self._next_reprice = min(self._next_reprice, soonest)

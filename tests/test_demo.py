@@ -34,3 +34,10 @@ def test_demo_runs_a_store_end_to_end(tmp_path):
     (stored,) = central.execute("SELECT count(*) FROM events").fetchone()
     assert stored > 0
     assert "Traceback" not in out.stderr
+    # screens played (frames on disk, a spotlight after a tap) and every label acked its bitmap
+    assert re.search(r"SCREEN\s+sign-\S+ shows spotlight \d{14} \(tap\)", text)
+    frames = sorted(p.name for p in (var / "frames").glob("*.jpg"))
+    assert frames == ["sign-entrance-01.jpg", "sign-kitchen-01.jpg"]
+    (labels, current) = db.execute("SELECT count(*), sum(acked_hash = want_hash) FROM "
+                                   "shelf_labels").fetchone()
+    assert labels == 200 and current == 200

@@ -7,6 +7,7 @@
     vitrine device add|revoke|list ...   per-device broker credentials and ACL
     vitrine broker config|run   the store broker's configuration
     vitrine central ...         the central customer profile service
+    vitrine signage play|playlist|render ...   signage screens and their playlists
 """
 
 from __future__ import annotations
@@ -153,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         return _device(rest)
     if command == "broker":
         return _broker(rest)
+    if command == "signage":
+        from signage.cli import main as signage_main
+
+        return signage_main(rest)
     if command == "central":
         from central.cli import main as central_main
 

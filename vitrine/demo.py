@@ -17,6 +17,7 @@ the loyalty key are generated for this run: none are stored in the repository.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -39,6 +40,7 @@ from firmware_sim.faults import parse_faults
 from firmware_sim.fleet import Fleet
 from firmware_sim.layout import DEMO_LAYOUT, load_layout
 from vitrine.broker import BrokerSettings, free_port, start_broker
+from vitrine.demo_signage import DemoSignage, label_devices, seed_content
 from vitrine.provisioning import Provisioner
 
 NFC_STATION_ID = "nfc-station-01"
@@ -192,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--faults", default="default")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-nfc-station", action="store_true")
+    p.add_argument("--labels", type=int, default=200, help="simulated e-paper shelf labels")
     args = p.parse_args(argv)
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: "
@@ -210,9 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     passwords = {d.id: secrets.token_urlsafe(18) for d in layout.devices}
     passwords[NFC_STATION_ID] = secrets.token_urlsafe(18)
     passwords["edge"] = secrets.token_urlsafe(18)
+    # Screens are in the layout; the shelf labels are generated over its products.
+    products = [dataclasses.asdict(p)
+                for p in layout.products]
+    labels = label_devices([{**p, "zone": p.get("zone") or layout.zones[0].id}
+                            for p in products], args.labels)
+    passwords.update({d["id"]: secrets.token_urlsafe(18) for d in labels})
     settings = BrokerSettings(data_dir=var / "broker", port=free_port())
     prov = Provisioner(settings.data_dir, store)
-    kinds = {d.id: d.kind for d in layout.devices} | {NFC_STATION_ID: "nfc_reader",
+    kinds = {d.id: d.kind for d in layout.devices} | {d["id"]: d["kind"] for d in labels} | {
+        NFC_STATION_ID: "nfc_reader",
                                                       "edge": "edge"}
     prov.add_many([(n, kinds[n], pw) for n, pw in passwords.items()])
     creds_file = var / "creds.json"
@@ -222,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     edge_layout = layout.to_dict()
     edge_layout["devices"].append({"id": NFC_STATION_ID, "kind": "nfc_reader",
                                    "zone": layout.zones[0].id, "shelf": "demo-nfc"})
+    edge_layout["devices"] += labels
     layout_file = var / "layout.json"
     layout_file.write_text(json.dumps(edge_layout))
 
@@ -235,8 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(env={}, store_id=store, db_path=var / "edge.db", mqtt_port=broker.port,
                       mqtt_password=passwords["edge"], loyalty_keys="k1:" + key.hex(),
                       layout_path=layout_file, panel_port=free_port(),
-                      central_url=central.url, store_token=store_token)
+                      central_url=central.url, store_token=store_token,
+                      assets_port=free_port())
     node = EdgeNode(cfg)
+    seed_content(cfg.db_path, node.assets, products)
     node.listeners.append(printer.edge_event)
     node.start()
     printer.line("EDGE", f"edge node up for {store}: {len(node.catalogue.devices)} devices, "
@@ -257,6 +270,12 @@ def main(argv: list[str] | None = None) -> int:
         threads.append(threading.Thread(
             target=_nfc_station, args=(layout, broker.port, passwords[NFC_STATION_ID], store,
                                        printer, stop, device_protocol), daemon=True))
+    signage = DemoSignage(
+        var=var, store_id=store, port=broker.port, protocol=device_protocol,
+        passwords=passwords, labels=labels, assets_url=node.signage.assets_url,
+        screens=[(d.id, d.zone) for d in layout.devices if d.kind == "signage"],
+        line=printer.line)
+    signage.start()
     fleet = Fleet(layout, creds=passwords, loyalty_key=key, port=broker.port,
                   speed=args.speed, seed=args.seed, faults=parse_faults(args.faults),
                   on_story=lambda s: printer.line("SHOP", s.strip()),
@@ -285,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
         fleet.stop()
         printer.line("INFO", "stopping: flushing devices, then the edge, then the broker")
+        signage.stop()
         fleet.close(flush_timeout=5)
         for t in threads:
             t.join(10)
