@@ -49,7 +49,8 @@ def broker_log(broker: TestBroker, offset: int) -> str:
 
 def delivered_to_edge(text: str, topic: str) -> set[int]:
     """Message ids of PUBLISH packets Mosquitto sent the edge on ``topic``."""
-    pat = re.compile(rf"Sending PUBLISH to {EDGE_CLIENT} \(d\d, q1, r0, m(\d+), '{re.escape(topic)}'")
+    pat = re.compile(rf"Sending PUBLISH to {EDGE_CLIENT} "
+                     rf"\(d\d, q1, r0, m(\d+), '{re.escape(topic)}'")
     return {int(m) for m in pat.findall(text)}
 
 
@@ -60,8 +61,8 @@ def acked_by_edge(text: str) -> set[int]:
 def commit_failures(log: Path, offset: int) -> list[int]:
     """Batch sizes of the edge writer's failed commits logged after ``offset``."""
     text = log.read_bytes()[offset:].decode(errors="replace")
-    return [int(n) for n in re.findall(r"commit failed \(database is locked\); retrying batch of (\d+)",
-                                       text)]
+    pat = r"commit failed \(database is locked\); retrying batch of (\d+)"
+    return [int(n) for n in re.findall(pat, text)]
 
 
 def scan(i: int) -> dict[str, str]:
