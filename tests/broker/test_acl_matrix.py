@@ -20,13 +20,16 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from contract.topics import COMMAND_FAMILIES, PREFIX
+from contract.topics import COMMAND_FAMILIES, PREFIX, REPLY_FAMILY, REQUEST_FAMILY
 from tests.conftest import STORE, TestBroker, make_broker
 from vitrine.provisioning import ROLES as PROVISIONED
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 SECTION = "### 2.1 ACL matrix"
-OTHER = "other-dev"  # the {other} device: an nfc_reader
+#: The {other} device of each family: a device of the kind that family belongs to.
+OTHERS = {"devices": ("other-dev", "nfc_reader"), "kiosk": ("other-kiosk", "kiosk"),
+          "req": ("other-kiosk", "kiosk"), "reply": ("other-kiosk", "kiosk"),
+          "signage": ("other-signage", "signage"), "label": ("other-label", "shelf_label")}
 WITNESS = "witness-edge"  # a second edge principal, so that an edge's will has a reader
 REFUSED = 0x87
 
@@ -59,7 +62,8 @@ def principal(role: str) -> str:
 
 
 def full_topic(template: str, name: str) -> str:
-    return f"{PREFIX}/{STORE}/" + template.format(self=name, other=OTHER)
+    other = OTHERS.get(template.split("/", 1)[0], ("other-dev", ""))[0]
+    return f"{PREFIX}/{STORE}/" + template.format(self=name, other=other)
 
 
 @dataclass
@@ -176,7 +180,8 @@ def observe(broker: TestBroker) -> dict[tuple[str, str], str]:
     """Try everything; return {(topic template, role): cell} as the broker behaved."""
     log = BrokerLog(broker)
     names = {role: principal(role) for role in ROLES}
-    peers = {n: connect_peer(n) for n in [*names.values(), OTHER, WITNESS]}
+    others = sorted({name for name, _ in OTHERS.values()})
+    peers = {n: connect_peer(n) for n in [*names.values(), *others, WITNESS]}
     seen: dict[tuple[str, str], str] = {}
     n = 0
 
@@ -201,7 +206,7 @@ def observe(broker: TestBroker) -> dict[tuple[str, str], str]:
                 if rc != REFUSED:
                     cell += "P"
                 # S: someone allowed to publish there does; did it reach `me`?
-                for pub in [me, OTHER, *names.values()]:
+                for pub in [me, *others, *names.values()]:
                     probe = token("S")
                     at = log.offset()
                     if peers[pub].publish(topic, probe) == REFUSED:
@@ -259,7 +264,7 @@ def observed(tmp_path_factory) -> Iterator[dict[tuple[str, str], str]]:
     broker = make_broker(tmp_path_factory.mktemp("acl"), extra=["log_type debug"])
     try:
         broker.add_many([(principal(r), r) for r in ROLES]
-                        + [(OTHER, "nfc_reader"), (WITNESS, "edge")])
+                        + sorted(set(OTHERS.values())) + [(WITNESS, "edge")])
         _PORT[:] = [broker.port]
         yield observe(broker)
     finally:
@@ -269,7 +274,9 @@ def observed(tmp_path_factory) -> Iterator[dict[tuple[str, str], str]]:
 def test_the_table_covers_every_role_and_topic_family():
     assert sorted(ROLES) == sorted(PROVISIONED), "docs/protocol.md 2.1: one column per role"
     families = {t.split("/", 1)[0] for t in MATRIX}
-    assert families >= {"devices", "events", "edge", *COMMAND_FAMILIES}
+    assert families >= {"devices", "events", "edge", REQUEST_FAMILY, REPLY_FAMILY,
+                        *COMMAND_FAMILIES}
+    assert set(OTHERS) >= families - {"events", "edge"}
 
 
 @pytest.mark.parametrize("role", ROLES)
