@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,15 +97,6 @@ def assert_exactly_once(central: Central, events: list[dict[str, Any]], customer
         profile = central.profile(f"cust-{c}")
         total = sum(p["score"] for p in profile["interests"]["products"])
         assert abs(total - (per_customer - 1)) < 0.01 * per_customer
-
-
-@pytest.fixture
-def central(tmp_path: Path) -> Iterator[Central]:
-    c = make_central({"sqlite_path": str(tmp_path / "central.db")})
-    yield c
-    for s in c.servers:
-        s.stop()
-    c.db.close()
 
 
 def _run_in_thread(fwd: Forwarder) -> tuple[threading.Event, threading.Thread]:
