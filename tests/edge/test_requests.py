@@ -150,7 +150,7 @@ def test_session_end_survives_an_edge_restart(broker, edge_config):
         wait_until(lambda: query(edge_config.db_path,
                                  "SELECT 1 FROM sessions WHERE customer_id = 'C0000077'"))
         done = k.request("session_end", {"reason": "timeout"}, request_id="end-77")
-        assert node.metrics.get("requests") >= 1
+        assert node.metrics.get("requests") == 1
     with EdgeNode(edge_config):
         # a retry after the restart is answered from the stored reply
         assert k.request("session_end", {"reason": "timeout"}, request_id="end-77") == done
