@@ -549,16 +549,31 @@ def test_edge_sigkill_mid_burst_loses_nothing(embedded: TestBroker, tmp_path: Pa
             info.wait_for_publish(10)
             assert info.is_published()
         total = len(devices) * per_device
-        wait_for(lambda: committed() >= total)
-        time.sleep(0.5)  # a duplicate would show up now
+        # A marker sent after every PUBACK reaches the edge after the whole burst: once it
+        # is committed, any duplicate would be too.
+        pubs[0].publish(f"{DEVICES}/{devices[0]}/qr",
+                        json.dumps({"msg_id": "marker", "ts": time.time(),
+                                    "text": f"https://id.gs1.org/01/{GTIN}"}).encode())
+        def marker_in() -> bool:
+            db = sqlite3.connect(cfg.db_path)
+            try:
+                return db.execute("SELECT 1 FROM events WHERE msg_id = 'marker'").fetchone()
+            finally:
+                db.close()
+
+        wait_for(marker_in)
         db = sqlite3.connect(cfg.db_path)
         try:
             got = [r[0] for r in db.execute("SELECT msg_id FROM events")]
             (n_outbox,) = db.execute("SELECT count(*) FROM outbox").fetchone()
+            (marker,) = db.execute("SELECT count(*) FROM events WHERE msg_id = 'marker'"
+                                   ).fetchone()
         finally:
             db.close()
-        assert sorted(got) == sorted(f"{d}-{i}" for d in devices for i in range(per_device))
-        assert n_outbox == total
+        assert marker == 1
+        assert sorted(got) == sorted([*(f"{d}-{i}" for d in devices for i in range(per_device)),
+                                      "marker"])
+        assert n_outbox == total + 1
     finally:
         if edge.poll() is None:
             edge.send_signal(signal.SIGTERM)

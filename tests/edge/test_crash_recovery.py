@@ -90,16 +90,25 @@ def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(broker, edge_con
         for t in threads:
             t.join(60)
         assert errors == []
-        wait_until(lambda: query(edge_config.db_path, "SELECT count(*) FROM events")[0][0]
-                   >= total, timeout=60)
-        time.sleep(0.5)  # anything extra (a duplicate) would show up now
+        # A marker published after every publisher had its PUBACK is queued to the edge after
+        # all of the burst (redeliveries included): once it is committed, a duplicate would be.
+        marker = make_client(broker.port, devices[0], f"{devices[0]}-pw")
+        marker.publish(device_topic(broker.store_id, devices[0], "qr"),
+                       json.dumps({"msg_id": "marker", "ts": time.time(),
+                                   "text": f"https://id.gs1.org/01/{GTIN}"}),
+                       qos=1).wait_for_publish(10)
+        marker.disconnect()
+        marker.loop_stop()
+        wait_until(lambda: query(edge_config.db_path,
+                                 "SELECT count(*) FROM events WHERE msg_id = 'marker'")[0][0],
+                   timeout=60)
         (n_events,) = query(edge_config.db_path, "SELECT count(*) FROM events")[0]
         (n_distinct,) = query(edge_config.db_path,
                               "SELECT count(DISTINCT device_id || '/' || msg_id) FROM events")[0]
         (n_outbox,) = query(edge_config.db_path, "SELECT count(*) FROM outbox")[0]
-        assert n_events == n_distinct == total
-        assert n_outbox == total  # one interest event per accepted scan, never two
-        expected = {f"{d}-{i}" for d in devices for i in range(PER_DEVICE)}
+        assert n_events == n_distinct == total + 1  # the burst and the marker
+        assert n_outbox == total + 1  # one interest event per accepted scan, never two
+        expected = {f"{d}-{i}" for d in devices for i in range(PER_DEVICE)} | {"marker"}
         got = {r[0] for r in query(edge_config.db_path, "SELECT msg_id FROM events")}
         assert got == expected
     finally:
