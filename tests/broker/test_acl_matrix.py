@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from contract.topics import COMMAND_FAMILIES, PREFIX, REPLY_FAMILY, REQUEST_FAMILY
+from contract.topics import COMMAND_FAMILIES, DEVICE_CHANNELS, PREFIX, REPLY_FAMILY, REQUEST_FAMILY
 from tests.conftest import STORE, TestBroker, make_broker
 from vitrine.provisioning import ROLES as PROVISIONED
 
@@ -277,6 +277,7 @@ def test_the_table_covers_every_role_and_topic_family():
     assert families >= {"devices", "events", "edge", REQUEST_FAMILY, REPLY_FAMILY,
                         *COMMAND_FAMILIES}
     assert set(OTHERS) >= families - {"events", "edge"}
+    assert {f"devices/{{self}}/{ch}" for ch in DEVICE_CHANNELS} <= set(MATRIX)
 
 
 @pytest.mark.parametrize("role", ROLES)
