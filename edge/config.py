@@ -43,6 +43,10 @@ class EdgeConfig:
     #: SQLite ``synchronous``: FULL survives power loss, NORMAL survives process
     #: crashes (SIGKILL) and is what the benchmarks were run with by default.
     sqlite_synchronous: str = "NORMAL"
+    #: How long a write waits for another connection's write lock (the sync
+    #: client's feeds, an operator's sqlite3 shell) before the batch is retried.
+    #: Tests shorten it to see a held lock at once.
+    sqlite_busy_timeout_s: float = 30.0
     #: Retailer loyalty keys as ``kid:hex,kid:hex``; first is current.
     loyalty_keys: str = ""
     token_leeway_s: float = 30.0

@@ -248,17 +248,19 @@ class MigrationError(RuntimeError):
     """The database is newer than this code, or a migration failed."""
 
 
-def connect(path: str | Path, *, synchronous: str = "NORMAL") -> sqlite_utils.Database:
+def connect(path: str | Path, *, synchronous: str = "NORMAL",
+            busy_timeout_s: float = 30.0) -> sqlite_utils.Database:
     """Open the edge database with the pragmas every process must agree on."""
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                           timeout=busy_timeout_s)
     conn.execute("PRAGMA journal_mode=WAL")
     if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
         raise MigrationError(f"refusing synchronous={synchronous!r}: NORMAL, FULL or EXTRA")
     conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
     return sqlite_utils.Database(conn)
 
 

@@ -44,7 +44,8 @@ EventListener = Callable[[str, dict[str, Any]], None]
 class EdgeNode:
     def __init__(self, cfg: EdgeConfig):
         self.cfg = cfg
-        self.db = connect(cfg.db_path, synchronous=cfg.sqlite_synchronous)
+        self.db = connect(cfg.db_path, synchronous=cfg.sqlite_synchronous,
+                          busy_timeout_s=cfg.sqlite_busy_timeout_s)
         migrate(self.db)
         if cfg.layout_path:
             layout = load_layout(cfg.layout_path)

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from edge import erasure
 from edge.db import connect, migrate
@@ -18,29 +15,13 @@ from edge.sync import SyncClient
 from tests.central.conftest import (
     STORE,
     Central,
-    fresh_pg_url,
     grant,
     interest,
-    make_central,
     presence,
 )
-from tests.central.pg import shared_cluster
 from tests.edge.conftest import wait_until
 
 T0 = time.time() - 3600  # recent: the forwarder expires month-old tracking rows
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def central(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Central]:
-    if request.param == "postgres":
-        cfg: dict[str, Any] = {"database_url": fresh_pg_url(shared_cluster()), "pg_pool_max": 4}
-    else:
-        cfg = {"sqlite_path": str(tmp_path / "central.db")}
-    c = make_central(cfg)
-    yield c
-    for s in c.servers:
-        s.stop()
-    c.db.close()
 
 
 def outbox(conn: sqlite3.Connection, event: dict[str, Any], kind: str | None = None) -> None:

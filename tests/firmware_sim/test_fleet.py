@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,6 +32,8 @@ from firmware_sim.shoppers import DEVICE_ACTIONS, ShopperPlanner
 
 from .test_device import Subscriber
 
+ROOT = Path(__file__).resolve().parents[2]
+
 KEY = bytes(range(32))
 
 
@@ -48,9 +53,23 @@ def _journeys(layout, seed: int, n: int = 30) -> list[list[tuple]]:
     return out
 
 
+def in_fresh_process(expr: str, hash_seed: str) -> object:
+    """Evaluate ``expr`` (this module's helpers in scope) in a new interpreter, with another
+    string hash seed: a seed must reproduce a run anywhere, not just within one process."""
+    code = ("import json; from firmware_sim.layout import load_layout; "
+            "from tests.firmware_sim.test_fleet import _journeys, decisions; "
+            "layout = load_layout(); "
+            f"print(json.dumps({expr}, default=repr))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": hash_seed})
+    return json.loads(out.stdout)
+
+
 def test_journeys_are_reproducible_from_the_seed_and_plausible(layout):
-    assert _journeys(layout, 7) == _journeys(layout, 7)
-    assert _journeys(layout, 7) != _journeys(layout, 8)
+    here = json.loads(json.dumps(_journeys(layout, 7), default=repr))
+    assert len(here) == 30 and all(len(steps) >= 3 for steps in here)
+    assert in_fresh_process("_journeys(layout, 7)", "12345") == here
+    assert _journeys(layout, 8) != _journeys(layout, 7)
     journeys = _journeys(layout, 7, n=400)
     devices = {d.id: d for d in layout.devices}
     identified = 0
@@ -108,13 +127,16 @@ def test_token_faults_are_what_they_claim(layout):
     assert token.fault is None and verify_token(keys, token.value, now=now).kind == "app"
 
 
-def test_fault_decisions_are_reproducible():
-    def decisions(seed: int) -> list[object]:
-        inj = FaultInjector(PRESETS["heavy"], KEY, seed=seed)
-        return [inj.clock_skew(), inj.next_disconnect_in(), inj.garbage(),
-                inj.offline_duration(), inj.app_token("C0000001", 1e9).fault]
+def decisions(seed: int) -> list[object]:
+    inj = FaultInjector(PRESETS["heavy"], KEY, seed=seed)
+    return [inj.clock_skew(), inj.next_disconnect_in(), inj.garbage(),
+            inj.offline_duration(), inj.app_token("C0000001", 1e9).fault]
 
-    assert decisions(1) == decisions(1)
+
+def test_fault_decisions_are_reproducible():
+    here = decisions(1)
+    assert in_fresh_process("[repr(v) for v in decisions(1)]", "777") == [repr(v) for v in here]
+    assert decisions(2) != here
 
 
 def test_parse_faults():
