@@ -194,3 +194,38 @@ def test_player_keeps_playing_with_broker_and_edge_down_and_resumes(broker, stor
     finally:
         screen.close()
         edge.stop()
+
+
+def test_vitrine_signage_play_runs_a_headless_screen(broker, store, tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "pw").write_text(f"{SCREEN}-pw\n")
+    frames = tmp_path / "cli-frames"
+    with EdgeNode(store) as _edge:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vitrine", "signage", "play", "--screen", SCREEN,
+             "--zone", "shoes", "--port", str(broker.port), "--store-id", broker.store_id,
+             "--password-file", str(tmp_path / "pw"), "--cache-dir", str(tmp_path / "cli"),
+             "--frames-dir", str(frames), "--window", "off"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_until(lambda: query(store.db_path, "SELECT state FROM devices WHERE "
+                                                   "device_id = ?", SCREEN)[0][0] == "online",
+                       30)
+            _tap(broker, GTIN)
+
+            def spotlight():
+                try:
+                    meta = json.loads((frames / f"{SCREEN}.json").read_text())
+                except (OSError, ValueError):
+                    return None
+                return meta if meta["kind"] == "spotlight" else None
+
+            meta = wait_until(spotlight, 30)
+            assert meta["gtin"] == GTIN and meta["trigger"] == "tap"
+        finally:
+            proc.terminate()
+            out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out[-2000:]
+        assert "Traceback" not in out
