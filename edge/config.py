@@ -43,11 +43,18 @@ class EdgeConfig:
     #: SQLite ``synchronous``: FULL survives power loss, NORMAL survives process
     #: crashes (SIGKILL) and is what the benchmarks were run with by default.
     sqlite_synchronous: str = "NORMAL"
+    #: How long a write waits for another connection's write lock (the sync
+    #: client's feeds, an operator's sqlite3 shell) before the batch is retried.
+    #: Tests shorten it to see a held lock at once.
+    sqlite_busy_timeout_s: float = 30.0
     #: Retailer loyalty keys as ``kid:hex,kid:hex``; first is current.
     loyalty_keys: str = ""
     token_leeway_s: float = 30.0
-    #: A shelf device's anonymous session ends after this much silence.
+    #: A device's anonymous session ends after this much silence.
     session_gap_s: float = 90.0
+    #: A kiosk's identified session ends after this much silence (the shopper walked
+    #: away without pressing "I'm done"); the kiosk's own timeout usually comes first.
+    kiosk_idle_s: float = 60.0
     #: Devices silent for heartbeat_s * this factor are marked stale.
     stale_factor: float = 2.5
     stale_check_s: float = 5.0

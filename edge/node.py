@@ -44,7 +44,8 @@ EventListener = Callable[[str, dict[str, Any]], None]
 class EdgeNode:
     def __init__(self, cfg: EdgeConfig):
         self.cfg = cfg
-        self.db = connect(cfg.db_path, synchronous=cfg.sqlite_synchronous)
+        self.db = connect(cfg.db_path, synchronous=cfg.sqlite_synchronous,
+                          busy_timeout_s=cfg.sqlite_busy_timeout_s)
         migrate(self.db)
         if cfg.layout_path:
             layout = load_layout(cfg.layout_path)
@@ -114,7 +115,7 @@ class EdgeNode:
             store_id=cfg.store_id, on_change=lambda feed: self.request_reload(),
             assets=self.assets,
             mqtt=MqttSettings(cfg.mqtt_host, cfg.mqtt_port, cfg.mqtt_username,
-                              cfg.mqtt_password))
+                              cfg.mqtt_password, protocol=cfg.mqtt_protocol))
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> EdgeNode:

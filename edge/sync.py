@@ -3,8 +3,10 @@
 The store serves kiosks and signage from local tables, never from central: a
 link down for days means older prices, not a dead store. :class:`SyncClient`
 pulls each feed of central/feeds on its own cadence (catalogue every three
-days, prices daily, stock every minute by default), and stock is also pushed
-in real time over MQTT (:mod:`contract.stock_push`).
+days, prices daily, stock every minute, erasures every five minutes by
+default); stock is also pushed in real time over MQTT (:mod:`contract.stock_push`),
+and a pushed erasure nudge makes the erasure feed due at once
+(:mod:`contract.erasure_push`).
 
 Each pull fetches every page first, then applies them in **one** SQLite
 transaction on the client's own connection (``BEGIN IMMEDIATE``; WAL lets the
@@ -36,6 +38,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contract.erasure_push import (
+    ErasureMessageError,
+    parse_erasure_message,
+    sync_erasures_topic,
+)
 from contract.service_client import ServiceClient
 from contract.stock_push import StockMessageError, parse_stock_message, sync_stock_topic
 
@@ -51,8 +58,9 @@ log = logging.getLogger("vitrine.edge.sync")
 
 DAY_S = 86_400.0
 FEEDS = ("catalogue", "prices", "stock")
+#: Erasures: the pull is the fallback for an edge that missed the push (offline, no bridge).
 DEFAULT_CADENCES: dict[str, float] = {"catalogue": 3 * DAY_S, "prices": DAY_S, "stock": 60.0,
-                                      "erasures": 60.0}
+                                      "erasures": 300.0}
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,8 @@ class MqttSettings:
     username: str = "edge"
     password: str = ""
     client_id: str = "vitrine-edge-sync"
+    #: "5" or "3.1.1" (the edge's ``mqtt_protocol``; the embedded broker speaks 3.1.1 only).
+    protocol: str = "5"
 
 
 
@@ -105,13 +115,15 @@ class SyncClient:
         self.assets = assets
         self.failures = {f: 0 for f in DEFAULT_CADENCES}
         self.counters = {"applied_total": 0, "failures_total": 0, "pushes_total": 0,
-                         "pushes_rejected_total": 0, "erased_rows_total": 0}
+                         "pushes_rejected_total": 0, "erased_rows_total": 0,
+                         "erasure_pushes_total": 0}
         self._conn = sqlite3.connect(db_path, timeout=30, isolation_level=None,
                                      check_same_thread=False)
         self._conn.execute("PRAGMA busy_timeout=30000")
         self._lock = threading.RLock()
         self._due = {f: self._first_due(f) for f in self.cadences}
         self._next_reprice = -math.inf
+        self._erasure_nudged_at = -math.inf
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._push: Any = None
@@ -263,7 +275,9 @@ class SyncClient:
                             feed, exc, self.failures[feed], delay)
                 continue
             self.failures[feed] = 0
-            self._due[feed] = now + cadence
+            # A nudge that came in while this pull ran may name an order it missed.
+            nudged = feed == "erasures" and self._erasure_nudged_at >= now
+            self._due[feed] = -math.inf if nudged else now + cadence
         if now >= self._next_reprice:
             try:
                 self.reprice()
@@ -324,6 +338,22 @@ class SyncClient:
         self._changed("stock")
         return len(items)
 
+    def apply_erasure_push(self, payload: bytes) -> bool:
+        """A nudge: pull the erasure feed at the next tick (within ``idle_max_s``) if behind."""
+        try:
+            seq = parse_erasure_message(payload)
+        except ErasureMessageError as exc:
+            self.counters["pushes_rejected_total"] += 1
+            log.warning("erasure push rejected: %s", exc)
+            return False
+        self.counters["erasure_pushes_total"] += 1
+        if "erasures" not in self._due or seq <= self._state("erasures")[0]:
+            return False  # pulls disabled, or already applied
+        self._erasure_nudged_at = self.clock()
+        self._due["erasures"] = -math.inf
+        self.failures["erasures"] = 0
+        return True
+
     def _start_push(self) -> None:
         cfg = self.mqtt
         assert cfg is not None
@@ -335,8 +365,9 @@ class SyncClient:
                 log.warning("stock push not applied: %s", exc)
 
         client = ServiceClient(cfg.host, cfg.port, cfg.username, cfg.password,
-                               client_id=cfg.client_id)
+                               client_id=cfg.client_id, protocol=cfg.protocol)
         client.subscribe(sync_stock_topic(self.store_id), on_push)
+        client.subscribe(sync_erasures_topic(self.store_id), self.apply_erasure_push)
         self.push_ready = client.subscribed
         self._push = client.start()
 

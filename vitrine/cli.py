@@ -3,6 +3,7 @@
     vitrine edge ...            the store's edge node
     vitrine sim ...             simulated devices and shoppers
     vitrine demo                a whole simulated store on embedded defaults
+    vitrine store provision ...          a whole store's credentials and configs from its layout
     vitrine device add|revoke|list ...   per-device broker credentials and ACL
     vitrine broker config|run   the store broker's configuration
     vitrine central ...         the central customer profile service
@@ -145,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         from vitrine.demo import main as demo_main
 
         return demo_main(rest)
+    if command == "store":
+        from vitrine.store_setup import main as store_main
+
+        return store_main(rest)
     if command == "device":
         return _device(rest)
     if command == "broker":

@@ -1,13 +1,17 @@
 """``vitrine demo``: a whole simulated store on one machine, on embedded defaults.
 
 Starts, in order: the store broker (Mosquitto with the production config
-rendered on a free port, or the embedded broker when Mosquitto is missing), the
-edge node (SQLite in ``var/demo/``), one NFC reader station driven through
-nfcpy's real stack (``udp:`` frontend, tags played by the tag emulator), and a
-fleet of simulated readers, scanners and a camera with shoppers walking the
-store and faults injected. Everything the edge decides is printed live.
-Credentials and the loyalty key are generated for this run: none are stored
-in the repository.
+rendered on a free port, or the embedded broker when Mosquitto is missing),
+central (SQLite in ``var/demo/central.db``, on a free port), the edge node
+(SQLite in ``var/demo/``) forwarding to central, one NFC reader station driven
+through nfcpy's real stack (``udp:`` frontend, tags played by the tag
+emulator), and a fleet of simulated readers, scanners and a camera with
+shoppers walking the store and faults injected. Everything the edge decides is
+printed live, and so is every member's central profile when it changes: the
+omnichannel loop, from a tap on a shelf to the profile a salesperson reads.
+Half the members have given tracking consent; the others have a profile too
+(identity, points, consents) but nothing about their visits. Credentials and
+the loyalty key are generated for this run: none are stored in the repository.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import signal
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +89,74 @@ class Printer:
         elif kind == "rejected":
             self.line("EDGE", self.c(YELLOW, f"quarantine {ev['reason']} from "
                                              f"{ev.get('device_id')}: {ev.get('detail', '')[:60]}"))
+
+
+def _central_call(url: str, token: str, method: str = "GET", body: Any = None) -> Any:
+    req = urllib.request.Request(url, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def _profile_line(profile: dict[str, Any], names: dict[str, str]) -> str:
+    """One line a salesperson would read: consent, what they looked at, where last seen."""
+    who = profile["customer_id"]
+    if not profile.get("tracking"):
+        return (f"{who}: member, {profile['loyalty_points']} points; no tracking consent, "
+                "so nothing is recorded about their visits")
+    products = [names.get(p["gtin"], p["gtin"]) for p in profile["interests"]["products"][:3]]
+    seen = profile.get("last_seen") or {}
+    where = f", last seen in {seen.get('zone')}" if seen else ""
+    n = len(profile["timeline"])
+    return (f"{who}: {n} event{'s' if n != 1 else ''}, interested in "
+            f"{', '.join(products) or 'nothing yet'}{where}")
+
+
+def _watch_profiles(url: str, token: str, customers: list[str], names: dict[str, str],
+                    printer: Printer, stop: threading.Event) -> None:
+    """Print a member's central profile each time it changes (polls the HTTP API)."""
+    last: dict[str, str] = {}
+    while not stop.wait(2.0):
+        for cid in customers:
+            try:
+                profile = _central_call(f"{url}/api/v1/customers/{cid}", token)
+            except urllib.error.HTTPError as exc:
+                if exc.code != 404:  # 404: not seen in the store yet
+                    printer.line("PROFILE", f"{cid}: central answered {exc.code}")
+                continue
+            except OSError:
+                return  # central stopped
+            if profile.get("tracking") and not profile["timeline"]:
+                continue  # consented, not in the store yet
+            line = _profile_line(profile, names)
+            if last.get(cid) != line:
+                last[cid] = line
+                printer.line("PROFILE", printer.c(BOLD, line))
+
+
+def _start_central(var: Path, store: str, customers: list[str], printer: Printer
+                   ) -> tuple[Any, str, str]:
+    """Central on SQLite under ``var``; returns (server, admin token, store token)."""
+    from central import create_app
+    from central.credentials import issue
+    from central.server import ServerThread
+
+    admin = secrets.token_urlsafe(18)
+    app = create_app({"sqlite_path": str(var / "central.db"), "admin_token": admin})
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ServerThread(app).start()
+    db = app.extensions["central_db"]
+    store_token = issue(db, "store", store)
+    consenting = customers[::2]
+    for c in consenting:  # what the loyalty app sends when the member says yes
+        _central_call(f"{server.url}/api/v1/customers/{c}/consents", admin, "PUT",
+                      {"tracking": True})
+    printer.line("CENTRAL", f"central on {server.url} (SQLite {var / 'central.db'}); "
+                            f"{len(consenting)} of {len(customers)} members gave tracking "
+                            "consent")
+    return server, admin, store_token
 
 
 def _nfc_station(layout, port: int, password: str, store_id: str, printer: Printer,
@@ -163,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     layout_file.write_text(json.dumps(edge_layout))
 
     broker = start_broker(settings, log_file=var / "broker.log")
+    customers = [c.id for c in layout.customers]
+    central, admin_token, store_token = _start_central(var, store, customers, printer)
     printer.line("BROKER", ("EMBEDDED pure-Python broker (mosquitto not installed)"
                             if broker.embedded else "mosquitto") +
                  f" on 127.0.0.1:{broker.port}, auth + ACL on"
@@ -170,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(env={}, store_id=store, db_path=var / "edge.db", mqtt_port=broker.port,
                       mqtt_password=passwords["edge"], loyalty_keys="k1:" + key.hex(),
                       layout_path=layout_file, panel_port=free_port(),
+                      central_url=central.url, store_token=store_token,
                       assets_port=free_port())
     node = EdgeNode(cfg)
     seed_content(cfg.db_path, node.assets, products)
@@ -212,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     fleet_thread = threading.Thread(target=fleet.run, args=(args.duration or 10**9,),
                                     daemon=True)
     threads.append(fleet_thread)
+    threads.append(threading.Thread(
+        target=_watch_profiles, args=(central.url, admin_token, customers,
+                                      {p.gtin: p.name for p in layout.products}, printer, stop),
+        daemon=True))
     for t in threads:
         t.start()
     deadline = time.monotonic() + args.duration if args.duration else None
@@ -230,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(0.5)  # let the last acknowledged messages commit
         snap = node.metrics.snapshot()
         node.stop()
+        central.stop()
         broker.stop()
     c = snap["counters"]
     printer.line("DONE", f"received {c.get('received', 0)}, accepted {c.get('accepted', 0)}, "
