@@ -17,6 +17,8 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 
+from edge.panel.users import create_user
+
 from .panel_fixtures import (  # noqa: F401
     MANAGER,
     STAFF,
@@ -31,8 +33,10 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
 CALLERS = ("anonymous", "staff", "manager")
 USERS = {"staff": STAFF, "manager": MANAGER}
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-#: Values for the URL variables of parameterised routes (rows that exist in the fixture).
-SAMPLE = {"qid": "35", "filename": "panel.css"}
+#: Values for the URL variables of parameterised routes (rows that exist in the fixture; the
+#: user is a third one, so that disabling or resetting it logs no caller out).
+SAMPLE = {"qid": "35", "filename": "panel.css", "device_id": "nfc-01", "username": "victim",
+          "name": "products"}
 _VAR = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 
 
@@ -77,6 +81,7 @@ def test_every_route_and_method_is_in_the_table(app):
 
 
 def test_every_caller_gets_the_documented_outcome_and_refusals_change_nothing(app, panel_db):
+    create_user(panel_db, "victim", "victim-password-1", "staff")
     table = matrix()
     checked = 0
     clients: dict[str, tuple[FlaskClient, str]] = {}
@@ -93,6 +98,7 @@ def test_every_caller_gets_the_documented_outcome_and_refusals_change_nothing(ap
                 before = digest(panel_db)
                 r = client.open(path, method=method,
                                 data=form if method != "GET" else None)
+                r.close()  # a streamed response (server-sent events) ends here
                 where = f"{route} as {who}: {r.status_code} {r.location}"
                 changed = digest(panel_db) != before
                 cell = table[route][who] if method in methods else "405"
