@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,9 @@ log = logging.getLogger("vitrine.edge.bus")
 SESSION_EXPIRY_S = 14 * 24 * 3600
 #: Events per published message at most (~300 KiB), far below max_packet_size.
 PUBLISH_CHUNK = 500
+#: Where the dynamic-security plugin takes commands, and answers them.
+DYNSEC_TOPIC = "$CONTROL/dynamic-security/v1"
+DYNSEC_RESPONSE = DYNSEC_TOPIC + "/response"
 
 
 class EdgeBus:
@@ -47,13 +51,16 @@ class EdgeBus:
         self._on_inbound = on_message
         self.connected = threading.Event()
         self.version = version
+        #: The broker makes every client id its username (``use_username_as_clientid``):
+        #: the persistent session is the edge login's, and no device can take it.
+        client_id = cfg.mqtt_username
         if cfg.mqtt_protocol == "3.1.1":
             # No MQTT 5 properties to decode on every message: measurably cheaper.
             # The broker's max_inflight_messages then plays Receive Maximum's role.
-            c = VitrineClient(cfg.mqtt_client_id, protocol=mqtt.MQTTv311, manual_ack=True,
+            c = VitrineClient(client_id, protocol=mqtt.MQTTv311, manual_ack=True,
                               clean_session=False)
         elif cfg.mqtt_protocol == "5":
-            c = VitrineClient(cfg.mqtt_client_id, manual_ack=True)
+            c = VitrineClient(client_id, manual_ack=True)
         else:
             raise ValueError(f"mqtt_protocol must be '5' or '3.1.1', not {cfg.mqtt_protocol!r}")
         c.username_pw_set(cfg.mqtt_username, cfg.mqtt_password or None)
@@ -65,7 +72,12 @@ class EdgeBus:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.message_callback_add(DYNSEC_RESPONSE, self._on_dynsec_response)
         self.client = c
+        #: Topics whose retained message we just cleared: the empty publish comes back
+        #: to our own subscription and is not a device message.
+        self._clearing: set[str] = set()
+        self._clear_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:
@@ -96,7 +108,7 @@ class EdgeBus:
         if getattr(reason_code, "is_failure", bool(reason_code)):
             log.error("MQTT connection refused: %s", reason_code)
             return
-        client.subscribe(device_subscription(self.cfg.store_id), qos=1)
+        client.subscribe([(device_subscription(self.cfg.store_id), 1), (DYNSEC_RESPONSE, 1)])
         client.publish(self._state_topic,
                        json.dumps({"state": "online", "fw": self.version,
                                    "ts": time.time()}), qos=1, retain=True)
@@ -111,8 +123,59 @@ class EdgeBus:
             log.warning("edge lost MQTT connection (%s); reconnecting", reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if not msg.payload and self._clearing and msg.topic in self._clearing:
+            with self._clear_lock:
+                self._clearing.discard(msg.topic)
+            self.ack(msg.mid, msg.qos)  # our own clearing of a retained message, echoed
+            return
+        if msg.retain and not msg.topic.endswith("/state"):
+            # Retained is for births only: a device must not park data at the broker,
+            # replayed to us at every connect. Processed like any message, then cleared.
+            self.clear_retained(msg.topic)
         self._on_inbound(Inbound(msg.mid, msg.qos, msg.topic, msg.payload, time.time(),
                                  bool(msg.retain)))
+
+    def _on_dynsec_response(self, client: mqtt.Client, userdata: Any,
+                            msg: mqtt.MQTTMessage) -> None:
+        self.ack(msg.mid, msg.qos)
+        try:
+            responses = json.loads(msg.payload).get("responses", [])
+        except (ValueError, AttributeError):
+            responses = []
+        for r in responses:
+            # createClient of a device already known to the plugin is expected.
+            if r.get("error") and "already exists" not in str(r.get("error")):
+                log.warning("broker refused %s: %s", r.get("command"), r.get("error"))
+
+    def ack(self, mid: int, qos: int) -> None:
+        """Acknowledge one message now (one that will not be stored: see edge/flood.py)."""
+        if qos == 1:
+            self.client.ack_many([mid])
+
+    # -- broker control ------------------------------------------------------------
+    def cut_off(self, device_id: str) -> None:
+        """Disable ``device_id``'s login at the broker: disconnected now, refused until reinstated.
+
+        The dynamic-security plugin only knows the devices the edge disabled; it
+        defers every other login to the password file. The random password is
+        never used: the client exists only to be disabled.
+        """
+        self._dynsec([{"command": "createClient", "username": device_id,
+                       "password": secrets.token_urlsafe(24)},
+                      {"command": "disableClient", "username": device_id}])
+
+    def reinstate(self, device_id: str) -> None:
+        """Give ``device_id`` back to the password file (its own credentials work again)."""
+        self._dynsec([{"command": "deleteClient", "username": device_id}])
+
+    def _dynsec(self, commands: list[dict[str, Any]]) -> None:
+        self.client.publish(DYNSEC_TOPIC, json.dumps({"commands": commands}), qos=1)
+
+    def clear_retained(self, topic: str) -> None:
+        """Delete a retained message a device left outside its ``state`` channel."""
+        with self._clear_lock:
+            self._clearing.add(topic)
+        self.client.publish(topic, b"", qos=1, retain=True)
 
     # -- outbound ----------------------------------------------------------------
     def ack_batch(self, items: list[Inbound]) -> None:

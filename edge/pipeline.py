@@ -35,7 +35,7 @@ from contract.gs1 import GS1Error
 from contract.loyalty import TokenError
 from contract.ndef_codec import NdefError, candidate_strings, decode_ndef
 from contract.scan import ScanContent, classify
-from contract.topics import TopicError, parse_device_topic
+from contract.topics import KIND_CHANNELS, TopicError, parse_device_topic
 from contract.validation import MAX_PAYLOAD_BYTES, SchemaError, validate
 
 from .catalogue import Catalogue
@@ -124,10 +124,25 @@ class BatchResult:
     counts: Counter[str] = field(default_factory=Counter)
 
 
+@dataclass(frozen=True)
+class QuarantineLimits:
+    """How much of what it rejects the edge keeps (see docs/operations.md).
+
+    ``keep_bytes``: payloads longer than this keep only their first ``keep_bytes``
+    bytes and the SHA-256 of the whole. ``device_rows``: rows kept per device
+    (per unknown sender, for rejects without a device); beyond it a rejection
+    only adds to ``quarantine_overflow`` (device, reason, count, first/last time),
+    until retention frees room.
+    """
+
+    keep_bytes: int = 4096
+    device_rows: int = 1000
+
+
 class Pipeline:
     def __init__(self, db: sqlite_utils.Database, store_id: str, *, catalogue: Catalogue,
                  identifier: Identifier, sessions: Sessions, registry: Registry,
-                 metrics: Metrics):
+                 metrics: Metrics, quarantine_limits: QuarantineLimits | None = None):
         self.db = db
         self.conn = db.conn
         self.store_id = store_id
@@ -148,6 +163,15 @@ class Pipeline:
         self._clock_faults: dict[str, tuple[int, str]] = {}
         self.recent = RecentKeys()
         self.recent.load(self.conn)
+        self.quarantine_limits = quarantine_limits or QuarantineLimits()
+        #: Quarantine rows per device id ("" for rejects with no device), as committed.
+        self._quarantine_rows: Counter[str] = Counter()
+        self.reload_quarantine_counts()
+
+    def reload_quarantine_counts(self) -> None:
+        """Re-count quarantine rows per device (at start, after retention deleted some)."""
+        self._quarantine_rows = Counter({d or "": n for d, n in self.conn.execute(
+            "SELECT device_id, count(*) FROM quarantine GROUP BY device_id")})
 
     # -- batch -------------------------------------------------------------
     def process_batch(self, items: list[Inbound]) -> BatchResult:
@@ -286,6 +310,7 @@ class Pipeline:
     def reload_state(self) -> None:
         """Forget in-memory state that a rolled-back transaction may have changed."""
         self.sessions.reload(self.conn)
+        self.reload_quarantine_counts()
 
     # -- one message -----------------------------------------------------------
     def _process(self, item: Inbound, result: BatchResult) -> None:
@@ -302,6 +327,12 @@ class Pipeline:
         device = self.catalogue.device(dt.device_id)
         if device is None:
             raise Rejected("unknown_device", dt.device_id)
+        allowed = KIND_CHANNELS.get(device.kind or "")
+        if allowed is not None and dt.channel not in allowed:
+            # The broker's ACL refuses it already; this holds if the registry and the
+            # broker's registry disagree (a camera provisioned as a reader, say).
+            raise Rejected("channel_not_allowed", f"a {device.kind} does not publish on"
+                           f" {dt.channel}")
         if item.frame_error:
             raise Rejected(*item.frame_error)
         try:
@@ -451,13 +482,34 @@ class Pipeline:
 
     def _quarantine_row(self, received_at: float, topic: str, device_id: str | None,
                         reason: str, detail: str, payload: bytes, result: BatchResult) -> None:
-        self.conn.execute(
-            "INSERT INTO quarantine (received_at, topic, device_id, reason, detail, size, payload)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (received_at, safe_text(topic, 512), device_id, reason, safe_text(detail, 500),
-             len(payload), payload))
+        """Keep a rejected payload for inspection, within the limits of :class:`QuarantineLimits`.
+
+        A device that sends nothing but garbage fills its quota and then only
+        counts: the store's disk is not the attacker's to fill.
+        """
         result.counts["quarantined"] += 1
         result.counts[f"quarantined.{reason}"] += 1
+        limits = self.quarantine_limits
+        who = device_id or ""
+        if self._quarantine_rows[who] >= limits.device_rows:
+            self.conn.execute(
+                "INSERT INTO quarantine_overflow (device_id, reason, count, first_at, last_at)"
+                " VALUES (?, ?, 1, ?, ?) ON CONFLICT (device_id, reason) DO UPDATE SET"
+                " count = count + 1, last_at = excluded.last_at",
+                (who, reason, received_at, received_at))
+            result.counts["quarantine_over_quota"] += 1
+            return
+        size = len(payload)
+        digest, truncated = None, 0
+        if size > limits.keep_bytes:
+            digest = hashlib.sha256(payload).hexdigest()
+            payload, truncated = payload[:limits.keep_bytes], 1
+        self.conn.execute(
+            "INSERT INTO quarantine (received_at, topic, device_id, reason, detail, size,"
+            " payload, sha256, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (received_at, safe_text(topic, 512), device_id, reason, safe_text(detail, 500),
+             size, payload, digest, truncated))
+        self._quarantine_rows[who] += 1
 
     @staticmethod
     def _device_of(item: Inbound) -> str | None:

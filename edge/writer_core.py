@@ -16,8 +16,9 @@ from .config import EdgeConfig
 from .housekeeping import Housekeeper
 from .identity import Identifier
 from .metrics import Metrics
-from .pipeline import Pipeline
+from .pipeline import Pipeline, QuarantineLimits
 from .registry import Registry
+from .retention import Retention, RetentionPolicy
 from .sessions import Sessions
 
 
@@ -36,6 +37,12 @@ def build_writer_core(cfg: EdgeConfig, db: sqlite_utils.Database,
     pipeline = Pipeline(db, cfg.store_id, catalogue=catalogue,
                         identifier=Identifier(cfg.loyalty_keyring(), cfg.token_leeway_s),
                         sessions=Sessions(db.conn, cfg.session_gap_s), registry=registry,
-                        metrics=metrics)
+                        metrics=metrics,
+                        quarantine_limits=QuarantineLimits(cfg.quarantine_keep_bytes,
+                                                           cfg.quarantine_device_rows))
+    retention = Retention(db.conn, RetentionPolicy(
+        cfg.events_retention_days, cfg.quarantine_retention_days, cfg.sessions_retention_days,
+        cfg.disk_budget_bytes, standalone=not cfg.central_url))
     return WriterCore(catalogue, registry, pipeline,
-                      Housekeeper(db.conn, catalogue, registry, pipeline))
+                      Housekeeper(db.conn, catalogue, registry, pipeline, retention,
+                                  cfg.retention_check_s))

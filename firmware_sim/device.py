@@ -58,7 +58,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from contract.mqtt_wire import set_nodelay
-from contract.topics import device_topic, valid_id
+from contract.topics import KIND_CHANNELS, device_topic, valid_id
 from contract.validation import MAX_PAYLOAD_BYTES
 
 log = logging.getLogger("firmware_sim.device")
@@ -124,6 +124,14 @@ def _drop_paho_out_messages(client: mqtt.Client) -> None:
         return
     with client._out_message_mutex:  # paho 2.1
         client._out_messages.clear()
+
+
+def own_channel(kind: str, channel: str) -> str:
+    """``channel`` if a device of ``kind`` may publish on it, else its first data channel."""
+    allowed = KIND_CHANNELS.get(kind)
+    if not allowed or channel in allowed:
+        return channel
+    return next((c for c in allowed if c not in ("state", "telemetry")), "telemetry")
 
 
 class DeviceClient:
@@ -349,6 +357,7 @@ class DeviceClient:
             raw = self._json({"msg_id": mid, "ts": ts, "text": filler})
         else:
             raise ValueError(f"unknown garbage kind {kind!r}")
+        channel = own_channel(self.kind, channel)
         self.stats.garbage += 1
         self._enqueue(_Msg(next(self._seq), self.topic(channel), raw, mid))
         return kind

@@ -84,10 +84,11 @@ def _broker(argv: list[str]) -> int:
 
 def production_settings(data_dir: Path = Path("/var/lib/vitrine/broker"),
                         tls_port: int | None = 8883):
-    from vitrine.broker import BrokerSettings
+    from vitrine.broker import DYNSEC_PLUGIN_PATHS, BrokerSettings
 
     return BrokerSettings(data_dir=data_dir, port=1883, tls_port=tls_port,
-                          run_as_user="mosquitto", log_dest="syslog")
+                          run_as_user="mosquitto", log_dest="syslog",
+                          dynsec_plugin=DYNSEC_PLUGIN_PATHS[0])
 
 
 def main(argv: list[str] | None = None) -> int:

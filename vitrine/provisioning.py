@@ -20,7 +20,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from contract.topics import PREFIX, valid_id
+from contract.topics import KIND_CHANNELS, PREFIX, valid_id
+
+from .broker import ensure_dynsec_file
 
 DEVICE_KINDS = ("nfc_reader", "qr_scanner", "camera", "kiosk", "signage")
 ROLES = (*DEVICE_KINDS, "edge", "observer")
@@ -68,12 +70,18 @@ class Provisioner:
         return {name: Principal(**p) for name, p in raw["principals"].items()}
 
     def _save(self, principals: dict[str, Principal]) -> None:
+        names = [login for p in principals.values() for login in logins(p)]
+        clash = {n for n in names if names.count(n) > 1}
+        if clash:
+            raise ProvisioningError(f"{', '.join(sorted(clash))}: reserved for an edge's sync"
+                                    " login; choose another id")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_dynsec_file(self.data_dir / "dynamic-security.json")
         data = {"store_id": self.store_id,
                 "principals": {n: vars(p) for n, p in sorted(principals.items())}}
         _atomic_write(self.registry_file, json.dumps(data, indent=2) + "\n")
-        _atomic_write(self.password_file,
-                      "".join(f"{p.name}:{p.password_hash}\n" for p in principals.values()))
+        _atomic_write(self.password_file, "".join(
+            f"{login}:{p.password_hash}\n" for p in principals.values() for login in logins(p)))
         _atomic_write(self.acl_file, render_acl(self.store_id, principals.values()))
 
     def list(self) -> list[Principal]:
@@ -120,6 +128,20 @@ class Provisioner:
         return True
 
 
+def sync_login(edge_name: str) -> str:
+    """The edge's second login, for its sync client's stock-push subscription.
+
+    Client ids are usernames (``use_username_as_clientid``), so one login holds
+    one connection: the sync client must not share the edge's, or each would
+    take the other's session. Same password as the edge, read-only ACL.
+    """
+    return f"{edge_name}-sync"
+
+
+def logins(p: Principal) -> list[str]:
+    return [p.name, sync_login(p.name)] if p.role == "edge" else [p.name]
+
+
 def render_acl(store_id: str, principals) -> str:  # noqa: ANN001 - iterable of Principal
     """ACL text: each device writes only its own topics, reads only what it needs."""
     base = f"{PREFIX}/{store_id}"
@@ -128,10 +150,17 @@ def render_acl(store_id: str, principals) -> str:  # noqa: ANN001 - iterable of 
         if p.role == "edge":
             out += [f"user {p.name}",
                     f"topic read {base}/devices/#",
+                    # clears retained messages a device left on another channel than state
+                    f"topic write {base}/devices/#",
+                    # the runtime cut-off of a flooding device (dynamic-security plugin)
+                    "topic write $CONTROL/dynamic-security/v1",
+                    "topic read $CONTROL/dynamic-security/v1/response",
                     f"topic write {base}/events/#",
                     f"topic write {base}/kiosk/#",
                     f"topic write {base}/signage/#",
-                    f"topic readwrite {base}/edge/#", ""]
+                    f"topic readwrite {base}/edge/#", "",
+                    f"user {sync_login(p.name)}",
+                    f"topic read {base}/edge/sync/#", ""]
         elif p.role == "observer":
             out += [f"user {p.name}",
                     f"topic read {base}/events/#",
@@ -140,16 +169,23 @@ def render_acl(store_id: str, principals) -> str:  # noqa: ANN001 - iterable of 
         elif p.role in ("kiosk", "signage"):
             out += [f"user {p.name}",
                     f"topic read {base}/events/#",
-                    f"topic read {base}/edge/state", ""]
+                    f"topic read {base}/edge/state",
+                    *_channel_lines(base, p), ""]
+        elif p.role in KIND_CHANNELS:
+            out += [f"user {p.name}", *_channel_lines(base, p), ""]
     out += [
-        "# Every principal may publish only under its own device id (its username),",
-        "# and read only the commands addressed to it.",
-        f"pattern write {base}/devices/%u/#",
+        "# A device publishes only under its own id, on exactly the channels of its",
+        "# kind (above), and reads only the commands addressed to it.",
         f"pattern read {base}/kiosk/%u/cmd",
         f"pattern read {base}/signage/%u/cmd",
         "",
     ]
     return "\n".join(out)
+
+
+def _channel_lines(base: str, p: Principal) -> list[str]:
+    return [f"topic write {base}/devices/{p.name}/{channel}"
+            for channel in KIND_CHANNELS.get(p.role, ())]
 
 
 def _atomic_write(path: Path, text: str) -> None:
