@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from .startup import SQLITE_MAGIC, StartupError
+from .startup import SQLITE_MAGIC, StartupError, is_disk_full
 
 
 def lock_path(db_path: Path) -> Path:
@@ -35,7 +35,14 @@ def lock_path(db_path: Path) -> Path:
 
 def hold_lock(db_path: Path) -> IO[str]:
     """Take ``{db}.lock`` for this process's lifetime; StartupError if another holds it."""
-    fh = open(lock_path(db_path), "a+")  # noqa: SIM115 - held open until the process ends
+    try:
+        fh = open(lock_path(db_path), "a+")  # noqa: SIM115 - held open until the process ends
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise
+        raise StartupError(f"{db_path}: cannot create its lock file {lock_path(db_path)}"
+                           f" ({exc.strerror}): make the directory writable by the edge's"
+                           " user") from None
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

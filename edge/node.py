@@ -29,7 +29,7 @@ from .frames import FrameLane
 from .inbound import Inbound
 from .metrics import Metrics
 from .seed import LayoutError, load_layout, seed
-from .startup import open_edge_db, retry_while_disk_full
+from .startup import check_file, open_edge_db, retry_while_disk_full
 from .writer_core import WriterCore, build_writer_core
 
 log = logging.getLogger("vitrine.edge")
@@ -40,8 +40,10 @@ class EdgeNode:
     def __init__(self, cfg: EdgeConfig):
         self.cfg = cfg
         self._lock_file = None
-        if str(cfg.db_path) != ":memory:" and Path(cfg.db_path).parent.is_dir():
-            self._lock_file = hold_lock(Path(cfg.db_path))  # one edge per database
+        if str(cfg.db_path) != ":memory:":
+            check_file(Path(cfg.db_path))
+            self._lock_file = retry_while_disk_full(  # one edge per database
+                lambda: hold_lock(Path(cfg.db_path)), cfg.startup_retry_s)
         # Opening checks the file (one clear line per fault, see edge/startup.py) and
         # migrates; on a full disk it waits and retries, like a running edge does.
         self.db = open_edge_db(cfg)
