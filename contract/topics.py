@@ -81,6 +81,16 @@ def command_topic(store_id: str, family: str, device_id: str) -> str:
     return f"{PREFIX}/{_check('store', store_id)}/{family}/{_check('device', device_id)}/cmd"
 
 
+#: Where the edge tells a device which of its messages are committed:
+#: ``committed/{device_id}``, a JSON object ``{"committed": [msg_id, ...]}``.
+COMMIT_FAMILY = "committed"
+
+
+def commit_topic(store_id: str, device_id: str) -> str:
+    """Commit notices for one device (QoS 1, not retained; docs/protocol.md)."""
+    return f"{PREFIX}/{_check('store', store_id)}/{COMMIT_FAMILY}/{_check('device', device_id)}"
+
+
 def edge_state_topic(store_id: str) -> str:
     """Retained birth/last-will of the edge node itself."""
     return f"{PREFIX}/{_check('store', store_id)}/edge/state"

@@ -27,6 +27,7 @@ from paho.mqtt.properties import Properties
 from contract.mqtt_wire import VitrineClient
 from contract.topics import (
     command_topic,
+    commit_topic,
     device_subscription,
     edge_state_topic,
     event_topic,
@@ -186,6 +187,19 @@ class EdgeBus:
         """Send a kiosk or signage command (QoS 1; the device keeps a persistent session)."""
         self.client.publish(command_topic(self.cfg.store_id, family, device_id),
                             json.dumps(command, separators=(",", ":")), qos=1)
+
+    def publish_commits(self, done: dict[str, list[str]]) -> None:
+        """Tell each device which of its messages are committed (after the commit, QoS 1).
+
+        The device keeps every message until it is named here, and resends the
+        ones still unconfirmed after a reconnect: a broker that crashed and lost
+        its queue loses nothing a device still holds (docs/protocol.md).
+        """
+        for device_id, ids in done.items():
+            topic = commit_topic(self.cfg.store_id, device_id)
+            for i in range(0, len(ids), PUBLISH_CHUNK * 2):
+                self.client.publish(topic, json.dumps(
+                    {"committed": ids[i:i + PUBLISH_CHUNK * 2]}, separators=(",", ":")), qos=1)
 
     def publish_events(self, kind: str, payloads: list[str]) -> None:
         """Publish derived events in store (QoS 1), called only after their commit.

@@ -80,6 +80,9 @@ class EdgeConfig:
     #: everything runs in one process (simpler to debug, enough below ~7k/s).
     writer_process: bool = True
     publish_events: bool = True
+    #: Commit notices (docs/protocol.md): each device is told, at most this often, which
+    #: of its messages the edge committed, so that it can forget them. 0 = never.
+    commit_notice_s: float = 0.25
     layout_path: Path | None = None
     #: Central profile service; empty = this store runs standalone (no forwarding,
     #: no feeds). The store token comes from the environment, never a file in git.

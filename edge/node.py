@@ -81,6 +81,9 @@ class EdgeNode:
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name="edge-writer", daemon=True)
         self._next_housekeeping = 0.0
+        #: Settled msg_ids per device not yet announced (commit notices), and when next.
+        self._commits: dict[str, list[str]] = {}
+        self._next_commit_notice = 0.0
         #: Set by the sync client (another thread, another connection) when the
         #: catalogue, prices or an erasure changed rows the writer caches.
         self._reload = threading.Event()
@@ -233,6 +236,15 @@ class EdgeNode:
                     continue
                 self._publish(result.events)
                 self.bus.ack_batch(batch)
+                if self.cfg.commit_notice_s > 0:
+                    for device_id, ids in result.done.items():
+                        self._commits.setdefault(device_id, []).extend(ids)
+            if self._commits and self.cfg.commit_notice_s > 0:
+                now = time.monotonic()
+                if now >= self._next_commit_notice:
+                    self._next_commit_notice = now + self.cfg.commit_notice_s
+                    commits, self._commits = self._commits, {}
+                    self.bus.publish_commits(commits)
             if not self._new_cuts.empty():
                 self._record_cuts(time.time())
             now = time.time()

@@ -122,6 +122,9 @@ class BatchResult:
     #: (kind, event, event as JSON) to publish in store, in order, once committed.
     events: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
+    #: device_id -> msg_ids this batch settled (stored, duplicate or quarantined): what
+    #: the edge tells each device it may forget (docs/protocol.md, commit notices).
+    done: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,8 @@ class Pipeline:
         self.registry = registry
         self.metrics = metrics
         self._topic = ""  # topic of the message being processed, for quarantine rows
+        #: (device_id, msg_id) of the message in hand once its JSON is read.
+        self._msg_key: tuple[str, str] | None = None
         #: Outbox rows of the batch, written with one executemany before COMMIT
         #: (half the cost of one INSERT per row; nothing reads them before then).
         self._outbox_rows: list[tuple[str, str, str, str, float]] = []
@@ -270,11 +275,13 @@ class Pipeline:
         mark = len(result.events)
         outbox_mark = len(self._outbox_rows)
         event_mark = len(self._event_rows)
+        self._msg_key = None
         try:
             self._process(item, result)
             if savepoint:
                 self._flush_deferred(result)
                 conn.execute("RELEASE msg")
+            self._settled(result)
         except Rejected as rej:
             if savepoint:
                 conn.execute("ROLLBACK TO msg")
@@ -283,6 +290,7 @@ class Pipeline:
             del result.events[mark:]
             self._truncate(outbox_mark, event_mark)
             self._quarantine(item, rej.reason, rej.detail, result)
+            self._settled(result)
         except Exception as exc:
             if is_environmental(exc):
                 raise  # the database is sick, not this message: retry the whole batch
@@ -299,6 +307,13 @@ class Pipeline:
             log.warning("internal error on %s: %r (message quarantined)",
                         safe_text(item.topic, 200), exc)
             self._quarantine(item, "internal_error", repr(exc)[:500], result)
+            self._settled(result)
+
+    def _settled(self, result: BatchResult) -> None:
+        """Record that the message in hand, if it had a msg_id, is settled in this batch."""
+        key = self._msg_key
+        if key is not None:
+            result.done.setdefault(key[0], []).append(key[1])
 
     def _truncate(self, outbox_mark: int, event_mark: int) -> None:
         """Forget the deferred rows of a message that was rolled back."""
@@ -339,6 +354,8 @@ class Pipeline:
             msg = orjson.loads(item.payload)
         except orjson.JSONDecodeError as exc:
             raise Rejected("not_json", str(exc)[:200]) from None
+        if isinstance(msg, dict) and isinstance(msg.get("msg_id"), str):
+            self._msg_key = (dt.device_id, msg["msg_id"][:64])
         try:
             validate(dt.channel, msg)
         except SchemaError as exc:

@@ -27,6 +27,16 @@ Delivery design (why it is built this way):
   refused message goes back into the buffer. When the buffer is full and the
   device is connected, :meth:`DeviceClient.publish_json` blocks the caller
   (up to ``block_s``) instead of dropping: a burst slows the producer down.
+* **Kept until committed.** A PUBACK only means the broker has the message,
+  and Mosquitto saves its state every 10 s: a broker killed in between loses
+  what it acknowledged. So an acknowledged message moves to ``_awaiting`` and
+  stays there until the edge names its ``msg_id`` in a commit notice
+  (``committed/{device_id}``); after every reconnect whatever is still awaiting
+  is resent, in order, with its original ``msg_id`` (the edge deduplicates).
+  Awaiting messages count towards ``buffer_size``: when it is full the oldest
+  awaiting one is released first (``released_unconfirmed``: the only way a
+  message can still be lost, with a broker crash while the edge is away longer
+  than the buffer covers), before any unsent message is dropped.
 * **Latency.** TCP_NODELAY is set on the socket in ``on_connect``: without it
   Nagle plus delayed ACK cost 20-40 ms per QoS 1 round trip.
 
@@ -58,7 +68,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from contract.mqtt_wire import set_nodelay
-from contract.topics import KIND_CHANNELS, device_topic, valid_id
+from contract.topics import KIND_CHANNELS, commit_topic, device_topic, valid_id
 from contract.validation import MAX_PAYLOAD_BYTES
 
 log = logging.getLogger("firmware_sim.device")
@@ -99,6 +109,12 @@ class DeviceStats:
     drops: int = 0
     #: Messages in flight at a disconnect and resent (same msg_id) after the reconnect.
     resent: int = 0
+    #: Acknowledged by the broker, not yet confirmed by the edge, resent after a reconnect.
+    resent_unconfirmed: int = 0
+    #: Confirmed committed by the edge (commit notices).
+    committed: int = 0
+    #: Forgotten before the edge confirmed them, to make room (buffer full).
+    released_unconfirmed: int = 0
 
 
 @dataclass(slots=True)
@@ -159,6 +175,7 @@ class DeviceClient:
         cafile: str | None = None,
         fw: str = FW_VERSION,
         protocol: str = "5",
+        await_commit: bool = True,
     ) -> None:
         """``protocol`` is the MQTT version, "5" or "3.1.1" (for brokers without MQTT 5,
         such as the demo's embedded one); a 3.1.1 session is clean, like the 5 one."""
@@ -195,6 +212,9 @@ class DeviceClient:
         self._queue: collections.deque[_Msg] = collections.deque()
         self._inflight: dict[int, _Msg] = {}
         self._inflight_counted = 0
+        #: Acknowledged by the broker, waiting for the edge's commit notice (by msg_id).
+        self._awaiting: dict[str, _Msg] = {}
+        self.await_commit = await_commit
         self._early_acks: dict[int, Any] = {}
         self._limit = max_inflight
         self._connected = False
@@ -216,6 +236,7 @@ class DeviceClient:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_publish = self._on_publish
+        c.message_callback_add(commit_topic(store_id, device_id), self._on_commit_notice)
         self._keepalive = keepalive
         self._client = c
 
@@ -268,6 +289,19 @@ class DeviceClient:
         for t in self._threads:
             t.join(5.0)
         return flushed
+
+    @property
+    def awaiting_commit(self) -> int:
+        """Messages the broker acknowledged and the edge has not yet confirmed."""
+        with self._cond:
+            return len(self._awaiting)
+
+    def wait_committed(self, timeout: float) -> bool:
+        """Wait until everything published so far is confirmed committed by the edge."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: not self._queue and not self._inflight_counted and not self._inflight
+                and not self._awaiting, timeout)
 
     def flush(self, timeout: float) -> bool:
         """Wait until every message published so far is acknowledged by the broker."""
@@ -398,6 +432,14 @@ class DeviceClient:
                 self._cond.wait_for(
                     lambda: len(self._queue) < self.buffer_size or not self._connected,
                     self.block_s)
+            while self._awaiting and len(self._queue) + len(self._awaiting) >= self.buffer_size:
+                oldest = next(iter(self._awaiting))
+                del self._awaiting[oldest]
+                self.stats.released_unconfirmed += 1
+                n = self.stats.released_unconfirmed
+                if n in (1, 10, 100) or n % 1000 == 0:
+                    log.warning("%s: buffer full (%d): forgot %s before the edge confirmed it"
+                                " (%d so far)", self.device_id, self.buffer_size, oldest, n)
             while len(self._queue) >= self.buffer_size:
                 old = self._queue.popleft()
                 self.stats.dropped_oldest += 1
@@ -478,7 +520,22 @@ class DeviceClient:
                         msg.topic, reason)
         elif msg.counted:
             self.stats.acked += 1
+            if self.await_commit:
+                self._awaiting[msg.msg_id] = msg
         self._cond.notify_all()
+
+    def _on_commit_notice(self, client: mqtt.Client, userdata: Any,
+                          message: mqtt.MQTTMessage) -> None:
+        try:
+            ids = json.loads(message.payload)["committed"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("%s: unreadable commit notice ignored", self.device_id)
+            return
+        with self._cond:
+            for msg_id in ids if isinstance(ids, list) else ():
+                if self._awaiting.pop(msg_id, None) is not None:
+                    self.stats.committed += 1
+            self._cond.notify_all()
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any,
                     properties: Any) -> None:
@@ -505,12 +562,18 @@ class DeviceClient:
             with self._cond:
                 resend = sorted((m for m in self._inflight.values() if m.counted),
                                 key=lambda m: m.seq)
-                self._queue.extendleft(reversed(resend))
                 self.stats.resent += len(resend)
+                # Acknowledged by the broker but never confirmed by the edge: the broker
+                # may have lost them (a crash between snapshots). Resend; the edge dedupes.
+                unconfirmed = list(self._awaiting.values())
+                self._awaiting.clear()
+                self.stats.resent_unconfirmed += len(unconfirmed)
+                resend = sorted(resend + unconfirmed, key=lambda m: m.seq)
+                self._queue.extendleft(reversed(resend))
                 self._inflight.clear()
                 self._early_acks.clear()
                 # Messages popped by the sender but not yet handed stay counted.
-                self._inflight_counted -= len(resend)
+                self._inflight_counted -= len(resend) - len(unconfirmed)
                 self._limit = self.max_inflight
                 if receive_max:
                     self._limit = max(1, min(self.max_inflight, receive_max - _OOB_RESERVE))
@@ -521,6 +584,8 @@ class DeviceClient:
                              self.device_id, self.stats.reconnects, len(resend), len(self._queue))
             birth = {"state": "online", "kind": self.kind, "fw": self.fw,
                      "heartbeat_s": self.heartbeat_s, "ts": round(self.now(), 3)}
+        if self.await_commit:
+            client.subscribe(commit_topic(self.store_id, self.device_id), qos=1)
         self._hand(self._oob_msg(birth))
         with self._cond:
             self._connected = True

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from contract.topics import KIND_CHANNELS, PREFIX, valid_id
+from contract.topics import COMMIT_FAMILY, KIND_CHANNELS, PREFIX, valid_id
 
 from .broker import ensure_dynsec_file
 
@@ -156,6 +156,7 @@ def render_acl(store_id: str, principals) -> str:  # noqa: ANN001 - iterable of 
                     "topic write $CONTROL/dynamic-security/v1",
                     "topic read $CONTROL/dynamic-security/v1/response",
                     f"topic write {base}/events/#",
+                    f"topic write {base}/{COMMIT_FAMILY}/#",
                     f"topic write {base}/kiosk/#",
                     f"topic write {base}/signage/#",
                     f"topic readwrite {base}/edge/#", "",
@@ -175,7 +176,8 @@ def render_acl(store_id: str, principals) -> str:  # noqa: ANN001 - iterable of 
             out += [f"user {p.name}", *_channel_lines(base, p), ""]
     out += [
         "# A device publishes only under its own id, on exactly the channels of its",
-        "# kind (above), and reads only the commands addressed to it.",
+        "# kind (above), and reads only its commit notices and the commands addressed to it.",
+        f"pattern read {base}/{COMMIT_FAMILY}/%u",
         f"pattern read {base}/kiosk/%u/cmd",
         f"pattern read {base}/signage/%u/cmd",
         "",
