@@ -47,8 +47,9 @@ DYNSEC_RESPONSE = DYNSEC_TOPIC + "/response"
 
 class EdgeBus:
     def __init__(self, cfg: EdgeConfig, on_message: Callable[[Inbound], None],
-                 version: str = "0.1.0"):
+                 version: str = "0.1.0", on_connected: Callable[[], None] | None = None):
         self.cfg = cfg
+        self._on_connected = on_connected
         self._on_inbound = on_message
         self.connected = threading.Event()
         self.version = version
@@ -115,6 +116,8 @@ class EdgeBus:
                                    "ts": time.time()}), qos=1, retain=True)
         log.info("edge connected to %s:%d (session present: %s)", self.cfg.mqtt_host,
                  self.cfg.mqtt_port, getattr(flags, "session_present", "?"))
+        if self._on_connected is not None:
+            self._on_connected()
         self.connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,

@@ -15,6 +15,10 @@ in the MQTT network thread, before anything is parsed:
   refuses it until reinstated), and acknowledges whatever of it is still queued
   without storing it (counted: ``flood_dropped``), so that the other devices'
   messages behind the flood reach the pipeline at the edge's full speed;
+* a backlog is not a flood: when the edge (re)connects after being away ``D``
+  seconds, each device may legitimately have ``device_rate_limit x D`` messages
+  queued at the broker, so every bucket is credited that much once
+  (:meth:`FloodGuard.credit`); the limit holds over time, offline time included;
 * the cut-off lasts ``flood_cutoff_s``, then the edge reinstates the device;
   ``vitrine edge reinstate ID`` ends it earlier. Both are recorded in the
   ``device_cutoffs`` table and shown on the panel's devices page.
@@ -45,6 +49,9 @@ class FloodGuard:
         self.rate = rate
         self.burst = float(max(1, burst))
         self._buckets: dict[str, _Bucket] = {}
+        #: Backlog allowance given to buckets created after the last :meth:`credit`.
+        self.burst_credit = 0.0
+        self._credit_until = 0.0
         #: device id -> messages dropped since the cut-off (read by the writer thread).
         self.cut: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -65,9 +72,11 @@ class FloodGuard:
         now = time.monotonic() if now is None else now
         b = self._buckets.get(device_id)
         if b is None:
-            b = self._buckets[device_id] = _Bucket(self.burst, now)
+            credit = self.burst_credit if now < self._credit_until else 0.0
+            b = self._buckets[device_id] = _Bucket(self.burst + credit, now)
         else:
-            b.tokens = min(self.burst, b.tokens + (now - b.at) * self.rate)
+            # Refill up to the burst; a credit above it (a backlog) is spent, not refilled.
+            b.tokens = max(b.tokens, min(self.burst, b.tokens + (now - b.at) * self.rate))
             b.at = now
         b.tokens -= 1.0
         if b.tokens >= 0:
@@ -75,6 +84,18 @@ class FloodGuard:
         with self._lock:
             self.cut[device_id] = 0
         return None
+
+    def credit(self, away_s: float) -> None:
+        """The edge was away ``away_s`` seconds: allow every device that much backlog."""
+        if self.rate <= 0 or away_s <= 0:
+            return
+        extra = self.rate * away_s
+        with self._lock:
+            self.burst_credit = extra
+            # Devices first heard while the backlog drains get it too, not those heard later.
+            self._credit_until = time.monotonic() + max(60.0, away_s)
+            for b in self._buckets.values():
+                b.tokens = max(b.tokens, 0.0) + extra
 
     def restore(self, device_id: str) -> None:
         """Forget a cut-off (the device was reinstated): a full bucket again."""

@@ -76,7 +76,11 @@ class EdgeNode:
         for (device_id,) in self.db.conn.execute(
                 "SELECT device_id FROM device_cutoffs WHERE reinstated_at IS NULL"):
             self.flood.mark_cut(device_id)
-        self.bus = EdgeBus(cfg, self._on_message)
+        #: When this edge last received anything (the database's latest event at start):
+        #: the time away at a (re)connect is the backlog each device may replay.
+        (last,) = self.db.conn.execute("SELECT max(received_at) FROM events").fetchone()
+        self._last_received = last or time.time()
+        self.bus = EdgeBus(cfg, self._on_message, on_connected=self._on_connected)
         self.listeners: list[EventListener] = []
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name="edge-writer", daemon=True)
@@ -160,7 +164,11 @@ class EdgeNode:
         self.stop()
 
     # -- message flow --------------------------------------------------------------
+    def _on_connected(self) -> None:
+        self.flood.credit(time.time() - self._last_received)
+
     def _on_message(self, item: Inbound) -> None:
+        self._last_received = item.received_at
         parts = item.topic.split("/", 6)
         device_id = parts[4] if len(parts) == 6 else ""
         if device_id:
