@@ -22,11 +22,13 @@ demo: deps-demo $(STAMP)
 	$(PY) -m vitrine demo
 
 test: deps-test $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 bench: deps-test $(STAMP)
 	$(PY) -m bench.ingest
 	$(PY) -m bench.latency
+	$(PY) -m bench.request
 	$(PY) -m bench.central_ingest
 	$(PY) -m bench.drain
 	$(PY) -m bench.profile_read

@@ -31,6 +31,7 @@ from contract.topics import (
     device_subscription,
     edge_state_topic,
     event_topic,
+    requests_subscription,
 )
 
 from .config import EdgeConfig
@@ -75,6 +76,8 @@ class EdgeBus:
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         c.message_callback_add(DYNSEC_RESPONSE, self._on_dynsec_response)
+        c.on_subscribe = self._on_subscribe
+        self._sub_mid: int | None = None
         self.client = c
         #: Topics whose retained message we just cleared: the empty publish comes back
         #: to our own subscription and is not a device message.
@@ -110,7 +113,11 @@ class EdgeBus:
         if getattr(reason_code, "is_failure", bool(reason_code)):
             log.error("MQTT connection refused: %s", reason_code)
             return
-        client.subscribe([(device_subscription(self.cfg.store_id), 1), (DYNSEC_RESPONSE, 1)])
+        _rc, self._sub_mid = client.subscribe([(device_subscription(self.cfg.store_id), 1),
+                                               (requests_subscription(self.cfg.store_id), 1)])
+        # Answers of the dynamic-security plugin (flood cut-offs), apart: a broker without
+        # the plugin must not make the edge's own subscriptions look refused.
+        client.subscribe(DYNSEC_RESPONSE, 1)
         client.publish(self._state_topic,
                        json.dumps({"state": "online", "fw": self.version,
                                    "ts": time.time()}), qos=1, retain=True)
@@ -118,6 +125,18 @@ class EdgeBus:
                  self.cfg.mqtt_port, getattr(flags, "session_present", "?"))
         if self._on_connected is not None:
             self._on_connected()
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any,
+                      properties: Any) -> None:
+        # "Connected" means subscribed: on a first start (no persistent session yet)
+        # a device or kiosk publishing right after start() would otherwise find no
+        # subscriber (PUBACK 0x10) and its message would go nowhere.
+        if mid != self._sub_mid:
+            return
+        refused = [rc for rc in reason_codes if getattr(rc, "is_failure", False)]
+        if refused:
+            log.error("broker refused the edge's subscriptions: %s (check the ACL)", refused)
+            return
         self.connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
@@ -132,7 +151,7 @@ class EdgeBus:
                 self._clearing.discard(msg.topic)
             self.ack(msg.mid, msg.qos)  # our own clearing of a retained message, echoed
             return
-        if msg.retain and not msg.topic.endswith("/state"):
+        if msg.retain and "/devices/" in msg.topic and not msg.topic.endswith("/state"):
             # Retained is for births only: a device must not park data at the broker,
             # replayed to us at every connect. Processed like any message, then cleared.
             self.clear_retained(msg.topic)
@@ -203,6 +222,9 @@ class EdgeBus:
             for i in range(0, len(ids), PUBLISH_CHUNK * 2):
                 self.client.publish(topic, json.dumps(
                     {"committed": ids[i:i + PUBLISH_CHUNK * 2]}, separators=(",", ":")), qos=1)
+    def publish_reply(self, topic: str, payload: bytes) -> None:
+        """Answer a device's request (QoS 1), called only after the commit that made it."""
+        self.client.publish(topic, payload, qos=1)
 
     def publish_events(self, kind: str, payloads: list[str]) -> None:
         """Publish derived events in store (QoS 1), called only after their commit.

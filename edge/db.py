@@ -174,6 +174,20 @@ ALTER TABLE quarantine ADD COLUMN reviewed_by TEXT
 ALTER TABLE devices ADD COLUMN clock_faults INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN last_bad_ts TEXT
 """),
+    # In-store request/response (edge/requests.py): the reply given to each request id,
+    # written in the transaction that did the work, so a retry gets the same answer
+    # and a "committed" reply is never repeated as a second commit.
+    ("0005_request_replies", """
+CREATE TABLE request_replies (
+  device_id TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  op TEXT NOT NULL,
+  reply TEXT NOT NULL,
+  at REAL NOT NULL,
+  PRIMARY KEY (device_id, request_id)
+);
+CREATE INDEX request_replies_at ON request_replies(at)
+"""),
     # Quarantine bounded: oversize payloads kept as a prefix and a hash, a quota of rows
     # per device (beyond it, counts per device and reason), retention by age.
     ("0005_quarantine_bounds", """
