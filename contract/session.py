@@ -275,6 +275,9 @@ class DeviceSession:
         #: Set by a subclass that cuts the connection on purpose (no warning logged).
         self._quiet_disconnect = False
         self._stopped = threading.Event()
+        #: Set once the broker acknowledged this connection's subscriptions (commands,
+        #: replies, commit notices): before that, what is sent to us may find no one.
+        self.subscribed = threading.Event()
         self._threads: list[threading.Thread] = []
 
         family = command_family(kind)
@@ -707,6 +710,9 @@ class DeviceSession:
         client.reconnect_delay_set(*self._reconnect_delays)
         receive_max = getattr(properties, "ReceiveMaximum", None)
         subs = self._subscriptions()
+        self.subscribed.clear()
+        if not subs:
+            self.subscribed.set()
         if subs:
             # Before the birth and any resend: a request resent below is then
             # answered on a reply topic we already listen to (the broker handles
@@ -751,6 +757,7 @@ class DeviceSession:
             if getattr(rc, "is_failure", False):
                 log.warning("%s: broker refused a subscription: %s (check its ACL role)",
                             self.device_id, rc)
+        self.subscribed.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
                        properties: Any) -> None:

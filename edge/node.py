@@ -178,8 +178,9 @@ class EdgeNode:
 
     def _on_message(self, item: Inbound) -> None:
         self._last_received = item.received_at
+        # vitrine/v1/{store}/devices/{id}/{channel} or vitrine/v1/{store}/req/{id}
         parts = item.topic.split("/", 6)
-        device_id = parts[4] if len(parts) == 6 else ""
+        device_id = parts[4] if len(parts) in (5, 6) else ""
         if device_id:
             admitted = self.flood.admit(device_id)
             if admitted is False:  # cut off for flooding: acknowledged, counted, not stored

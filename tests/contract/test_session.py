@@ -73,6 +73,7 @@ def test_commands_are_typed_bad_ones_counted_repeats_dropped(broker, edge_pub):
     topic = command_topic(broker.store_id, "signage", "sign-01")
     try:
         wait_until(lambda: screen.stats.connects == 1)
+        assert screen.subscribed.wait(5)  # else the first command may find no subscriber
         edge_pub(topic, b"not json")
         edge_pub(topic, {**show("c1"), "customer_id": "C0001234"})  # never on a screen
         edge_pub(topic, show("c1"))
@@ -123,7 +124,7 @@ def test_edge_state_is_watched(broker, edge_pub):
 
 def test_reason_codes_are_counted(broker):
     """0x10: accepted but nobody subscribes (no edge yet); 0x87: the ACL refused it."""
-    reader = make(broker, "nfc-01", "nfc_reader")
+    reader = make(broker, "qr-01", "qr_scanner")  # a scanner: qr is one of its channels
     assert reader.start(wait=5)
     try:
         reader.scan("]Q1hello")

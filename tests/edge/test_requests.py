@@ -201,8 +201,24 @@ def test_a_screen_reads_its_commands_but_never_events_or_requests(broker, edge, 
     shown: list[Command] = []
     screen.on_command(shown.append)
     assert screen.start(wait=5)
-    # The screen's own credentials, subscribing to everything it must not see.
-    snoop = make_client(broker.port, "sign-01", "sign-01-pw", client_id="sign-01-snoop")
+    try:
+        with pytest.raises(RequestError) as err:
+            screen.request("ping", {})
+        assert err.value.code == "forbidden"
+        qr = device("qr-01")
+        qr.send("qr", {"text": DL.format(GTIN_2)})  # kitchen: not its zone
+        # a product tapped in the screen's zone (shoes) reaches it as a typed command
+        ndef = base64.b64encode(encode_uri(DL.format(GTIN))).decode()
+        device("nfc-01").send("nfc", {"uid": "04a1b2c3d4e5f7", "ndef": ndef})
+        wait_until(lambda: shown)
+        assert isinstance(shown[0], ShowProduct) and shown[0].gtin == GTIN
+        assert len(shown) == 1
+        assert len(observer.wait_for("interest", 2)) == 2
+    finally:
+        screen.close(2)
+    # The screen's own credentials (one connection per login: the broker makes the client
+    # id the username), subscribing to everything it must not see, while events flow.
+    snoop = make_client(broker.port, "sign-01", "sign-01-pw")
     seen: list[str] = []
     snoop.on_message = lambda c, u, m: seen.append(m.topic)
     subscribed = threading.Event()
@@ -212,23 +228,13 @@ def test_a_screen_reads_its_commands_but_never_events_or_requests(broker, edge, 
                      (f"vitrine/v1/{broker.store_id}/req/#", 1)])
     assert subscribed.wait(5)
     try:
-        with pytest.raises(RequestError) as err:
-            screen.request("ping", {})
-        assert err.value.code == "forbidden"
-        device("qr-01").send("qr", {"text": DL.format(GTIN_2)})  # kitchen: not its zone
-        # a product tapped in the screen's zone (shoes) reaches it as a typed command
-        ndef = base64.b64encode(encode_uri(DL.format(GTIN))).decode()
-        device("nfc-01").send("nfc", {"uid": "04a1b2c3d4e5f7", "ndef": ndef})
-        wait_until(lambda: shown)
-        assert isinstance(shown[0], ShowProduct) and shown[0].gtin == GTIN
-        assert len(shown) == 1
-        assert len(observer.wait_for("interest", 2)) == 2  # events did flow...
+        qr.send("qr", {"text": DL.format(GTIN_2)})
+        assert len(observer.wait_for("interest", 3)) == 3  # events did flow...
         time.sleep(0.3)
         assert seen == []  # ...and the screen's credentials saw none of them
     finally:
         snoop.disconnect()
         snoop.loop_stop()
-        screen.close(2)
 
 
 def test_a_kiosk_cannot_read_events_or_another_devices_replies(broker, edge, observer,
