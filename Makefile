@@ -29,11 +29,14 @@ bench: deps-test $(STAMP)
 	$(PY) -m bench.ingest
 	$(PY) -m bench.latency
 	$(PY) -m bench.request
+	$(PY) -m bench.pipeline
 	$(PY) -m bench.central_ingest
 	$(PY) -m bench.drain
 	$(PY) -m bench.profile_read
 	$(PY) -m bench.flood
 	$(PY) -m bench.soak
+	$(PY) -m bench.attribution
+	$(PY) -m bench.signage
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -10,36 +10,53 @@ load balancer in front of one PostgreSQL.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from central.config import CentralConfig, load_config
 from central.db import Database, open_database
-from central.errors import CentralError, ConfigError
+from central.errors import CentralError, ConfigError, TooManyRequests
+from central.json_safe import finite
 from central.migrations import migrate
+from central.rate_limit import RateLimiter
 
 log = logging.getLogger("central")
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Responses are strict JSON: a non-finite number stored long ago goes out as null."""
+
+    sort_keys = False
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("allow_nan", False)
+        return super().dumps(finite(obj), **kwargs)
 
 
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(CentralError)
     def central_error(exc: CentralError) -> Any:
-        return jsonify(error=type(exc).__name__, message=str(exc)), exc.status
+        resp = jsonify(error=type(exc).__name__, message=str(exc))
+        if isinstance(exc, TooManyRequests):
+            resp.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        return resp, exc.status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
         return jsonify(error=exc.name, message=exc.description), exc.code
 
 
-def open_configured_database(cfg: CentralConfig, instance_path: str | Path) -> Database:
+def open_configured_database(cfg: CentralConfig) -> Database:
     """Open (and migrate) the database ``cfg`` names; used by the app and the CLI."""
-    sqlite_path = Path(cfg.sqlite_path)
-    if not sqlite_path.is_absolute():
-        sqlite_path = Path(instance_path) / sqlite_path
+    sqlite_path = cfg.sqlite_file
+    if not cfg.database_url:
+        sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     db = open_database(cfg.database_url, sqlite_path, cfg.pg_pool_min, cfg.pg_pool_max)
     try:
         migrate(db)
@@ -52,17 +69,16 @@ def open_configured_database(cfg: CentralConfig, instance_path: str | Path) -> D
 def create_app(test_config: Mapping[str, Any] | None = None,
                config_file: str | Path | None = None) -> Flask:
     """Build a central worker; ``test_config`` overrides every other configuration layer."""
-    from central import admin, feeds, ingest, orders, privacy, profiles
+    from central import admin, feeds, ingest, openapi, orders, privacy, profiles
 
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
+    app.json = StrictJSONProvider(app)
     cfg = load_config(config_file=config_file, override=test_config)
     app.config["CENTRAL"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    if not cfg.database_url:
-        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    app.extensions["central_db"] = open_configured_database(cfg, app.instance_path)
-    for module in (ingest, profiles, privacy, orders, admin, feeds):
+    app.extensions["central_rate_limiter"] = RateLimiter()
+    app.extensions["central_db"] = open_configured_database(cfg)
+    for module in (ingest, profiles, privacy, orders, admin, feeds, openapi):
         app.register_blueprint(module.bp)
     _register_errors(app)
     log.info("central ready on %s", app.extensions["central_db"].dialect)

@@ -23,6 +23,18 @@ from central.errors import ConfigError
 
 ENV_PREFIX = "VITRINE_CENTRAL_"
 
+#: Where central listens unless told otherwise (``vitrine central serve --port``).
+DEFAULT_PORT = 8800
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/vitrine/central``, else ``~/.local/share/vitrine/central``: outside
+    any checkout, so a ``git clean`` or a fresh clone never takes the customer database
+    with it."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "vitrine" / "central"
+
+
 #: Sources of profile fields, most trusted first (the CRM is the system of record).
 DEFAULT_SOURCE_PRIORITY = ["crm", "web", "app", "call_centre", "store", "kiosk"]
 
@@ -41,8 +53,11 @@ class CentralConfig:
 
     #: PostgreSQL URL (``postgresql://...``); when unset, SQLite at :attr:`sqlite_path`.
     database_url: str | None = None
-    #: SQLite file; relative paths resolve against the Flask instance folder.
-    sqlite_path: str = "central.db"
+    #: Where central keeps its files (the SQLite database); outside the checkout.
+    data_dir: str = field(default_factory=lambda: str(default_data_dir()))
+    #: SQLite file; empty = ``{data_dir}/central.db``. A relative path resolves against
+    #: the current directory.
+    sqlite_path: str = ""
     #: Bearer token of the admin API (credentials, privacy). Unset: admin API disabled.
     admin_token: str | None = None
     #: Tracking consent of a customer never asked. False: privacy by default.
@@ -62,9 +77,31 @@ class CentralConfig:
     #: Connections per worker when on PostgreSQL.
     pg_pool_min: int = 1
     pg_pool_max: int = 8
+    #: A store token sees a customer's summary only if the customer identified in that
+    #: store (with tracking consent) within this many days.
+    store_profile_window_days: float = 30.0
+    #: Customer lookups (profile reads) per minute and token, per worker process.
+    store_lookups_per_minute: int = 120
+    channel_lookups_per_minute: int = 6000
+    #: Largest loyalty ledger entry (points, either direction), and the most points
+    #: one customer may be credited per rolling 24 h, all sources together.
+    loyalty_max_points_per_entry: int = 5000
+    loyalty_max_points_per_day: int = 20000
+    #: How far ahead of central's clock a consent decision may be dated (clock skew).
+    consent_clock_skew_s: float = 300.0
+    #: ``vitrine central serve``: ``gunicorn`` (production) or ``werkzeug`` (development).
+    server: str = "gunicorn"
+    #: gunicorn worker processes and threads per worker.
+    workers: int = 4
+    threads: int = 4
     #: Per profile field: ``{"rule": "source_priority"|"most_recent"|"most_complete",
     #: "sources": [...]}``. Fields not listed use ``most_recent``.
     survivorship: dict[str, dict[str, Any]] = field(default_factory=_default_survivorship)
+
+    @property
+    def sqlite_file(self) -> Path:
+        """The SQLite database file these settings name."""
+        return Path(self.sqlite_path or Path(self.data_dir) / "central.db").absolute()
 
     def validate(self) -> CentralConfig:
         from central.survivorship import check_rules
@@ -72,9 +109,17 @@ class CentralConfig:
         url = self.database_url
         if url and not url.startswith(("postgresql://", "postgres://")):
             raise ConfigError(f"database_url must be a postgresql:// URL, got {url!r}")
-        for name in ("timeline_limit", "max_batch_events", "max_body_bytes", "pg_pool_max"):
+        for name in ("timeline_limit", "max_batch_events", "max_body_bytes", "pg_pool_max",
+                     "store_lookups_per_minute", "channel_lookups_per_minute",
+                     "loyalty_max_points_per_entry", "loyalty_max_points_per_day", "workers",
+                     "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
+        if self.server not in ("gunicorn", "werkzeug"):
+            raise ConfigError(f"server must be gunicorn or werkzeug, got {self.server!r}")
+        for name in ("store_profile_window_days", "consent_clock_skew_s"):
+            if not 0 <= getattr(self, name) < 1e9:
+                raise ConfigError(f"{name} must be >= 0")
         if self.interest_half_life_days <= 0:
             raise ConfigError("interest_half_life_days must be > 0")
         check_rules(self.survivorship)

@@ -16,8 +16,9 @@ from .kinds import COMMAND_FAMILY
 
 PREFIX = "vitrine/v1"
 
-#: What a device publishes under ``devices/{device_id}/``.
-DEVICE_CHANNELS = ("state", "nfc", "qr", "frame", "telemetry")
+#: What a device publishes under ``devices/{device_id}/``. ``label``: what a shelf
+#: label displays; ``play``: proof of play of a signage screen.
+DEVICE_CHANNELS = ("state", "nfc", "qr", "frame", "telemetry", "label", "play")
 
 #: The channels each device kind publishes on, and no other: the broker's ACL lets
 #: a device write exactly these under ``devices/{its id}/`` and the edge refuses the

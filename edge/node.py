@@ -22,6 +22,7 @@ from typing import Any
 from contract.kinds import COMMAND_FAMILY
 from contract.topics import is_request_topic
 
+from .assets import AssetCache
 from .backup import hold_lock
 from .bus import EdgeBus
 from .catalogue import Catalogue
@@ -30,6 +31,7 @@ from .config import EdgeConfig
 from .flood import FloodGuard
 from .frames import FrameLane
 from .inbound import Inbound
+from .labels import seed_labels
 from .metrics import Metrics
 from .pipeline import BatchResult
 from .requests import OutboundReply
@@ -58,6 +60,8 @@ class EdgeNode:
                 raise LayoutError(f"{cfg.layout_path} describes store {layout['store_id']!r},"
                                   f" this edge is {cfg.store_id!r}")
             counts = retry_while_disk_full(lambda: seed(self.db, layout), cfg.startup_retry_s)
+            counts["shelf_labels"] = retry_while_disk_full(
+                lambda: seed_labels(self.db.conn, layout), cfg.startup_retry_s)
             log.info("seeded from %s: %s", cfg.layout_path, counts)
         self.metrics = Metrics()
         #: The pipeline and its state live where the SQLite write connection is:
@@ -103,8 +107,15 @@ class EdgeNode:
         #: The store manager's web panel (edge/panel/), when ``cfg.panel_port`` is set.
         self.panel_url: str | None = None
         self._panel: Any = None
+        #: Product pictures and media for screens and labels, filled by the catalogue feed.
+        self.assets = AssetCache(cfg.assets_dir or Path(cfg.db_path).parent / "assets",
+                                 cfg.assets_budget_mb * 1024 * 1024)
         if cfg.central_url:
             self._init_central_link()
+        #: Screens and shelf labels (edge/signage_runtime.py): its own thread and connection.
+        from .signage_runtime import SignageRuntime
+
+        self.signage = SignageRuntime(cfg, self.bus.publish_command, assets=self.assets)
 
     def _init_central_link(self) -> None:
         from .forwarder import Forwarder
@@ -122,10 +133,12 @@ class EdgeNode:
             {"catalogue": cfg.sync_catalogue_s, "prices": cfg.sync_prices_s,
              "stock": cfg.sync_stock_s, "erasures": cfg.sync_erasures_s},
             store_id=cfg.store_id, on_change=lambda feed: self.request_reload(),
+            assets=self.assets,
             # Its own login (``{edge}-sync``, same password, provisioned with the edge):
             # client ids are usernames, so sharing the edge's login would kick the edge.
             mqtt=MqttSettings(cfg.mqtt_host, cfg.mqtt_port, f"{cfg.mqtt_username}-sync",
-                              cfg.mqtt_password, client_id=f"{cfg.mqtt_username}-sync"))
+                              cfg.mqtt_password, client_id=f"{cfg.mqtt_username}-sync",
+                              protocol=cfg.mqtt_protocol))
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> EdgeNode:
@@ -138,6 +151,7 @@ class EdgeNode:
         if self.sync is not None:
             self.sync.start()
         self.bus.start()
+        self.signage.start()
         if self.cfg.panel_port:
             from .panel.server import start_panel
 
@@ -158,6 +172,7 @@ class EdgeNode:
             self.sync.stop()
         for t in self._side_threads:
             t.join(10)
+        self.signage.stop()
         self.frames.shutdown()
         self.bus.stop()
         if self.writer is not None:
@@ -345,7 +360,8 @@ class EdgeNode:
             for kind, payloads in by_kind.items():
                 self.bus.publish_events(kind, payloads)
             decoded = [e for e in events if e[1] is not None]
-            for family, device_id, command in commands_for(decoded, self.catalogue):
+            commands = self.signage.route(commands_for(decoded, self.catalogue))
+            for family, device_id, command in commands:
                 self.bus.publish_command(family, device_id, command)
                 for listener in self.listeners:
                     listener(f"command.{family}", {"device_id": device_id, **command})

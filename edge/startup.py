@@ -116,7 +116,8 @@ def open_edge_db(cfg: EdgeConfig) -> sqlite_utils.Database:
                            f" {cfg.integrity_check!r}")
 
     def attempt() -> sqlite_utils.Database:
-        db = connect(path, synchronous=cfg.sqlite_synchronous, create_dirs=False)
+        db = connect(path, synchronous=cfg.sqlite_synchronous,
+                     busy_timeout_s=cfg.sqlite_busy_timeout_s, create_dirs=False)
         try:
             problem = integrity_problem(db.conn, cfg.integrity_check)
             if problem:

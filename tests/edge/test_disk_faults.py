@@ -20,7 +20,7 @@ from edge.seed import seed
 from edge.startup import open_edge_db
 
 from .conftest import LAYOUT, query, wait_until
-from .test_crash_recovery import start_edge, wait_edge_online
+from .edge_process import start_edge, wait_edge_online
 
 
 def run_edge(edge_config, db_path: Path, timeout: float = 30) -> subprocess.CompletedProcess:
