@@ -23,14 +23,15 @@ DEVICE_CHANNELS = ("state", "nfc", "qr", "frame", "telemetry", "label", "play")
 #: The channels each device kind publishes on, and no other: the broker's ACL lets
 #: a device write exactly these under ``devices/{its id}/`` and the edge refuses the
 #: rest (``channel_not_allowed``). A kiosk carries a reader and a scanner; a camera
-#: that decodes sends ``qr``, one that cannot sends ``frame``. Only cameras send frames.
+#: that decodes sends ``qr``, one that cannot sends ``frame``. Only cameras send frames;
+#: a screen reports proof of play, a shelf label what it displays.
 KIND_CHANNELS: dict[str, tuple[str, ...]] = {
     "nfc_reader": ("state", "telemetry", "nfc"),
     "qr_scanner": ("state", "telemetry", "qr"),
     "camera": ("state", "telemetry", "qr", "frame"),
     "kiosk": ("state", "telemetry", "nfc", "qr"),
-    "signage": ("state", "telemetry"),
-    "shelf_label": ("state", "telemetry"),
+    "signage": ("state", "telemetry", "play"),
+    "shelf_label": ("state", "telemetry", "label"),
 }
 
 #: What the edge publishes for in-store consumers under ``events/`` and ``edge/``.
