@@ -33,7 +33,8 @@ def test_retention_deletes_old_rows_and_keeps_daily_counts(edge_config):
     conn.executemany("INSERT INTO quarantine (received_at, topic, reason, size, payload)"
                      " VALUES (?, 't', 'not_json', 1, x'00')",
                      [(NOW - 40 * DAY_S,)] * 7 + [(NOW - DAY_S,)] * 2)
-    conn.executemany("INSERT INTO sessions VALUES (?, 'nfc-0', ?, ?, ?)",
+    conn.executemany("INSERT INTO sessions (session_id, device_id, customer_id, started_at,"
+                     " last_at) VALUES (?, 'nfc-0', ?, ?, ?)",
                      [("old-a", "C1", NOW - 50 * DAY_S, NOW - 50 * DAY_S),
                       ("old-b", None, NOW - 50 * DAY_S, NOW - 50 * DAY_S),
                       ("new", None, NOW - 60, NOW - 30)])
