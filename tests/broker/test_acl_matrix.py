@@ -20,7 +20,14 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from contract.topics import COMMAND_FAMILIES, DEVICE_CHANNELS, PREFIX, REPLY_FAMILY, REQUEST_FAMILY
+from contract.topics import (
+    COMMAND_FAMILIES,
+    COMMIT_FAMILY,
+    DEVICE_CHANNELS,
+    PREFIX,
+    REPLY_FAMILY,
+    REQUEST_FAMILY,
+)
 from tests.conftest import STORE, TestBroker, make_broker
 from vitrine.provisioning import ROLES as PROVISIONED
 
@@ -29,6 +36,7 @@ SECTION = "### 2.1 ACL matrix"
 #: The {other} device of each family: a device of the kind that family belongs to.
 OTHERS = {"devices": ("other-dev", "nfc_reader"), "kiosk": ("other-kiosk", "kiosk"),
           "req": ("other-kiosk", "kiosk"), "reply": ("other-kiosk", "kiosk"),
+          "committed": ("other-dev", "nfc_reader"),
           "signage": ("other-signage", "signage"), "label": ("other-label", "shelf_label")}
 WITNESS = "witness-edge"  # a second edge principal, so that an edge's will has a reader
 REFUSED = 0x87
@@ -275,7 +283,7 @@ def test_the_table_covers_every_role_and_topic_family():
     assert sorted(ROLES) == sorted(PROVISIONED), "docs/protocol.md 2.1: one column per role"
     families = {t.split("/", 1)[0] for t in MATRIX}
     assert families >= {"devices", "events", "edge", REQUEST_FAMILY, REPLY_FAMILY,
-                        *COMMAND_FAMILIES}
+                        COMMIT_FAMILY, *COMMAND_FAMILIES}
     assert set(OTHERS) >= families - {"events", "edge"}
     assert {f"devices/{{self}}/{ch}" for ch in DEVICE_CHANNELS} <= set(MATRIX)
 
