@@ -332,7 +332,8 @@ _json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_siz
                      | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(op=st.sampled_from(sorted(KIOSK_OPS) + ["kiosk.nope"]), body=_json)
 def test_any_body_is_answered_or_refused_with_a_structured_error(service, op, body):
     try:
