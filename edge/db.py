@@ -201,6 +201,7 @@ CREATE TABLE customer_cache (
   customer_id TEXT PRIMARY KEY,
   points INTEGER NOT NULL DEFAULT 0,
   consent INTEGER NOT NULL DEFAULT 0,
+  consent_local INTEGER,
   recent TEXT NOT NULL DEFAULT '[]',
   fetched_at REAL NOT NULL
 );

@@ -249,14 +249,16 @@ class KioskService:
                           if isinstance(e, dict) and e.get("gtin")][:10]
                 with self._lock:
                     self._conn.execute(
-                        "INSERT INTO customer_cache VALUES (?, ?, ?, ?, ?) ON CONFLICT "
+                        "INSERT INTO customer_cache (customer_id, points, consent, recent, "
+                        "fetched_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT "
                         "(customer_id) DO UPDATE SET points = excluded.points, consent = "
                         "excluded.consent, recent = excluded.recent, fetched_at = "
                         "excluded.fetched_at",
                         (customer_id, int(prof.get("loyalty_points") or 0), granted,
                          json.dumps(recent), now))
-        row = self._conn.execute("SELECT points, consent, recent, fetched_at FROM customer_cache "
-                                 "WHERE customer_id = ?", (customer_id,)).fetchone()
+        row = self._conn.execute(
+            "SELECT points, coalesce(consent_local, consent), recent, fetched_at "
+            "FROM customer_cache WHERE customer_id = ?", (customer_id,)).fetchone()
         if row is None:
             return {"points": None, "consent": False, "recent": [], "fresh": False}
         return {"points": row[0], "consent": bool(row[1]), "recent": json.loads(row[2]),
@@ -288,12 +290,17 @@ class KioskService:
         return reply
 
     def consent(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
-        """Give or withdraw, at the kiosk, consent to see personal history on screen."""
+        """Give or withdraw, at the kiosk, consent to see personal history on screen.
+
+        Kept at this edge and winning over central's tracking consent from then on
+        (it is not forwarded to central yet).
+        """
         _, customer_id = self._session(ctx, body["session_id"], customer=True)
         with self._lock:
             self._conn.execute(
-                "INSERT INTO customer_cache (customer_id, consent, fetched_at) VALUES (?, ?, 0) "
-                "ON CONFLICT (customer_id) DO UPDATE SET consent = excluded.consent",
+                "INSERT INTO customer_cache (customer_id, consent_local, fetched_at) "
+                "VALUES (?, ?, 0) ON CONFLICT (customer_id) DO UPDATE SET "
+                "consent_local = excluded.consent_local",
                 (customer_id, body["granted"]))
         return {"consent": body["granted"]}
 

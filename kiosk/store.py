@@ -1,0 +1,92 @@
+"""The kiosk's side of its requests to the edge: one method per op of contract/kiosk_ops.py.
+
+It wraps whatever sends a request to the edge, in practice the device kit's
+``DeviceSession.request(op, body, timeout=..., request_id=...)``, and turns its
+failures into the two things the screens distinguish:
+
+* :class:`StoreRefused`: the edge answered with a structured error
+  (``code`` from ``contract.kiosk_ops.KIOSK_ERRORS``);
+* :class:`StoreUnavailable`: no answer (timeout, broker down, not connected).
+  The kiosk says so plainly and takes no money.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from contract.kiosk_ops import validate_body
+
+
+class Requester(Protocol):
+    def request(self, op: str, body: dict[str, Any], *, timeout: float = 5.0,
+                request_id: str | None = None) -> dict[str, Any]: ...
+
+
+class StoreError(Exception):
+    """A request to the edge did not succeed."""
+
+
+class StoreRefused(StoreError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class StoreUnavailable(StoreError):
+    """The edge did not answer: nothing happened as far as the kiosk can tell."""
+
+
+class StoreClient:
+    def __init__(self, requester: Requester, *, timeout_s: float = 3.0) -> None:
+        self.requester = requester
+        self.timeout_s = timeout_s
+
+    def call(self, op: str, body: dict[str, Any], *, request_id: str | None = None
+             ) -> dict[str, Any]:
+        validate_body(op, body)  # a kiosk bug shows up here, not as an edge refusal
+        try:
+            return self.requester.request(op, body, timeout=self.timeout_s,
+                                          request_id=request_id)
+        except StoreError:
+            raise
+        except Exception as exc:
+            code = getattr(exc, "code", None)
+            if isinstance(code, str):  # the kit's RequestError: the edge answered "no"
+                raise StoreRefused(code, str(getattr(exc, "message", exc))) from None
+            # RequestTimeout, not connected, broker gone: no answer is not a "no".
+            raise StoreUnavailable(f"{op}: {type(exc).__name__}: {exc}") from None
+
+    def search(self, q: str, category: str | None = None, limit: int = 12
+               ) -> list[dict[str, Any]]:
+        return self.call("kiosk.search", {"q": q[:100], "category": category,
+                                          "limit": limit})["results"]
+
+    def categories(self) -> list[dict[str, Any]]:
+        return self.call("kiosk.categories", {})["categories"]
+
+    def product(self, gtin: str) -> dict[str, Any]:
+        return self.call("kiosk.product", {"gtin": gtin})
+
+    def profile(self, session_id: str) -> dict[str, Any]:
+        return self.call("kiosk.profile", {"session_id": session_id})
+
+    def consent(self, session_id: str, granted: bool) -> dict[str, Any]:
+        return self.call("kiosk.consent", {"session_id": session_id, "granted": granted})
+
+    def wishlist_add(self, session_id: str, gtin: str) -> dict[str, Any]:
+        return self.call("kiosk.wishlist.add", {"session_id": session_id, "gtin": gtin})
+
+    def place_order(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.call("kiosk.order.place", body, request_id=body["client_order_id"])
+
+    def pay_order(self, order_id: str, payment_ref: str, outcome: str) -> dict[str, Any]:
+        return self.call("kiosk.order.pay", {"order_id": order_id, "payment_ref": payment_ref,
+                                             "outcome": outcome},
+                         request_id=f"pay-{order_id}-{payment_ref}")
+
+    def order_status(self, order_id: str) -> dict[str, Any]:
+        return self.call("kiosk.order.status", {"order_id": order_id})
+
+    def end_session(self, session_id: str) -> dict[str, Any]:
+        return self.call("kiosk.session.end", {"session_id": session_id})
