@@ -9,7 +9,8 @@ from __future__ import annotations
 LANGUAGES = ("fr", "en")
 
 STRINGS: dict[str, dict[str, str]] = {
-    "attract_title": {"fr": "Trouvez tout, ici ou ailleurs", "en": "Find anything, here or elsewhere"},
+    "attract_title": {"fr": "Trouvez tout, ici ou ailleurs",
+                      "en": "Find anything, here or elsewhere"},
     "attract_hint": {"fr": "Touchez l'écran ou posez votre carte",
                      "en": "Touch the screen or tap your card"},
     "attract_promo_1": {"fr": "Commandez en rayon, retirez en magasin",
@@ -34,7 +35,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "categories": {"fr": "Rayons", "en": "Departments"},
     "price": {"fr": "{price}", "en": "{price}"},
     "promo_was": {"fr": "au lieu de {price}", "en": "was {price}"},
-    "where": {"fr": "Ici : rayon {zone}, étagère {shelf}", "en": "Here: aisle {zone}, shelf {shelf}"},
+    "where": {"fr": "Ici : rayon {zone}, étagère {shelf}",
+              "en": "Here: aisle {zone}, shelf {shelf}"},
     "not_here": {"fr": "Pas en rayon ici", "en": "Not on a shelf here"},
     "stock_here": {"fr": "En stock ici : {n}", "en": "In stock here: {n}"},
     "stock_other": {"fr": "Autres magasins : {n}", "en": "Other stores: {n}"},
