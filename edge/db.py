@@ -168,11 +168,17 @@ ALTER TABLE quarantine ADD COLUMN reviewed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE quarantine ADD COLUMN reviewed_at REAL;
 ALTER TABLE quarantine ADD COLUMN reviewed_by TEXT
 """),
+    # Devices whose clock is implausible (unset RTC, far future): counted, shown on the
+    # panel, and their times stored as NULL rather than as dates.
+    ("0004_clock_faults", """
+ALTER TABLE devices ADD COLUMN clock_faults INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN last_bad_ts TEXT
+"""),
     # Kiosk orders (edge/kiosk_service.py): committed with their outbox row before the
     # kiosk hears "placed"; (device_id, client_order_id) makes a retried request a no-op.
     # Sessions a kiosk ended, the customer summaries fetched from central (offline cache)
     # and wish-lists added at the kiosk.
-    ("0004_kiosk", """
+    ("0005_kiosk", """
 CREATE TABLE kiosk_orders (
   order_id TEXT PRIMARY KEY,
   device_id TEXT NOT NULL,

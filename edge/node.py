@@ -160,14 +160,22 @@ class EdgeNode:
         return batch
 
     def _write_loop(self) -> None:
+        """Run the writer; if it dies, the process dies with it.
+
+        A writer thread that died quietly would leave an edge that is connected,
+        receives, and stores nothing. Nothing of the batch in hand was
+        acknowledged, so the broker redelivers it to the restarted edge (and the
+        pipeline isolates any single message that caused it).
+        """
         try:
             self._write_loop_inner()
-        except Exception as exc:
-            if type(exc).__name__ != "WriterDied":
-                raise
-            # Nothing of the batch in hand was acknowledged: the broker redelivers it
-            # to the next edge. Leave now so the supervisor restarts a whole edge.
-            log.critical("%s: exiting so that the edge restarts", exc)
+        except BaseException as exc:
+            if type(exc).__name__ == "WriterDied":
+                log.critical("%s: exiting so that the edge restarts", exc)
+            else:
+                log.critical("writer thread died: exiting so that the edge restarts",
+                             exc_info=True)
+            logging.shutdown()
             os._exit(70)
 
     def _write_loop_inner(self) -> None:

@@ -20,6 +20,8 @@ import binascii
 import functools
 import hashlib
 import logging
+import math
+import sqlite3
 import time
 import uuid
 from collections import Counter
@@ -72,6 +74,36 @@ EVENT_NS = uuid.UUID("6f1d2c1e-9d4b-4c8e-9a39-0b7f8e1d2a10")
 _NS_BYTES = EVENT_NS.bytes
 
 
+#: Device clocks outside [MIN_PLAUSIBLE_TS, now + MAX_CLOCK_AHEAD_S] are not stored
+#: as times: an unset RTC sends 0, 2^64-1 or 1970-ish values, a skewed one the future.
+MIN_PLAUSIBLE_TS = 1_500_000_000.0  # 2017-07-14: older than any Vitrine device
+MAX_CLOCK_AHEAD_S = 86_400.0
+
+
+def plausible_ts(ts: Any, now: float) -> bool:
+    """Is ``ts`` a device time the edge may store (finite, after 2017, < 1 day ahead)?"""
+    return (isinstance(ts, (int, float)) and not isinstance(ts, bool) and math.isfinite(ts)
+            and MIN_PLAUSIBLE_TS <= ts <= now + MAX_CLOCK_AHEAD_S)
+
+
+def is_environmental(exc: BaseException) -> bool:
+    """Does ``exc`` say the database or the machine is sick, not one message?
+
+    Disk full, I/O error, locked or read-only database, a malformed file, no
+    memory: every message of the batch would fail the same way, so the batch is
+    retried whole (nothing acked) instead of quarantining good messages one by
+    one. Anything else (an integer SQLite cannot bind, a bug in a parser, a
+    constraint) is about the message in hand and isolates that message only.
+    """
+    return (isinstance(exc, (sqlite3.OperationalError, MemoryError))
+            or type(exc) in (sqlite3.DatabaseError, sqlite3.Error))
+
+
+def safe_text(value: str, limit: int) -> str:
+    """``value`` cut to ``limit`` and made encodable (lone surrogates escaped)."""
+    return value[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class _Bug(Exception):
     """Internal: an unexpected exception on the fast path; replay the batch carefully."""
 
@@ -112,6 +144,8 @@ class Pipeline:
         #: the batch); :attr:`recent` holds the keys of committed events.
         self._event_rows: list[tuple[str, str, str, float, float, str]] = []
         self._batch_keys: set[tuple[str, str]] = set()
+        #: device_id -> (implausible clocks in the batch, last such ts), for the registry.
+        self._clock_faults: dict[str, tuple[int, str]] = {}
         self.recent = RecentKeys()
         self.recent.load(self.conn)
 
@@ -134,7 +168,16 @@ class Pipeline:
             try:
                 for item in items:
                     self._process_one(item, result, savepoint=False)
-            except _Bug:
+                self._flush_deferred(result)
+            except Exception as exc:
+                # _Bug (a message tripped over something), or the deferred inserts
+                # refused one message's values (e.g. an integer SQLite cannot bind):
+                # either way one message is at fault, so replay carefully.
+                cause = exc.__cause__ if isinstance(exc, _Bug) else exc
+                if cause is not None and is_environmental(cause):
+                    raise cause from None
+                log.warning("batch of %d: %r; replaying message by message", len(items),
+                            cause)
                 conn.execute("ROLLBACK")
                 self.reload_state()
                 conn.execute("BEGIN IMMEDIATE")
@@ -142,23 +185,6 @@ class Pipeline:
                 self._reset_batch()
                 for item in items:
                     self._process_one(item, result, savepoint=True)
-            if self._event_rows:
-                before = conn.total_changes
-                conn.executemany(
-                    "INSERT OR IGNORE INTO events (device_id, msg_id, channel, received_at,"
-                    " device_ts, payload) VALUES (?, ?, ?, ?, ?, ?)", self._event_rows)
-                ignored = len(self._event_rows) - (conn.total_changes - before)
-                if ignored:
-                    log.warning("%d duplicates older than the dedupe window", ignored)
-                    result.counts["duplicates_beyond_window"] += ignored
-                    result.counts["accepted"] -= ignored
-                    result.counts["duplicates"] += ignored
-            if self._outbox_rows:
-                conn.executemany(
-                    "INSERT OR IGNORE INTO outbox (event_id, kind, customer_key, payload,"
-                    " created_at) VALUES (?, ?, ?, ?, ?)", self._outbox_rows)
-            self.registry.flush(conn)
-            self.sessions.flush(conn)
             conn.execute("COMMIT")
             self.recent.add_all(self._batch_keys)  # only now: they are committed
         except BaseException:
@@ -171,10 +197,46 @@ class Pipeline:
         self.metrics.add_many(result.counts)
         return result
 
+    def _flush_deferred(self, result: BatchResult) -> None:
+        """Write the rows deferred so far (events, outbox, last_seen, sessions).
+
+        Once per batch on the fast path; once per message, inside its savepoint,
+        when a batch is replayed, so that a value SQLite refuses is caught with
+        the message that carried it.
+        """
+        conn = self.conn
+        if self._event_rows:
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO events (device_id, msg_id, channel, received_at,"
+                " device_ts, payload) VALUES (?, ?, ?, ?, ?, ?)", self._event_rows)
+            ignored = len(self._event_rows) - (conn.total_changes - before)
+            if ignored:
+                log.warning("%d duplicates older than the dedupe window", ignored)
+                result.counts["duplicates_beyond_window"] += ignored
+                result.counts["accepted"] -= ignored
+                result.counts["duplicates"] += ignored
+            self._event_rows = []
+        if self._outbox_rows:
+            conn.executemany(
+                "INSERT OR IGNORE INTO outbox (event_id, kind, customer_key, payload,"
+                " created_at) VALUES (?, ?, ?, ?, ?)", self._outbox_rows)
+            self._outbox_rows = []
+        if self._clock_faults:
+            conn.executemany(
+                "UPDATE devices SET clock_faults = clock_faults + ?, last_bad_ts = ?"
+                " WHERE device_id = ?",
+                [(n, bad, d) for d, (n, bad) in self._clock_faults.items()])
+            self._clock_faults = {}
+        self.registry.flush(conn)
+        self.sessions.flush(conn)
+
     def _reset_batch(self) -> None:
         self._outbox_rows = []
         self._event_rows = []
         self._batch_keys = set()
+        self._clock_faults = {}
+        self.registry.discard()
 
     def _process_one(self, item: Inbound, result: BatchResult, *, savepoint: bool) -> None:
         conn = self.conn
@@ -187,6 +249,7 @@ class Pipeline:
         try:
             self._process(item, result)
             if savepoint:
+                self._flush_deferred(result)
                 conn.execute("RELEASE msg")
         except Rejected as rej:
             if savepoint:
@@ -197,6 +260,8 @@ class Pipeline:
             self._truncate(outbox_mark, event_mark)
             self._quarantine(item, rej.reason, rej.detail, result)
         except Exception as exc:
+            if is_environmental(exc):
+                raise  # the database is sick, not this message: retry the whole batch
             if not savepoint:
                 raise _Bug from exc
             conn.execute("ROLLBACK TO msg")
@@ -204,7 +269,11 @@ class Pipeline:
             result.counts = counts_before
             del result.events[mark:]
             self._truncate(outbox_mark, event_mark)
-            log.exception("internal error on %s", item.topic)
+            self._clock_faults.pop(self._device_of(item), None)
+            self.registry.discard()
+            self.sessions.reload(conn)
+            log.warning("internal error on %s: %r (message quarantined)",
+                        safe_text(item.topic, 200), exc)
             self._quarantine(item, "internal_error", repr(exc)[:500], result)
 
     def _truncate(self, outbox_mark: int, event_mark: int) -> None:
@@ -244,6 +313,13 @@ class Pipeline:
         except SchemaError as exc:
             raise Rejected("schema", str(exc)[:300]) from None
         now = item.received_at
+        device_ts = msg.get("ts")
+        if device_ts is not None and not plausible_ts(device_ts, now):
+            # Kept in the raw payload for inspection, but never stored or sent on as a time.
+            result.counts["implausible_clock"] += 1
+            n, _ = self._clock_faults.get(dt.device_id, (0, ""))
+            self._clock_faults[dt.device_id] = (n + 1, safe_text(repr(device_ts), 64))
+            device_ts = None
         if dt.channel == "state":
             self.registry.on_state(self.conn, dt.device_id, msg, now)
             result.counts["state"] += 1
@@ -268,7 +344,7 @@ class Pipeline:
             result.counts["duplicates"] += 1
             return
         self._batch_keys.add(key)
-        self._event_rows.append((dt.device_id, msg["msg_id"], dt.channel, now, msg["ts"],
+        self._event_rows.append((dt.device_id, msg["msg_id"], dt.channel, now, device_ts,
                                  stored))
         result.counts["accepted"] += 1
         self.registry.touch(dt.device_id, now)
@@ -277,7 +353,7 @@ class Pipeline:
         if dt.channel == "frame" and not contents:
             result.counts["frames_without_code"] += 1
             return
-        self._derive(dt.device_id, dt.channel, msg, contents, now, result)
+        self._derive(dt.device_id, dt.channel, msg, contents, now, device_ts, result)
 
     def _nfc_contents(self, msg: dict[str, Any]) -> list[ScanContent]:
         raw = msg.get("ndef")
@@ -302,12 +378,13 @@ class Pipeline:
 
     # -- derived events ----------------------------------------------------------
     def _derive(self, device_id: str, channel: str, msg: dict[str, Any],
-                contents: list[ScanContent], now: float, result: BatchResult) -> None:
+                contents: list[ScanContent], now: float, device_ts: float | None,
+                result: BatchResult) -> None:
         device = self.catalogue.device(device_id)
         zone = device.zone if device else None
         session = self.sessions.touch(self.conn, device_id, now)
         base = {"store_id": self.store_id, "device_id": device_id, "zone": zone,
-                "received_at": now, "device_ts": msg["ts"]}
+                "received_at": now, "device_ts": device_ts}
         uid = msg.get("uid") if channel == "nfc" else None
         tag = self.catalogue.tag(uid) if uid else None
         n = 0
@@ -377,15 +454,21 @@ class Pipeline:
         self.conn.execute(
             "INSERT INTO quarantine (received_at, topic, device_id, reason, detail, size, payload)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (received_at, topic[:512], device_id, reason, detail, len(payload), payload))
+            (received_at, safe_text(topic, 512), device_id, reason, safe_text(detail, 500),
+             len(payload), payload))
         result.counts["quarantined"] += 1
         result.counts[f"quarantined.{reason}"] += 1
 
-    def _quarantine(self, item: Inbound, reason: str, detail: str, result: BatchResult) -> None:
+    @staticmethod
+    def _device_of(item: Inbound) -> str | None:
         try:
-            device_id: str | None = parse_device_topic(item.topic).device_id
+            return _parse_topic(item.topic).device_id
         except TopicError:
-            device_id = None
+            return None
+
+    def _quarantine(self, item: Inbound, reason: str, detail: str, result: BatchResult) -> None:
+        device_id = self._device_of(item)
+        detail = safe_text(detail, 500)
         self._quarantine_row(item.received_at, item.topic, device_id, reason, detail,
                              item.payload, result)
         ev = {"type": "rejected", "store_id": self.store_id, "device_id": device_id,

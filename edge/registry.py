@@ -36,6 +36,10 @@ class Registry:
     def touch(self, device_id: str, now: float) -> None:
         self._seen[device_id] = max(now, self._seen.get(device_id, 0.0))
 
+    def discard(self) -> None:
+        """Forget buffered last_seen updates (their messages were rolled back)."""
+        self._seen.clear()
+
     def flush(self, conn: sqlite3.Connection) -> None:
         if self._seen:
             conn.executemany(

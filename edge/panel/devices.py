@@ -14,7 +14,9 @@ bp = Blueprint("devices", __name__, url_prefix="/devices")
 @login_required
 def index() -> str:
     rows = read_db().execute(
-        "SELECT device_id, kind, zone, shelf, fw, state, heartbeat_s, last_seen, stale"
+        "SELECT device_id, kind, zone, shelf, fw, state, heartbeat_s, last_seen, stale,"
+        " clock_faults, last_bad_ts"
         " FROM devices ORDER BY zone, shelf, device_id").fetchall()
     return render_template("devices.html", devices=rows,
-                           stale=sum(1 for r in rows if r["stale"]))
+                           stale=sum(1 for r in rows if r["stale"]),
+                           bad_clocks=sum(1 for r in rows if r["clock_faults"]))

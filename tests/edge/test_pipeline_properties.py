@@ -89,10 +89,10 @@ def test_a_bug_on_one_message_quarantines_it_alone(tmp_path, monkeypatch):
     pipeline = make_pipeline(tmp_path / "edge.db")
     real = pipeline._derive
 
-    def buggy(device_id, channel, msg, contents, now, result):
+    def buggy(device_id, channel, msg, contents, now, device_ts, result):
         if msg["msg_id"] == "boom":
             raise KeyError("simulated bug")
-        return real(device_id, channel, msg, contents, now, result)
+        return real(device_id, channel, msg, contents, now, device_ts, result)
 
     monkeypatch.setattr(pipeline, "_derive", buggy)
     topic = f"vitrine/v1/{STORE}/devices/qr-01/qr"
