@@ -1,115 +1,60 @@
-"""The kiosk's requests to the edge: op names, request schemas, and the structured errors.
+"""The kiosk's requests to the edge: which ops, their schemas, and their structured errors.
 
-A kiosk asks the edge through the device kit's request/response
-(``DeviceSession.request(op, body)``); this module is the one place both sides
-read what each op takes, so the kiosk builds bodies the edge accepts and the
-edge refuses anything else with a structured error before a handler sees it.
+Each op is one file ``schemas/ops/{op}.json`` in the device kit's format (who may
+ask, whether it commits, request and reply schemas), so the kit's router and
+this module read the same files. The kiosk validates what it sends, the edge
+validates what it receives and what it answers.
 
 Who the shopper is never comes from the kiosk: profile and order ops name the
 *session* the edge opened when the shopper identified at this kiosk, and the
-edge checks that the session belongs to the calling device. Amounts never come
+edge checks that the session is this device's current one. Amounts never come
 from the kiosk either: an order names products and quantities, the edge prices
 them.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from importlib import resources
 from typing import Any
 
 import fastjsonschema
 
-_ID = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"}
-_GTIN = {"type": "string", "pattern": "^[0-9]{14}$"}
-_SESSION = {"type": ["string", "null"], "pattern": "^[A-Za-z0-9-]{1,64}$"}
+#: The kiosk's ops (files under ``contract/schemas/ops/``).
+KIOSK_OP_NAMES = ("kiosk_search", "kiosk_categories", "kiosk_product", "kiosk_profile",
+                  "kiosk_consent", "kiosk_wishlist_add", "order_place", "order_pay",
+                  "order_status")
 
-#: op name -> JSON Schema of the request body.
-KIOSK_OPS: dict[str, dict[str, Any]] = {
-    "kiosk.search": {
-        "type": "object", "additionalProperties": False,
-        "properties": {
-            "q": {"type": "string", "maxLength": 100},
-            "category": {"type": ["string", "null"], "maxLength": 64},
-            "limit": {"type": "integer", "minimum": 1, "maximum": 50},
-        },
-    },
-    "kiosk.categories": {"type": "object", "additionalProperties": False, "properties": {}},
-    "kiosk.product": {
-        "type": "object", "additionalProperties": False, "required": ["gtin"],
-        "properties": {"gtin": _GTIN},
-    },
-    "kiosk.profile": {
-        "type": "object", "additionalProperties": False, "required": ["session_id"],
-        "properties": {"session_id": _SESSION},
-    },
-    "kiosk.consent": {
-        "type": "object", "additionalProperties": False, "required": ["session_id", "granted"],
-        "properties": {"session_id": _SESSION, "granted": {"type": "boolean"}},
-    },
-    "kiosk.wishlist.add": {
-        "type": "object", "additionalProperties": False, "required": ["session_id", "gtin"],
-        "properties": {"session_id": _SESSION, "gtin": _GTIN},
-    },
-    "kiosk.order.place": {
-        "type": "object", "additionalProperties": False,
-        "required": ["client_order_id", "lines", "fulfilment"],
-        "properties": {
-            "client_order_id": _ID,
-            "session_id": _SESSION,
-            "lines": {
-                "type": "array", "minItems": 1, "maxItems": 50,
-                "items": {
-                    "type": "object", "additionalProperties": False,
-                    "required": ["gtin", "quantity"],
-                    "properties": {"gtin": _GTIN,
-                                   "quantity": {"type": "integer", "minimum": 1, "maximum": 99}},
-                },
-            },
-            "fulfilment": {
-                "type": "object", "additionalProperties": False, "required": ["type"],
-                "properties": {
-                    "type": {"enum": ["click_and_collect", "home_delivery"]},
-                    "store_id": _ID,
-                    "address": {
-                        "type": "object", "additionalProperties": False,
-                        "required": ["line1", "postcode", "city"],
-                        "properties": {k: {"type": "string", "minLength": 1, "maxLength": 120}
-                                       for k in ("line1", "postcode", "city")},
-                    },
-                },
-            },
-            "spend_points": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
-        },
-    },
-    "kiosk.order.pay": {
-        "type": "object", "additionalProperties": False,
-        "required": ["order_id", "payment_ref", "outcome"],
-        "properties": {"order_id": _ID, "payment_ref": _ID,
-                       "outcome": {"enum": ["approved", "declined"]}},
-    },
-    "kiosk.order.status": {
-        "type": "object", "additionalProperties": False, "required": ["order_id"],
-        "properties": {"order_id": _ID},
-    },
-    "kiosk.session.end": {
-        "type": "object", "additionalProperties": False, "required": ["session_id"],
-        "properties": {"session_id": _SESSION},
-    },
-}
 
-#: Error codes a kiosk op can answer with (``RequestError.code``), each with its meaning.
+def _load(name: str) -> dict[str, Any]:
+    raw = json.loads(resources.files("contract").joinpath("schemas", "ops", f"{name}.json")
+                     .read_text("utf-8"))
+    if raw["op"] != name:
+        raise RuntimeError(f"schemas/ops/{name}.json describes op {raw['op']!r}")
+    return raw
+
+
+#: op name -> its description file (``request`` and ``reply`` are JSON Schemas).
+KIOSK_OPS: dict[str, dict[str, Any]] = {name: _load(name) for name in KIOSK_OP_NAMES}
+
+#: Error codes a kiosk op can answer with, besides the kit's own, and what each means.
 KIOSK_ERRORS: dict[str, str] = {
     "bad_request": "the body does not match the op's schema",
     "unknown_op": "no such kiosk op",
     "not_found": "no such product or order (for this kiosk)",
-    "forbidden": "the session or order belongs to another device, or the caller is no kiosk",
-    "session_ended": "the shopper's session ended (timeout or \"I'm done\")",
+    "forbidden": "the session belongs to another device, or the caller is no kiosk",
+    "session_ended": "the shopper's session is over (\"I'm done\", timeout, someone else)",
     "no_customer": "the session has no identified customer",
     "not_for_sale": "a product has no price at this store",
     "insufficient_points": "more points asked to spend than the customer has",
     "invalid_state": "the order is not in a state that allows this change",
 }
 
-_VALIDATORS = {op: fastjsonschema.compile(schema) for op, schema in KIOSK_OPS.items()}
+_REQUEST: dict[str, Callable[[Any], Any]] = {
+    op: fastjsonschema.compile(d["request"]) for op, d in KIOSK_OPS.items()}
+_REPLY: dict[str, Callable[[Any], Any]] = {
+    op: fastjsonschema.compile(d["reply"]) for op, d in KIOSK_OPS.items()}
 
 
 class KioskOpError(ValueError):
@@ -122,13 +67,23 @@ class KioskOpError(ValueError):
         self.message = message
 
 
-def validate_body(op: str, body: Any) -> dict[str, Any]:
-    """Return ``body`` if it is a valid request for ``op``; raise :class:`KioskOpError`."""
-    check = _VALIDATORS.get(op)
+def _check(table: dict[str, Callable[[Any], Any]], op: str, body: Any, what: str
+           ) -> dict[str, Any]:
+    check = table.get(op)
     if check is None:
         raise KioskOpError("unknown_op", f"{op!r} is not a kiosk op")
     try:
         check(body)
     except fastjsonschema.JsonSchemaException as exc:
-        raise KioskOpError("bad_request", f"{op}: {exc.message}") from None
+        raise KioskOpError("bad_request", f"{op} {what}: {exc.message}"[:200]) from None
     return body
+
+
+def validate_body(op: str, body: Any) -> dict[str, Any]:
+    """Return ``body`` if it is a valid request for ``op``; raise :class:`KioskOpError`."""
+    return _check(_REQUEST, op, body, "request")
+
+
+def validate_reply(op: str, body: Any) -> dict[str, Any]:
+    """Return ``body`` if it is a valid reply of ``op``; raise :class:`KioskOpError`."""
+    return _check(_REPLY, op, body, "reply")

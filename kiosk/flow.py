@@ -65,6 +65,7 @@ class ShopperState:
     identified: bool = False
     points: int | None = None
     points_offline: bool = False
+    profile_pending: bool = False  # central not asked yet: the edge said "ask again"
     consent: bool = False
     recent: list[dict[str, Any]] = field(default_factory=list)
     wishlist: list[dict[str, Any]] = field(default_factory=list)
@@ -192,8 +193,9 @@ class KioskFlow:
         """The edge verified a card or app token here and opened ``session_id``."""
         self.touch()
         if self.shopper.session_id not in (None, session_id) or self.shopper.identified:
-            # Someone else identified: the previous shopper's screen goes first.
-            self.end_session()
+            # Someone else identified: the edge already moved to their session (telling
+            # it "session_end" now would end the new one); the previous screen goes.
+            self.end_session(tell_edge=False)
         self.shopper.session_id = session_id
         self.shopper.identified = True
         self._load_profile()
@@ -212,6 +214,13 @@ class KioskFlow:
         s = self.shopper
         s.points, s.points_offline, s.consent = prof["points"], prof["offline"], prof["consent"]
         s.recent, s.wishlist = prof["recent"], prof["wishlist"]
+        s.profile_pending = prof["pending"]
+
+    def refresh_profile(self) -> None:
+        """Ask again for a profile the edge had not received from central yet."""
+        if self.shopper.profile_pending:
+            self._load_profile()
+            self._changed()
 
     def set_consent(self, granted: bool) -> None:
         self.touch()
@@ -382,12 +391,12 @@ class KioskFlow:
         return f"VITRINE-PICKUP:{o['order_id']}:{o['pickup_code']}"
 
     # -- leaving ---------------------------------------------------------------------------------
-    def end_session(self, *, tell_edge: bool = True) -> None:
+    def end_session(self, *, tell_edge: bool = True, reason: str = "done") -> None:
         """"I'm done" or timeout: the edge closes the session, the screen forgets the shopper."""
         sid = self.shopper.session_id
         if tell_edge and sid is not None:
             try:
-                self.store.end_session(sid)
+                self.store.end_session(reason)
             except (StoreUnavailable, StoreRefused) as exc:
                 # The edge's own idle limit ends it anyway; the screen forgets regardless.
                 log.warning("could not end session at the edge: %s", exc)
@@ -403,8 +412,9 @@ class KioskFlow:
         """Called every second: end an idle session. Returns True if it ended one."""
         if self.screen == "attract":
             return False
+        self.refresh_profile()
         if self.clock() - self.last_touch >= self.idle_timeout_s:
-            self.end_session()
+            self.end_session(reason="timeout")
             return True
         return False
 

@@ -8,7 +8,7 @@ device); the full path, a card tap at a kiosk through Mosquitto and the edge, is
 from __future__ import annotations
 
 import json
-import threading
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from contract.kiosk_ops import KIOSK_OPS, KioskOpError
 from edge.db import connect, migrate
+from edge.kiosk_profiles import ProfilePrefetcher
 from edge.kiosk_service import KioskService
 from edge.seed import seed
 
@@ -32,6 +33,18 @@ STORE = LAYOUT["store_id"]
 class Ctx:
     device_id: str
     kind: str = "kiosk"
+
+
+@dataclass
+class RouterCtx:
+    """What ``edge.requests.RequestContext`` carries (the router fills it in the writer)."""
+
+    device_id: str
+    kind: str
+    zone: str | None
+    store_id: str
+    now: float
+    conn: sqlite3.Connection
 
 
 KIOSK = Ctx("kiosk-01")
@@ -75,9 +88,9 @@ def db_path(tmp_path: Path) -> Path:
                       ("web-warehouse", GTIN, 120, now)])
     conn.execute("INSERT INTO products (gtin, name, brand, category, price_cents, currency) "
                  "VALUES ('00000000000017', 'Café moulu doux', 'Arôme', 'épicerie', 450, 'EUR')")
+    conn.execute("INSERT INTO sessions VALUES ('s-anon', 'kiosk-01', NULL, ?, ?)", (now, now))
     conn.execute("INSERT INTO sessions VALUES ('s-anna', 'kiosk-01', 'cust-anna', ?, ?)",
                  (now, now))
-    conn.execute("INSERT INTO sessions VALUES ('s-anon', 'kiosk-01', NULL, ?, ?)", (now, now))
     conn.execute("INSERT INTO sessions VALUES ('s-bob', 'kiosk-02', 'cust-bob', ?, ?)",
                  (now, now))
     conn.close()
@@ -89,11 +102,46 @@ def central() -> FakeCentral:
     return FakeCentral()
 
 
+class Edge:
+    """The kiosk service called the way the kit's router calls it: the writer's connection,
+    one transaction per call (the router's batch), committed before the reply."""
+
+    def __init__(self, db_path: Path, central: FakeCentral) -> None:
+        self.service = KioskService(STORE)
+        self.conn = connect(db_path).conn
+        self.prefetcher = ProfilePrefetcher(db_path, central)
+        self.now = time.time()
+        self.counts = self.service.counts
+
+    def identified(self, customer_id: str) -> bool:
+        """What happens when the edge tells a kiosk ``customer_identified``."""
+        return self.prefetcher.fetch_now(self.conn, customer_id)
+
+    def handle(self, ctx: Ctx, op: str, body: Any) -> dict[str, Any]:
+        rctx = RouterCtx(ctx.device_id, ctx.kind, None, STORE, self.now, self.conn)
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            reply = self.service.handle(rctx, op, body)
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return reply
+
+    def new_session(self, session_id: str, device_id: str = "kiosk-01",
+                    customer_id: str | None = None) -> None:
+        """A new session at the kiosk: what the kit's ``session_end`` or the next
+        shopper's card opens."""
+        self.conn.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
+                          (session_id, device_id, customer_id, self.now, self.now))
+
+
 @pytest.fixture
 def service(db_path: Path, central: FakeCentral):
-    s = KioskService(db_path, STORE, profiles=central)
-    yield s
-    s.close()
+    e = Edge(db_path, central)
+    e.identified("cust-anna")
+    yield e
+    e.conn.close()
 
 
 def order_body(client_id: str = "c1", **extra: Any) -> dict[str, Any]:
@@ -114,113 +162,118 @@ def order_body(client_id: str = "c1", **extra: Any) -> dict[str, Any]:
     ("moulo", "00000000000017"),   # typo in a prefix
 ])
 def test_search_finds_with_prefix_accents_and_typos(service, typed, expected):
-    results = service.handle(KIOSK, "kiosk.search", {"q": typed})["results"]
+    results = service.handle(KIOSK, "kiosk_search", {"q": typed})["results"]
     assert results and results[0]["gtin"] == expected, (typed, results)
     assert results[0]["price_cents"] is not None
 
 
 def test_search_nothing_for_nonsense_and_category_browse(service):
-    assert service.handle(KIOSK, "kiosk.search", {"q": "zzqxw"})["results"] == []
-    shoes = service.handle(KIOSK, "kiosk.search", {"q": "", "category": "shoes"})["results"]
+    assert service.handle(KIOSK, "kiosk_search", {"q": "zzqxw"})["results"] == []
+    shoes = service.handle(KIOSK, "kiosk_search", {"q": "", "category": "shoes"})["results"]
     assert [r["gtin"] for r in shoes] == [GTIN]
-    cats = service.handle(KIOSK, "kiosk.categories", {})["categories"]
+    cats = service.handle(KIOSK, "kiosk_categories", {})["categories"]
     assert {"category": "épicerie", "count": 1} in cats
 
 
 def test_search_index_follows_the_products_table(service, db_path):
-    assert service.handle(KIOSK, "kiosk.search", {"q": "toaster"})["results"] == []
+    assert service.handle(KIOSK, "kiosk_search", {"q": "toaster"})["results"] == []
     conn = connect(db_path).conn
     conn.execute("INSERT INTO products (gtin, name, category, price_cents, currency, updated_at)"
                  " VALUES ('00000000000024', 'Toaster', 'kitchen', 2999, 'EUR', 1)")
     conn.close()
-    service.search_index.refresh(force=True)
-    got = service.handle(KIOSK, "kiosk.search", {"q": "toast"})["results"]
+    service.service.search_index(service.conn).refresh(force=True)
+    got = service.handle(KIOSK, "kiosk_search", {"q": "toast"})["results"]
     assert [r["gtin"] for r in got] == ["00000000000024"]
 
 
 # -- product ---------------------------------------------------------------------------
 def test_product_price_promotion_location_and_stock_everywhere(service):
-    p = service.handle(KIOSK, "kiosk.product", {"gtin": GTIN})
+    p = service.handle(KIOSK, "kiosk_product", {"gtin": GTIN})
     assert p["price_cents"] == 6999
     assert p["promotion"] == {"label": "Soldes", "regular_price_cents": 8999}
     assert p["stock"] == {"this_store": 4, "other_stores": {"store-lyon": 9},
                           "web_warehouse": 120}
-    kettle = service.handle(KIOSK, "kiosk.product", {"gtin": GTIN_2})
+    kettle = service.handle(KIOSK, "kiosk_product", {"gtin": GTIN_2})
     assert kettle["location"] == {"zone": "kitchen", "shelf": "K1"}
     assert kettle["promotion"] is None
     with pytest.raises(KioskOpError) as err:
-        service.handle(KIOSK, "kiosk.product", {"gtin": "00000000000000"})
+        service.handle(KIOSK, "kiosk_product", {"gtin": "00000000000000"})
     assert err.value.code == "not_found"
 
 
 # -- profile and consent ----------------------------------------------------------------------
 def test_profile_with_consent_shows_history_and_points(service, central):
-    p = service.handle(KIOSK, "kiosk.profile", {"session_id": "s-anna"})
+    p = service.handle(KIOSK, "kiosk_profile", {"session_id": "s-anna"})
     assert p["points"] == 1200 and p["consent"] is True and p["offline"] is False
     assert [r["gtin"] for r in p["recent"]] == [GTIN_2]
-    service.handle(KIOSK, "kiosk.wishlist.add", {"session_id": "s-anna", "gtin": GTIN})
-    p = service.handle(KIOSK, "kiosk.profile", {"session_id": "s-anna"})
+    service.handle(KIOSK, "kiosk_wishlist_add", {"session_id": "s-anna", "gtin": GTIN})
+    p = service.handle(KIOSK, "kiosk_profile", {"session_id": "s-anna"})
     assert [r["gtin"] for r in p["wishlist"]] == [GTIN]
 
 
 def test_profile_without_consent_shows_no_history(service, central):
     central.tracking = False
-    p = service.handle(KIOSK, "kiosk.profile", {"session_id": "s-anna"})
+    service.identified("cust-anna")
+    p = service.handle(KIOSK, "kiosk_profile", {"session_id": "s-anna"})
     assert p["points"] == 1200 and p["recent"] == [] and p["wishlist"] == []
 
 
 def test_consent_withdrawn_at_the_kiosk_hides_history(service, central):
-    central.down = True
-    central.tracking = True
-    service.handle(KIOSK, "kiosk.consent", {"session_id": "s-anna", "granted": True})
-    assert service.handle(KIOSK, "kiosk.profile", {"session_id": "s-anna"})["consent"] is True
-    service.handle(KIOSK, "kiosk.consent", {"session_id": "s-anna", "granted": False})
-    p = service.handle(KIOSK, "kiosk.profile", {"session_id": "s-anna"})
+    central.tracking = False
+    service.identified("cust-anna")
+    service.handle(KIOSK, "kiosk_consent", {"session_id": "s-anna", "granted": True})
+    assert service.handle(KIOSK, "kiosk_profile", {"session_id": "s-anna"})["consent"] is True
+    service.handle(KIOSK, "kiosk_consent", {"session_id": "s-anna", "granted": False})
+    service.identified("cust-anna")  # the kiosk's choice stays, whatever central says
+    p = service.handle(KIOSK, "kiosk_profile", {"session_id": "s-anna"})
     assert p["consent"] is False and p["recent"] == []
 
 
 def test_profile_from_cache_when_central_is_down(service, central):
-    service.handle(KIOSK, "kiosk.profile", {"session_id": "s-anna"})
     central.down = True
     central.points = 5
-    p = service.handle(KIOSK, "kiosk.profile", {"session_id": "s-anna"})
-    assert p["points"] == 1200  # the cached figure, said to be possibly stale
+    assert service.identified("cust-anna") is False
+    service.now += 3600
+    p = service.handle(KIOSK, "kiosk_profile", {"session_id": "s-anna"})
+    assert p["points"] == 1200 and p["offline"] is True  # the cached figure, said so
     assert central.calls == 2
+
+
+def test_profile_pending_before_central_answered(service):
+    service.new_session("s-carl", customer_id="cust-carl")
+    p = service.handle(KIOSK, "kiosk_profile", {"session_id": "s-carl"})
+    assert p["pending"] is True and p["points"] is None and p["recent"] == []
 
 
 @pytest.mark.parametrize("ctx, session, code", [
     (KIOSK, "s-bob", "forbidden"),        # another kiosk's customer
     (OTHER_KIOSK, "s-anna", "forbidden"),
     (KIOSK, "s-nobody", "forbidden"),
-    (KIOSK, "s-anon", "no_customer"),
+    (KIOSK, "s-anon", "session_ended"),    # an earlier session at this kiosk
     (Ctx("nfc-01", "nfc_reader"), "s-anna", "forbidden"),  # not a kiosk at all
 ])
 def test_a_kiosk_reads_only_its_own_shopper(service, ctx, session, code):
     with pytest.raises(KioskOpError) as err:
-        service.handle(ctx, "kiosk.profile", {"session_id": session})
+        service.handle(ctx, "kiosk_profile", {"session_id": session})
     assert err.value.code == code
     assert service.counts[f"error.{code}"] == 1
 
 
+def test_anonymous_session_has_no_profile(service):
+    service.new_session("s-anon-2")
+    with pytest.raises(KioskOpError) as err:
+        service.handle(KIOSK, "kiosk_profile", {"session_id": "s-anon-2"})
+    assert err.value.code == "no_customer"
+
+
 def test_ended_session_is_nobodys(service):
-    assert service.handle(KIOSK, "kiosk.session.end", {"session_id": "s-anna"}) == {"ended": True}
-    for op, body in [("kiosk.profile", {"session_id": "s-anna"}),
-                     ("kiosk.order.place", order_body())]:
+    service.new_session("s-next")  # "I'm done": the kiosk's next reads start anonymous
+    for op, body in [("kiosk_profile", {"session_id": "s-anna"}),
+                     ("order_place", order_body()),
+                     ("kiosk_wishlist_add", {"session_id": "s-anna", "gtin": GTIN})]:
         with pytest.raises(KioskOpError) as err:
             service.handle(KIOSK, op, body)
         assert err.value.code == "session_ended"
-    with pytest.raises(KioskOpError):
-        service.handle(OTHER_KIOSK, "kiosk.session.end", {"session_id": "s-anna"})
-
-
-def test_stale_session_is_ended(db_path, central):
-    later = KioskService(db_path, STORE, profiles=central, clock=lambda: time.time() + 3600)
-    try:
-        with pytest.raises(KioskOpError) as err:
-            later.handle(KIOSK, "kiosk.profile", {"session_id": "s-anna"})
-        assert err.value.code == "session_ended"
-    finally:
-        later.close()
 
 
 # -- orders --------------------------------------------------------------------------------
@@ -234,8 +287,8 @@ def _outbox(db_path: Path) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def test_order_is_priced_at_the_edge_and_committed_with_its_outbox_row(service, db_path):
-    service.handle(KIOSK, "kiosk.profile", {"session_id": "s-anna"})
-    reply = service.handle(KIOSK, "kiosk.order.place", order_body(spend_points=500))
+    service.handle(KIOSK, "kiosk_profile", {"session_id": "s-anna"})
+    reply = service.handle(KIOSK, "order_place", order_body(spend_points=500))
     assert reply["status"] == "placed" and not reply["duplicate"]
     assert reply["total_cents"] == 2 * 6999 + 3999 - 500
     assert reply["points_spent"] == 500 and reply["points_earned"] == reply["total_cents"] // 100
@@ -247,29 +300,24 @@ def test_order_is_priced_at_the_edge_and_committed_with_its_outbox_row(service, 
     assert {(ln["gtin"], ln["unit_price_cents"]) for ln in payload["lines"]} == {
         (GTIN, 6999), (GTIN_2, 3999)}
     # points spent and not yet confirmed by central are not offered again
-    assert service.handle(KIOSK, "kiosk.profile", {"session_id": "s-anna"})["points"] == 700
+    assert service.handle(KIOSK, "kiosk_profile", {"session_id": "s-anna"})["points"] == 700
 
 
 def test_retried_request_never_makes_two_orders(service, db_path):
-    first = service.handle(KIOSK, "kiosk.order.place", order_body("dbl"))
-    again = service.handle(KIOSK, "kiosk.order.place", order_body("dbl"))
+    first = service.handle(KIOSK, "order_place", order_body("dbl"))
+    again = service.handle(KIOSK, "order_place", order_body("dbl"))
     assert again["order_id"] == first["order_id"] and again["duplicate"]
     assert again["pickup_code"] == first["pickup_code"]
-    # a double click racing itself from two threads
-    replies: list[dict[str, Any]] = []
-    threads = [threading.Thread(target=lambda: replies.append(
-        service.handle(KIOSK, "kiosk.order.place", order_body("race")))) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len({r["order_id"] for r in replies}) == 1
-    assert len(_outbox(db_path)) == 2
+    # even with other items or another session: the first order stands, unchanged
+    other = service.handle(KIOSK, "order_place", order_body("dbl", session_id=None,
+                                                            lines=[{"gtin": GTIN, "quantity": 9}]))
+    assert other["order_id"] == first["order_id"] and other["total_cents"] == first["total_cents"]
+    assert len(_outbox(db_path)) == 1
 
 
 def test_same_client_id_from_another_kiosk_is_another_order(service, db_path):
-    a = service.handle(KIOSK, "kiosk.order.place", order_body("same", session_id=None))
-    b = service.handle(OTHER_KIOSK, "kiosk.order.place", order_body("same", session_id=None))
+    a = service.handle(KIOSK, "order_place", order_body("same", session_id=None))
+    b = service.handle(OTHER_KIOSK, "order_place", order_body("same", session_id=None))
     assert a["order_id"] != b["order_id"]
 
 
@@ -277,50 +325,50 @@ def test_prices_from_the_kiosk_are_refused_and_points_cannot_go_negative(service
     body = order_body()
     body["lines"][0]["unit_price_cents"] = 1
     with pytest.raises(KioskOpError) as err:
-        service.handle(KIOSK, "kiosk.order.place", body)
+        service.handle(KIOSK, "order_place", body)
     assert err.value.code == "bad_request"
-    central_points = service.handle(KIOSK, "kiosk.profile", {"session_id": "s-anna"})["points"]
+    central_points = service.handle(KIOSK, "kiosk_profile", {"session_id": "s-anna"})["points"]
     with pytest.raises(KioskOpError) as err:
-        service.handle(KIOSK, "kiosk.order.place",
+        service.handle(KIOSK, "order_place",
                        order_body("p", spend_points=central_points + 1))
     assert err.value.code == "insufficient_points"
     with pytest.raises(KioskOpError) as err:
-        service.handle(KIOSK, "kiosk.order.place",
+        service.handle(KIOSK, "order_place",
                        order_body("anon", session_id=None, spend_points=10))
     assert err.value.code == "no_customer"
 
 
 def test_a_kiosk_cannot_order_for_another_kiosks_customer(service):
     with pytest.raises(KioskOpError) as err:
-        service.handle(KIOSK, "kiosk.order.place", order_body(session_id="s-bob"))
+        service.handle(KIOSK, "order_place", order_body(session_id="s-bob"))
     assert err.value.code == "forbidden"
 
 
 def test_payment_outcome_and_status_are_per_kiosk_and_idempotent(service):
-    placed = service.handle(KIOSK, "kiosk.order.place", order_body())
+    placed = service.handle(KIOSK, "order_place", order_body())
     oid = placed["order_id"]
-    declined = service.handle(KIOSK, "kiosk.order.pay",
+    declined = service.handle(KIOSK, "order_pay",
                               {"order_id": oid, "payment_ref": "p1", "outcome": "declined"})
     assert declined["status"] == "payment_declined"
-    paid = service.handle(KIOSK, "kiosk.order.pay",
+    paid = service.handle(KIOSK, "order_pay",
                           {"order_id": oid, "payment_ref": "p2", "outcome": "approved"})
     assert paid["status"] == "paid"
-    again = service.handle(KIOSK, "kiosk.order.pay",
+    again = service.handle(KIOSK, "order_pay",
                            {"order_id": oid, "payment_ref": "p2", "outcome": "approved"})
     assert again["status"] == "paid"
     with pytest.raises(KioskOpError) as err:
-        service.handle(KIOSK, "kiosk.order.pay",
+        service.handle(KIOSK, "order_pay",
                        {"order_id": oid, "payment_ref": "p3", "outcome": "declined"})
     assert err.value.code == "invalid_state"
-    assert service.handle(KIOSK, "kiosk.order.status", {"order_id": oid})["status"] == "paid"
+    assert service.handle(KIOSK, "order_status", {"order_id": oid})["status"] == "paid"
     with pytest.raises(KioskOpError) as err:
-        service.handle(OTHER_KIOSK, "kiosk.order.status", {"order_id": oid})
+        service.handle(OTHER_KIOSK, "order_status", {"order_id": oid})
     assert err.value.code == "not_found"
 
 
 def test_unknown_product_in_an_order(service, db_path):
     with pytest.raises(KioskOpError) as err:
-        service.handle(KIOSK, "kiosk.order.place", order_body(
+        service.handle(KIOSK, "order_place", order_body(
             lines=[{"gtin": "00000000000000", "quantity": 1}]))
     assert err.value.code == "not_for_sale"
     assert _outbox(db_path) == []
@@ -334,7 +382,7 @@ _json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_siz
 
 @settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(op=st.sampled_from(sorted(KIOSK_OPS) + ["kiosk.nope"]), body=_json)
+@given(op=st.sampled_from(sorted(KIOSK_OPS) + ["kiosk_nope"]), body=_json)
 def test_any_body_is_answered_or_refused_with_a_structured_error(service, op, body):
     try:
         reply = service.handle(KIOSK, op, body)

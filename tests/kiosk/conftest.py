@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import pytest
 
 from contract.kiosk_ops import KioskOpError
 from edge.db import connect, migrate
+from edge.kiosk_profiles import ProfilePrefetcher
 from edge.kiosk_service import KioskService
 from edge.seed import seed
 from kiosk.flow import KioskFlow
@@ -25,32 +27,61 @@ KIOSK_ID = "kiosk-01"
 
 @dataclass
 class Ctx:
+    """What the kit's router hands a handler (``edge.requests.RequestContext``)."""
+
     device_id: str
-    kind: str = "kiosk"
+    kind: str
+    zone: str | None
+    store_id: str
+    now: float
+    conn: sqlite3.Connection
 
 
 class InProcessRequester:
-    """The edge's kiosk service called in this process (the flow's logic tests).
+    """The edge's kiosk service called in this process, one transaction per request like
+    the kit's router (the flow's logic tests; the window tests go over MQTT).
 
-    The same service answers over MQTT in the window tests (``test_ui.py``); here
     ``down`` stands for an edge that does not answer.
     """
 
-    def __init__(self, service: KioskService, device_id: str = KIOSK_ID) -> None:
-        self.service = service
-        self.ctx = Ctx(device_id)
+    def __init__(self, db_path: Path, central: Any, device_id: str = KIOSK_ID) -> None:
+        self.service = KioskService(STORE)
+        self.conn = connect(db_path).conn
+        self.prefetcher = ProfilePrefetcher(db_path, central)
+        self.device_id = device_id
         self.down = False
         self.calls: list[str] = []
+
+    def identify(self, session_id: str, customer_id: str) -> None:
+        """A card tapped at this kiosk: the pipeline opens the session, the prefetcher
+        asks central."""
+        now = time.time()
+        self.conn.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
+                          (session_id, self.device_id, customer_id, now, now))
+        self.prefetcher.fetch_now(self.conn, customer_id)
 
     def request(self, op: str, body: dict[str, Any], *, timeout: float = 5.0,
                 request_id: str | None = None) -> dict[str, Any]:
         self.calls.append(op)
         if self.down:
             raise TimeoutError(f"{op}: no reply in {timeout} s")
+        ctx = Ctx(self.device_id, "kiosk", None, STORE, time.time(), self.conn)
+        self.conn.execute("BEGIN IMMEDIATE")
         try:
-            return self.service.handle(self.ctx, op, body)
+            if op == "session_end":  # the kit's op: a fresh anonymous session
+                self.conn.execute("INSERT INTO sessions VALUES (?, ?, NULL, ?, ?)",
+                                  (f"anon-{len(self.calls)}", self.device_id, ctx.now, ctx.now))
+                reply: dict[str, Any] = {"committed": True}
+            else:
+                reply = self.service.handle(ctx, op, body)
         except KioskOpError as exc:
+            self.conn.execute("ROLLBACK")
             raise _Refusal(exc.code, exc.message) from None
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return reply
 
 
 class _Refusal(Exception):
@@ -91,16 +122,6 @@ def make_store_db(path: Path) -> Path:
     return path
 
 
-def open_session(db_path: Path, session_id: str, customer_id: str | None,
-                 device_id: str = KIOSK_ID) -> None:
-    """A session as the pipeline opens it when a card is tapped at the kiosk."""
-    conn = connect(db_path).conn
-    now = time.time()
-    conn.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
-                 (session_id, device_id, customer_id, now, now))
-    conn.close()
-
-
 class Central:
     def __init__(self) -> None:
         self.points = 800
@@ -116,15 +137,10 @@ def store_db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def service(store_db: Path) -> Iterator[KioskService]:
-    s = KioskService(store_db, STORE, profiles=Central())
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def requester(service: KioskService) -> InProcessRequester:
-    return InProcessRequester(service)
+def requester(store_db: Path) -> Iterator[InProcessRequester]:
+    r = InProcessRequester(store_db, Central())
+    yield r
+    r.conn.close()
 
 
 @pytest.fixture

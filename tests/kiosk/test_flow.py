@@ -15,8 +15,6 @@ from kiosk.payment import SimulatedPayments
 from kiosk.store import StoreClient
 from tests.edge.conftest import GTIN, GTIN_2
 
-from .conftest import open_session
-
 
 def _orders(db_path) -> list[tuple]:
     conn = sqlite3.connect(db_path)
@@ -57,9 +55,9 @@ def test_anonymous_shopper_finds_orders_and_gets_a_pickup_code(flow, store_db, p
     assert _orders(store_db) == [(order["order_id"], "paid", 2 * 8999)]
 
 
-def test_identified_shopper_is_greeted_spends_points_and_consent_is_theirs(flow, store_db,
+def test_identified_shopper_is_greeted_spends_points_and_consent_is_theirs(flow, requester,
                                                                           payments):
-    open_session(store_db, "sess-1", "cust-1")
+    requester.identify("sess-1", "cust-1")
     flow.customer_identified("sess-1")
     assert flow.screen == "greeting"
     assert flow.shopper.points == 800 and flow.shopper.consent
@@ -75,7 +73,7 @@ def test_identified_shopper_is_greeted_spends_points_and_consent_is_theirs(flow,
 
 
 def test_im_done_ends_the_session_at_the_edge_and_wipes_the_screen(flow, store_db, requester):
-    open_session(store_db, "sess-2", "cust-2")
+    requester.identify("sess-2", "cust-2")
     flow.customer_identified("sess-2")
     flow.type_query("kettle")
     flow.open_product(GTIN_2)
@@ -85,12 +83,12 @@ def test_im_done_ends_the_session_at_the_edge_and_wipes_the_screen(flow, store_d
     assert dataclasses.asdict(flow.shopper) == dataclasses.asdict(ShopperState())
     # the edge refuses that session from now on: no later tap is that customer's
     with pytest.raises(Exception) as err:
-        requester.request("kiosk.profile", {"session_id": "sess-2"})
+        requester.request("kiosk_profile", {"session_id": "sess-2"})
     assert err.value.code == "session_ended"
 
 
-def test_inactivity_ends_the_session(flow, store_db, clock):
-    open_session(store_db, "sess-3", "cust-3")
+def test_inactivity_ends_the_session(flow, requester, clock):
+    requester.identify("sess-3", "cust-3")
     flow.customer_identified("sess-3")
     clock.now += 29
     assert flow.tick() is False and flow.screen == "greeting"
@@ -102,14 +100,17 @@ def test_inactivity_ends_the_session(flow, store_db, clock):
     assert flow.screen == "attract" and flow.shopper.session_id is None
 
 
-def test_another_shopper_identifying_replaces_the_first(flow, store_db):
-    open_session(store_db, "sess-a", "cust-a")
-    open_session(store_db, "sess-b", "cust-b")
-    flow.customer_identified("sess-a")
+def test_another_shopper_identifying_replaces_the_first(flow, requester):
+    flow.start()
     flow.open_product(GTIN)
-    flow.add_to_cart()
+    flow.add_to_cart()  # browsing anonymously, then identifying: the cart stays theirs
+    requester.identify("sess-a", "cust-a")
+    flow.customer_identified("sess-a")
+    assert flow.shopper.identified and flow.cart_count == 1
+    requester.identify("sess-b", "cust-b")  # someone else taps their card
     flow.customer_identified("sess-b")
     assert flow.shopper.session_id == "sess-b" and flow.shopper.cart == {}
+    assert flow.screen == "greeting"
 
 
 @pytest.mark.parametrize("script, charged_calls", [
