@@ -289,6 +289,10 @@ class KioskFlow:
         s.checkout_id = None  # another cart: another order
         self._go("cart")
 
+    def show_cart(self) -> None:
+        self.touch()
+        self._go("cart")
+
     def remove_from_cart(self, gtin: str) -> None:
         self.touch()
         self.shopper.cart.pop(gtin, None)
@@ -328,8 +332,9 @@ class KioskFlow:
         self.touch()
         s = self.shopper
         if not s.cart:
-            return False
-        if s.order is None or s.checkout_id is None:
+            return self.screen == "pickup"  # a second tap on "Pay" after it went through
+        if s.order is None or s.checkout_id is None or s.paid:
+            s.paid = False
             s.checkout_id = s.checkout_id or f"co-{uuid.uuid4().hex}"
             body: dict[str, Any] = {
                 "client_order_id": s.checkout_id,
@@ -371,6 +376,8 @@ class KioskFlow:
             if reply is not None:
                 s.order = reply
         self.message = None
+        s.cart = {}  # ordered: a new cart for anything else
+        s.checkout_id = None
         self._go("pickup")
         return True
 
