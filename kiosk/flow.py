@@ -43,7 +43,8 @@ IDLE_TIMEOUT_S = 60.0
 
 
 class Publisher(Protocol):
-    """The kiosk's device session, for what its own reader and camera read."""
+    """The kiosk's device session, for what its own reader and camera read (it stamps
+    ``msg_id`` and ``ts``)."""
 
     def publish_json(self, channel: str, payload: dict[str, Any]) -> str: ...
 
@@ -98,7 +99,6 @@ class KioskFlow:
         self.last_touch = clock()
         self.sessions_ended = 0
         self._listeners: list[Callable[[KioskFlow], None]] = []
-        self._n = 0
 
     # -- observers ------------------------------------------------------------------
     def on_change(self, listener: Callable[[KioskFlow], None]) -> None:
@@ -156,10 +156,6 @@ class KioskFlow:
             self._go("search")
 
     # -- identification --------------------------------------------------------------------
-    def _next_msg_id(self) -> str:
-        self._n += 1
-        return f"k{int(time.time() * 1000)}-{self._n}"
-
     def card_read(self, uid: str, ndef_b64: str | None) -> None:
         """The kiosk's NFC reader read a tag: a loyalty card (the edge decides) or a shelf tag.
 
@@ -168,8 +164,7 @@ class KioskFlow:
         """
         self.touch()
         if self.publisher is not None:
-            self.publisher.publish_json("nfc", {"msg_id": self._next_msg_id(), "ts": time.time(),
-                                                "uid": uid, "ndef": ndef_b64})
+            self.publisher.publish_json("nfc", {"uid": uid, "ndef": ndef_b64})
         gtin = _gtin_from_ndef(ndef_b64)
         if gtin:
             self.open_product(gtin)
@@ -184,8 +179,7 @@ class KioskFlow:
             self._changed()
             return
         if content.kind == "loyalty" and self.publisher is not None:
-            self.publisher.publish_json("qr", {"msg_id": self._next_msg_id(), "ts": time.time(),
-                                               "text": text})
+            self.publisher.publish_json("qr", {"text": text})
         elif content.gtin:
             self.open_product(content.gtin)
 

@@ -83,8 +83,7 @@ class StoreClient:
 
     def pay_order(self, order_id: str, payment_ref: str, outcome: str) -> dict[str, Any]:
         return self.call("order_pay", {"order_id": order_id, "payment_ref": payment_ref,
-                                             "outcome": outcome},
-                         request_id=f"pay-{order_id}-{payment_ref}")
+                                             "outcome": outcome})
 
     def order_status(self, order_id: str) -> dict[str, Any]:
         return self.call("order_status", {"order_id": order_id})

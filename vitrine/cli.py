@@ -6,6 +6,7 @@
     vitrine device add|revoke|list ...   per-device broker credentials and ACL
     vitrine broker config|run   the store broker's configuration
     vitrine central ...         the central customer profile service
+    vitrine kiosk --kiosk ID    a touch kiosk (Kivy), logged in as its device
 """
 
 from __future__ import annotations
@@ -112,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         return _device(rest)
     if command == "broker":
         return _broker(rest)
+    if command == "kiosk":
+        from kiosk.cli import main as kiosk_main
+
+        return kiosk_main(rest)
     if command == "central":
         from central.cli import main as central_main
 

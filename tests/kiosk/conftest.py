@@ -107,7 +107,7 @@ class Outbox:
 
     def publish_json(self, channel: str, payload: dict[str, Any]) -> str:
         self.sent.append((channel, payload))
-        return payload["msg_id"]
+        return f"m{len(self.sent)}"
 
 
 def make_store_db(path: Path) -> Path:

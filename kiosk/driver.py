@@ -1,0 +1,212 @@
+"""A simulated shopper at the kiosk: real touches on the real window, screenshots, timings.
+
+Used by the window tests, ``make demo`` and ``bench.kiosk``. A script is a list
+of steps, each a small dict, run one after the other on Kivy's clock::
+
+    {"tap": "start"}                      # a touch on the widget with that kv id
+    {"type": "kettle"}                    # keystrokes into the search field
+    {"tap_text": "Kettle"}                # a touch on the first widget showing that text
+    {"card": {"uid": "...", "ndef": "<base64>"}}   # the kiosk's NFC reader reads a tag
+    {"wait": "greeting", "timeout": 5}    # until that screen shows (and nothing pending)
+    {"shot": "greeting"}                  # save docs-quality PNG of the window
+    {"sleep": 0.5}
+
+Touches are dispatched through Kivy's event loop as motion events, so they hit
+whatever is really under that point on screen (a covered or invisible button
+is not pressed). Each step's duration is recorded in :attr:`ShopperDriver.timings`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from kivy.base import EventLoop
+from kivy.clock import Clock
+from kivy.input.motionevent import MotionEvent
+from kivy.uix.label import Label
+from kivy.uix.textinput import TextInput
+from kivy.uix.widget import Widget
+
+from .app import KioskApp
+
+log = logging.getLogger("vitrine.kiosk.driver")
+
+
+class DriverError(AssertionError):
+    """A step could not be done: missing widget, screen never shown."""
+
+
+class _Touch(MotionEvent):
+    def __init__(self, x: float, y: float) -> None:
+        super().__init__("vitrine-driver", id(self), {"x": x, "y": y}, is_touch=True)
+
+    def depack(self, args: dict[str, float]) -> None:
+        win = EventLoop.window
+        self.is_touch = True
+        self.sx = args["x"] / win.width
+        self.sy = args["y"] / win.height
+        self.profile = ["pos"]
+        super().depack(args)
+
+
+def walk(widget: Widget) -> Iterator[Widget]:
+    yield widget
+    for child in widget.children:
+        yield from walk(child)
+
+
+def visible(widget: Widget) -> bool:
+    w: Widget | None = widget
+    while w is not None and w is not w.parent:
+        if getattr(w, "opacity", 1) == 0 or getattr(w, "disabled", False):
+            return False
+        w = w.parent
+    return True
+
+
+class ShopperDriver:
+    def __init__(self, app: KioskApp, steps: list[dict[str, Any]], *,
+                 screenshots: Path | None = None, step_pause_s: float = 0.05,
+                 on_done: Callable[[ShopperDriver], None] | None = None,
+                 card_reader: Callable[[str, str | None], None] | None = None) -> None:
+        self.app = app
+        self.steps = list(steps)
+        self.screenshots = screenshots
+        self.step_pause_s = step_pause_s
+        self.on_done = on_done
+        self.card_reader = card_reader or app.flow.card_read
+        self.timings: list[tuple[str, float]] = []
+        self.log: list[str] = []
+        self.error: str | None = None
+        self._i = 0
+        self._started = 0.0
+
+    # -- finding things on screen ----------------------------------------------------
+    def current(self) -> Widget:
+        assert self.app.sm is not None
+        return self.app.sm.current_screen
+
+    def find(self, kv_id: str) -> Widget:
+        for w in walk(self.current()):
+            ids = getattr(w, "ids", {})
+            if kv_id in ids and visible(ids[kv_id]):
+                return ids[kv_id]
+        raise DriverError(f"no visible widget {kv_id!r} on screen {self.app.sm.current}")
+
+    def find_text(self, text: str) -> Widget:
+        for w in walk(self.current()):
+            if isinstance(w, Label) and text in w.text and visible(w):
+                return w
+        raise DriverError(f"no visible text {text!r} on screen {self.app.sm.current}")
+
+    def texts(self) -> list[str]:
+        """Every text on the current screen (tests check what a shopper could read)."""
+        out = []
+        for w in walk(self.current()):
+            if isinstance(w, Label | TextInput) and w.text and visible(w):
+                out.append(w.text)
+        return out
+
+    # -- actions ------------------------------------------------------------------------
+    def touch(self, widget: Widget) -> None:
+        x, y = widget.to_window(*widget.center)
+        t = _Touch(x, y)
+        EventLoop.post_dispatch_input("begin", t)
+        EventLoop.post_dispatch_input("end", t)
+
+    def type_text(self, text: str) -> None:
+        field = self.find("query")
+        assert isinstance(field, TextInput)
+        self.touch(field)
+        for ch in text:  # one keystroke at a time: search as you type
+            field.insert_text(ch)
+
+    def shot(self, name: str) -> Path | None:
+        if self.screenshots is None:
+            return None
+        self.screenshots.mkdir(parents=True, exist_ok=True)
+        path = self.screenshots / f"{name}.png"
+        self.app.root.export_to_png(str(path))
+        return path
+
+    # -- running -----------------------------------------------------------------------
+    def start(self) -> None:
+        Clock.schedule_once(self._next, 0)
+
+    def _ready(self, screen: str) -> bool:
+        flow = self.app.flow
+        return (self.app.sm is not None and self.app.sm.current == screen
+                and flow.screen == screen and not flow.shopper.profile_pending
+                and self.app.sm.transition.is_active is False)
+
+    def _next(self, _dt: float = 0) -> None:
+        if self._i >= len(self.steps):
+            self._finish()
+            return
+        step = self.steps[self._i]
+        self._started = time.monotonic()
+        try:
+            if "wait" in step:
+                self._wait(step["wait"], float(step.get("timeout", 5.0)))
+                return
+            self._do(step)
+        except Exception as exc:
+            self.error = f"step {self._i} {step}: {exc}"
+            log.error("simulated shopper stopped: %s", self.error)
+            self._finish()
+            return
+        self._advance(float(step.get("sleep", 0)))
+
+    def _do(self, step: dict[str, Any]) -> None:
+        if "tap" in step:
+            self.touch(self.find(step["tap"]))
+        elif "tap_text" in step:
+            self.touch(self.find_text(step["tap_text"]))
+        elif "type" in step:
+            self.type_text(step["type"])
+        elif "card" in step:
+            self.card_reader(step["card"]["uid"], step["card"].get("ndef"))
+        elif "shot" in step:
+            self.shot(step["shot"])
+        elif "call" in step:
+            step["call"](self)
+        elif "sleep" not in step:
+            raise DriverError(f"unknown step {step}")
+        self._record(step)
+
+    def _record(self, step: dict[str, Any]) -> None:
+        label = next(iter(step))
+        value = step[label]
+        self.timings.append((f"{label}:{value if isinstance(value, str) else ''}",
+                             time.monotonic() - self._started))
+        self.log.append(f"{label} {value if isinstance(value, str) else ''}".strip())
+
+    def _advance(self, sleep: float) -> None:
+        self._i += 1
+        Clock.schedule_once(self._next, max(sleep, self.step_pause_s))
+
+    def _wait(self, screen: str, timeout: float) -> None:
+        started = self._started
+
+        def poll(_dt: float) -> None:
+            if self._ready(screen):
+                self._started = started
+                self._record({"wait": screen})
+                self._advance(0)
+            elif time.monotonic() - started > timeout:
+                self.error = (f"step {self._i}: screen {screen!r} not shown in {timeout} s "
+                              f"(on {self.app.sm.current}, message {self.app.message_text!r})")
+                log.error("simulated shopper stopped: %s", self.error)
+                self._finish()
+            else:
+                Clock.schedule_once(poll, 0.005)
+
+        poll(0)
+
+    def _finish(self) -> None:
+        if self.on_done is not None:
+            self.on_done(self)
