@@ -64,6 +64,8 @@ class KioskApp(App):
         self.on_ready = on_ready
         self.sm: ScreenManager | None = None
         self.first_frame_at: float | None = None
+        #: The simulated shopper driving this window, if any (kiosk/driver.py).
+        self.driver: Any = None
 
     # -- kv helpers -------------------------------------------------------------------
     def t(self, key: str, lang: str, **params: Any) -> str:

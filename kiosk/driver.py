@@ -135,6 +135,8 @@ class ShopperDriver:
 
     # -- running -----------------------------------------------------------------------
     def start(self) -> None:
+        # Kivy's clock holds bound methods weakly: the app keeps its shopper alive.
+        self.app.driver = self
         Clock.schedule_once(self._next, 0)
 
     def _ready(self, screen: str) -> bool:
