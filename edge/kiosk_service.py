@@ -66,8 +66,12 @@ class KioskService:
     caller's (``ctx.conn``: the writer's connection, inside the router's transaction)."""
 
     def __init__(self, store_id: str, *, rules: Rules | None = None,
-                 warehouse: str = "web-warehouse", profile_fresh_s: float = 60.0) -> None:
+                 warehouse: str = "web-warehouse", profile_fresh_s: float = 60.0,
+                 central_link: bool = True) -> None:
+        """``central_link``: profiles are being fetched from central (an edge without
+        ``central_url`` has only what its cache holds, so nothing is "pending")."""
         self.store_id = store_id
+        self.central_link = central_link
         self.rules = rules or Rules()
         self.warehouse = warehouse
         self.profile_fresh_s = profile_fresh_s
@@ -222,8 +226,8 @@ class KioskService:
             # Not fetched yet (central is being asked right now, or is down and this
             # customer was never seen here): the kiosk asks again shortly.
             consent = bool(row[1]) if row else False
-            return {"points": None, "consent": consent, "offline": True, "pending": True,
-                    "recent": [], "wishlist": []}
+            return {"points": None, "consent": consent, "offline": True,
+                    "pending": self.central_link, "recent": [], "wishlist": []}
         points = max(0, row[0] - self._pending_points(conn, customer_id))
         reply: dict[str, Any] = {"points": points, "consent": bool(row[1]),
                                  "offline": ctx.now - row[3] > self.profile_fresh_s,
