@@ -174,11 +174,25 @@ ALTER TABLE quarantine ADD COLUMN reviewed_by TEXT
 ALTER TABLE devices ADD COLUMN clock_faults INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN last_bad_ts TEXT
 """),
+    # In-store request/response (edge/requests.py): the reply given to each request id,
+    # written in the transaction that did the work, so a retry gets the same answer
+    # and a "committed" reply is never repeated as a second commit.
+    ("0005_request_replies", """
+CREATE TABLE request_replies (
+  device_id TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  op TEXT NOT NULL,
+  reply TEXT NOT NULL,
+  at REAL NOT NULL,
+  PRIMARY KEY (device_id, request_id)
+);
+CREATE INDEX request_replies_at ON request_replies(at)
+"""),
     # Kiosk orders (edge/kiosk_service.py): committed with their outbox row before the
     # kiosk hears "placed"; (device_id, client_order_id) makes a retried request a no-op.
-    # Sessions a kiosk ended, the customer summaries fetched from central (offline cache)
-    # and wish-lists added at the kiosk.
-    ("0005_kiosk", """
+    # The customer summaries fetched from central (edge/kiosk_profiles.py, also the
+    # offline copy) and wish-lists added at the kiosk.
+    ("0006_kiosk", """
 CREATE TABLE kiosk_orders (
   order_id TEXT PRIMARY KEY,
   device_id TEXT NOT NULL,
@@ -198,11 +212,6 @@ CREATE TABLE kiosk_orders (
   UNIQUE (device_id, client_order_id)
 );
 CREATE INDEX kiosk_orders_customer ON kiosk_orders(customer_id);
-CREATE TABLE kiosk_sessions_ended (
-  session_id TEXT PRIMARY KEY,
-  device_id TEXT NOT NULL,
-  ended_at REAL NOT NULL
-);
 CREATE TABLE customer_cache (
   customer_id TEXT PRIMARY KEY,
   points INTEGER NOT NULL DEFAULT 0,

@@ -37,7 +37,7 @@ class CentralProfiles:
     """Profile lookups over HTTP with the store token, short timeout (a shopper is waiting)."""
 
     def __init__(self, url: str, token: str, timeout_s: float = 1.0) -> None:
-        from .sync import CentralReader
+        from .central_client import CentralReader
 
         self.reader = CentralReader(url, token, timeout_s)
 

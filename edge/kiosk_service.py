@@ -31,12 +31,14 @@ import secrets
 import sqlite3
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-from contract.kiosk_ops import KIOSK_OPS, KioskOpError, validate_body, validate_reply
+from contract.kiosk_ops import KIOSK_OP_NAMES
+from contract.requests import REQUEST_OPS, RequestError
 
 from .pipeline import uuid5_str
 from .product_search import ProductSearch
+from .requests import RequestContext, RequestRouter
 from .rules import Candidate, Rules
 
 log = logging.getLogger("vitrine.edge.kiosk")
@@ -44,21 +46,6 @@ log = logging.getLogger("vitrine.edge.kiosk")
 #: 1 point per euro spent; a point is worth one cent when spent as a discount.
 POINTS_PER_EURO = 1
 CENTS_PER_POINT = 1
-
-
-class RequestContext(Protocol):
-    """Who is asking (from the topic, never the payload), when, and the database to use:
-    ``edge.requests.RequestContext`` fills it in the writer."""
-
-    device_id: str
-    kind: str
-    now: float
-    conn: sqlite3.Connection
-
-
-class Router(Protocol):
-    def register(self, op: str, handler: Callable[[Any, dict[str, Any]], dict[str, Any]]
-                 ) -> None: ...
 
 
 class KioskService:
@@ -84,37 +71,53 @@ class KioskService:
             "order_place": self.place_order, "order_pay": self.pay_order,
             "order_status": self.order_status,
         }
-        assert set(self._handlers) == set(KIOSK_OPS)
+        assert set(self._handlers) == set(KIOSK_OP_NAMES)
 
     def search_index(self, conn: sqlite3.Connection) -> ProductSearch:
         if self._search is None or self._search.source is not conn:
             self._search = ProductSearch(conn)
         return self._search
 
-    # -- the one entry point ---------------------------------------------------------
+    # -- entry points -------------------------------------------------------------------
     def handle(self, ctx: RequestContext, op: str, body: Any) -> dict[str, Any]:
-        """Answer ``op`` or raise :class:`KioskOpError` (counted by code)."""
+        """Check and answer ``op`` as the kit's router does (kind, request schema, reply
+        schema), or raise :class:`RequestError`; for callers without a router."""
+        spec = REQUEST_OPS.get(op)
+        if op not in self._handlers or spec is None:
+            raise self._refuse(RequestError("unknown_op", f"{op!r} is not a kiosk op"))
+        if getattr(ctx, "kind", None) not in spec.kinds:
+            raise self._refuse(RequestError("forbidden", f"a {ctx.kind} may not ask {op!r}"))
         try:
-            if getattr(ctx, "kind", None) != "kiosk":
-                raise KioskOpError("forbidden", "only kiosks may use kiosk ops")
-            validate_body(op, body)
-            reply = validate_reply(op, self._handlers[op](ctx, body))
-        except KioskOpError as exc:
-            self.counts[f"error.{exc.code}"] += 1
-            raise
-        self.counts[op] += 1
-        return reply
+            spec.check_request(body)
+        except RequestError as exc:
+            raise self._refuse(exc) from None
+        reply = self._counted(op)(ctx, body)
+        try:
+            return spec.check_reply(reply)
+        except RequestError as exc:  # our own reply broke the contract: a bug here
+            raise AssertionError(exc.message) from None
 
-    def register(self, router: Router, error: Callable[[str, str], Exception]) -> None:
-        """Register every kiosk op with the kit's router; ``error(code, message)`` is its
-        structured error type (``contract.requests.RequestError``)."""
-        for op in KIOSK_OPS:
-            def handler(ctx: Any, body: dict[str, Any], op: str = op) -> dict[str, Any]:
-                try:
-                    return self.handle(ctx, op, body)
-                except KioskOpError as exc:
-                    raise error(exc.code, exc.message) from None
-            router.register(op, handler)
+    def _refuse(self, exc: RequestError) -> RequestError:
+        self.counts[f"error.{exc.code}"] += 1
+        return exc
+
+    def _counted(self, op: str) -> Callable[[RequestContext, dict[str, Any]], dict[str, Any]]:
+        handler = self._handlers[op]
+
+        def counted(ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+            try:
+                reply = handler(ctx, body)
+            except RequestError as exc:
+                raise self._refuse(exc) from None
+            self.counts[op] += 1
+            return reply
+
+        return counted
+
+    def register(self, router: RequestRouter) -> None:
+        """Answer every kiosk op on the kit's router (which checks kind and schemas)."""
+        for op in KIOSK_OP_NAMES:
+            router.register(op, self._counted(op))
 
     # -- sessions ----------------------------------------------------------------------
     def _session(self, ctx: RequestContext, session_id: str | None, *, customer: bool
@@ -127,19 +130,19 @@ class KioskService:
         """
         if session_id is None:
             if customer:
-                raise KioskOpError("no_customer", "this needs an identified shopper")
+                raise RequestError("no_customer", "this needs an identified shopper")
             return None, None
         row = ctx.conn.execute("SELECT device_id, customer_id, rowid FROM sessions "
                                "WHERE session_id = ?", (session_id,)).fetchone()
         if row is None or row[0] != ctx.device_id:
             # Same answer for "unknown" and "someone else's": no probing for sessions.
-            raise KioskOpError("forbidden", "no such session at this kiosk")
+            raise RequestError("forbidden", "no such session at this kiosk")
         latest = ctx.conn.execute("SELECT max(rowid) FROM sessions WHERE device_id = ?",
                                   (ctx.device_id,)).fetchone()[0]
         if row[2] != latest:
-            raise KioskOpError("session_ended", "the session ended")
+            raise RequestError("session_ended", "the session ended")
         if customer and row[1] is None:
-            raise KioskOpError("no_customer", "nobody identified in this session")
+            raise RequestError("no_customer", "nobody identified in this session")
         return session_id, row[1]
 
     # -- catalogue ---------------------------------------------------------------------
@@ -197,7 +200,7 @@ class KioskService:
         gtin = body["gtin"]
         row = self._product_rows(ctx.conn, [gtin]).get(gtin)
         if row is None:
-            raise KioskOpError("not_found", f"no product {gtin}")
+            raise RequestError("not_found", f"no product {gtin}")
         where = ctx.conn.execute("SELECT zone, shelf FROM tags WHERE gtin = ? "
                                  "ORDER BY zone, shelf LIMIT 1", (gtin,)).fetchone()
         return {**row, "promotion": self._promotion(ctx.conn, gtin, ctx.now),
@@ -258,7 +261,7 @@ class KioskService:
     def wishlist_add(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
         _, customer_id = self._session(ctx, body["session_id"], customer=True)
         if not self._product_rows(ctx.conn, [body["gtin"]]):
-            raise KioskOpError("not_found", f"no product {body['gtin']}")
+            raise RequestError("not_found", f"no product {body['gtin']}")
         ctx.conn.execute("INSERT OR IGNORE INTO kiosk_wishlist VALUES (?, ?, ?)",
                          (customer_id, body["gtin"], ctx.now))
         return {"added": body["gtin"]}
@@ -293,7 +296,7 @@ class KioskService:
         if fulfilment["type"] == "click_and_collect":
             fulfilment.setdefault("store_id", self.store_id)
         elif "address" not in fulfilment:
-            raise KioskOpError("bad_request", "home_delivery needs an address")
+            raise RequestError("bad_request", "home_delivery needs an address")
         quantities: dict[str, int] = {}
         for line in body["lines"]:
             quantities[line["gtin"]] = quantities.get(line["gtin"], 0) + line["quantity"]
@@ -302,23 +305,23 @@ class KioskService:
         for gtin, qty in quantities.items():
             row = rows.get(gtin)
             if row is None or row["price_cents"] is None:
-                raise KioskOpError("not_for_sale", f"{gtin} has no price here")
+                raise RequestError("not_for_sale", f"{gtin} has no price here")
             if currency not in (None, row["currency"]):
-                raise KioskOpError("not_for_sale", "products priced in different currencies")
+                raise RequestError("not_for_sale", "products priced in different currencies")
             currency = row["currency"]
             lines.append({"gtin": gtin, "name": row["name"], "quantity": qty,
                           "unit_price_cents": row["price_cents"]})
             subtotal += qty * row["price_cents"]
         spend = body.get("spend_points", 0)
         if spend and customer_id is None:
-            raise KioskOpError("no_customer", "only an identified shopper can spend points")
+            raise RequestError("no_customer", "only an identified shopper can spend points")
         spend = min(spend, subtotal // CENTS_PER_POINT)  # never a negative total
         if spend and customer_id is not None:
             have = conn.execute("SELECT points FROM customer_cache WHERE customer_id = ?",
                                 (customer_id,)).fetchone()
             left = (have[0] if have else 0) - self._pending_points(conn, customer_id)
             if spend > left:
-                raise KioskOpError("insufficient_points",
+                raise RequestError("insufficient_points",
                                    f"{spend} points asked, {max(left, 0)} available")
         total = subtotal - spend * CENTS_PER_POINT
         earned = total // 100 * POINTS_PER_EURO if customer_id else 0
@@ -360,7 +363,7 @@ class KioskService:
             "SELECT order_id, status, total_cents, currency, pickup_code, payload, device_id "
             "FROM kiosk_orders WHERE order_id = ?", (order_id,)).fetchone()
         if row is None or row[6] != ctx.device_id:
-            raise KioskOpError("not_found", f"no order {order_id} from this kiosk")
+            raise RequestError("not_found", f"no order {order_id} from this kiosk")
         return row
 
     def pay_order(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
@@ -372,7 +375,7 @@ class KioskService:
             "WHERE order_id = ? AND status IN ('placed', 'payment_declined')",
             (target, body["payment_ref"], ctx.now, body["order_id"]))
         if cur.rowcount == 0 and row[1] != target:
-            raise KioskOpError("invalid_state", f"order is {row[1]}")
+            raise RequestError("invalid_state", f"order is {row[1]}")
         return self._order_reply(self._own_order(ctx, body["order_id"]), duplicate=False)
 
     def order_status(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from contract.kiosk_ops import KIOSK_OPS, validate_body
+from contract.requests import REQUEST_OPS, RequestError
 
 
 class Requester(Protocol):
@@ -44,18 +44,16 @@ class StoreClient:
 
     def call(self, op: str, body: dict[str, Any], *, request_id: str | None = None
              ) -> dict[str, Any]:
-        if op in KIOSK_OPS:
-            validate_body(op, body)  # a kiosk bug shows up here, not as an edge refusal
+        REQUEST_OPS[op].check_request(body)  # a kiosk bug shows here, not as an edge refusal
         try:
             return self.requester.request(op, body, timeout=self.timeout_s,
                                           request_id=request_id)
-        except StoreError:
-            raise
-        except Exception as exc:
-            code = getattr(exc, "code", None)
-            if isinstance(code, str):  # the kit's RequestError: the edge answered "no"
-                raise StoreRefused(code, str(getattr(exc, "message", exc))) from None
-            # RequestTimeout, not connected, broker gone: no answer is not a "no".
+        except RequestError as exc:  # the edge answered "no" (or "internal": it failed)
+            if exc.code == "internal":
+                raise StoreUnavailable(f"{op}: {exc.message}") from None
+            raise StoreRefused(exc.code, exc.message) from None
+        except (TimeoutError, OSError, RuntimeError) as exc:
+            # RequestTimeout, broker gone, session closed: no answer is not a "no".
             raise StoreUnavailable(f"{op}: {type(exc).__name__}: {exc}") from None
 
     def search(self, q: str, category: str | None = None, limit: int = 12

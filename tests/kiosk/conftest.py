@@ -1,94 +1,56 @@
-"""Fixtures for the kiosk: a real edge database and kiosk service, and a kiosk flow on it."""
+"""Fixtures for the kiosk: the edge's real writer core in-process, and a kiosk flow on it."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from contract.kiosk_ops import KioskOpError
-from edge.db import connect, migrate
+from contract.requests import RequestTimeout
 from edge.kiosk_profiles import ProfilePrefetcher
-from edge.kiosk_service import KioskService
-from edge.seed import seed
 from kiosk.flow import KioskFlow
 from kiosk.payment import SimulatedPayments
 from kiosk.store import StoreClient
 from tests.edge.conftest import GTIN, LAYOUT
+from tests.edge.store_harness import StoreHarness
 
 STORE = LAYOUT["store_id"]
 KIOSK_ID = "kiosk-01"
 
 
-@dataclass
-class Ctx:
-    """What the kit's router hands a handler (``edge.requests.RequestContext``)."""
-
-    device_id: str
-    kind: str
-    zone: str | None
-    store_id: str
-    now: float
-    conn: sqlite3.Connection
-
-
-class InProcessRequester:
-    """The edge's kiosk service called in this process, one transaction per request like
-    the kit's router (the flow's logic tests; the window tests go over MQTT).
+class InProcessRequester(StoreHarness):
+    """The kiosk's requests answered by the edge's real writer core in this process (the
+    flow's logic tests; the window tests go over Mosquitto to a real edge).
 
     ``down`` stands for an edge that does not answer.
     """
 
-    def __init__(self, db_path: Path, central: Any, device_id: str = KIOSK_ID) -> None:
-        self.service = KioskService(STORE)
-        self.conn = connect(db_path).conn
-        self.prefetcher = ProfilePrefetcher(db_path, central)
-        self.device_id = device_id
+    def __init__(self, tmp_path: Path, central: Any) -> None:
+        super().__init__(tmp_path)
+        now = time.time()
+        self.conn.executemany("INSERT INTO sync_stock VALUES (?, ?, ?, ?)",
+                              [(STORE, GTIN, 3, now), ("store-lyon", GTIN, 7, now),
+                               ("web-warehouse", GTIN, 50, now)])
+        self.prefetcher = ProfilePrefetcher(self.cfg.db_path, central)
         self.down = False
         self.calls: list[str] = []
 
-    def identify(self, session_id: str, customer_id: str) -> None:
-        """A card tapped at this kiosk: the pipeline opens the session, the prefetcher
-        asks central."""
-        now = time.time()
-        self.conn.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
-                          (session_id, self.device_id, customer_id, now, now))
+    def identify_at_kiosk(self, customer_id: str) -> str:
+        """A card tapped at the kiosk: the pipeline opens the session, the prefetcher
+        asks central. Returns the session id the edge announces to the kiosk."""
+        session_id = self.identify(KIOSK_ID, customer_id)
         self.prefetcher.fetch_now(self.conn, customer_id)
+        return session_id
 
     def request(self, op: str, body: dict[str, Any], *, timeout: float = 5.0,
                 request_id: str | None = None) -> dict[str, Any]:
         self.calls.append(op)
         if self.down:
-            raise TimeoutError(f"{op}: no reply in {timeout} s")
-        ctx = Ctx(self.device_id, "kiosk", None, STORE, time.time(), self.conn)
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            if op == "session_end":  # the kit's op: a fresh anonymous session
-                self.conn.execute("INSERT INTO sessions VALUES (?, ?, NULL, ?, ?)",
-                                  (f"anon-{len(self.calls)}", self.device_id, ctx.now, ctx.now))
-                reply: dict[str, Any] = {"committed": True}
-            else:
-                reply = self.service.handle(ctx, op, body)
-        except KioskOpError as exc:
-            self.conn.execute("ROLLBACK")
-            raise _Refusal(exc.code, exc.message) from None
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-        return reply
-
-
-class _Refusal(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+            raise RequestTimeout(request_id or "r", timeout)
+        return self.ask(KIOSK_ID, op, body, request_id)
 
 
 class Clock:
@@ -110,18 +72,6 @@ class Outbox:
         return f"m{len(self.sent)}"
 
 
-def make_store_db(path: Path) -> Path:
-    db = connect(path)
-    migrate(db)
-    seed(db, LAYOUT)
-    now = time.time()
-    db.conn.executemany("INSERT INTO sync_stock VALUES (?, ?, ?, ?)",
-                        [(STORE, GTIN, 3, now), ("store-lyon", GTIN, 7, now),
-                         ("web-warehouse", GTIN, 50, now)])
-    db.conn.close()
-    return path
-
-
 class Central:
     def __init__(self) -> None:
         self.points = 800
@@ -132,15 +82,15 @@ class Central:
 
 
 @pytest.fixture
-def store_db(tmp_path: Path) -> Path:
-    return make_store_db(tmp_path / "edge.db")
+def requester(tmp_path: Path) -> Iterator[InProcessRequester]:
+    r = InProcessRequester(tmp_path, Central())
+    yield r
+    r.close()
 
 
 @pytest.fixture
-def requester(store_db: Path) -> Iterator[InProcessRequester]:
-    r = InProcessRequester(store_db, Central())
-    yield r
-    r.conn.close()
+def store_db(requester: InProcessRequester) -> Path:
+    return requester.cfg.db_path
 
 
 @pytest.fixture

@@ -57,8 +57,8 @@ def test_anonymous_shopper_finds_orders_and_gets_a_pickup_code(flow, store_db, p
 
 def test_identified_shopper_is_greeted_spends_points_and_consent_is_theirs(flow, requester,
                                                                           payments):
-    requester.identify("sess-1", "cust-1")
-    flow.customer_identified("sess-1")
+    sess_1 = requester.identify_at_kiosk("cust-1")
+    flow.customer_identified(sess_1)
     assert flow.screen == "greeting"
     assert flow.shopper.points == 800 and flow.shopper.consent
     assert [p["gtin"] for p in flow.shopper.recent] == [GTIN]
@@ -73,8 +73,8 @@ def test_identified_shopper_is_greeted_spends_points_and_consent_is_theirs(flow,
 
 
 def test_im_done_ends_the_session_at_the_edge_and_wipes_the_screen(flow, store_db, requester):
-    requester.identify("sess-2", "cust-2")
-    flow.customer_identified("sess-2")
+    sess_2 = requester.identify_at_kiosk("cust-2")
+    flow.customer_identified(sess_2)
     flow.type_query("kettle")
     flow.open_product(GTIN_2)
     flow.add_to_cart()
@@ -83,13 +83,13 @@ def test_im_done_ends_the_session_at_the_edge_and_wipes_the_screen(flow, store_d
     assert dataclasses.asdict(flow.shopper) == dataclasses.asdict(ShopperState())
     # the edge refuses that session from now on: no later tap is that customer's
     with pytest.raises(Exception) as err:
-        requester.request("kiosk_profile", {"session_id": "sess-2"})
+        requester.request("kiosk_profile", {"session_id": sess_2})
     assert err.value.code == "session_ended"
 
 
 def test_inactivity_ends_the_session(flow, requester, clock):
-    requester.identify("sess-3", "cust-3")
-    flow.customer_identified("sess-3")
+    sess_3 = requester.identify_at_kiosk("cust-3")
+    flow.customer_identified(sess_3)
     clock.now += 29
     assert flow.tick() is False and flow.screen == "greeting"
     flow.type_query("tr")  # a touch restarts the countdown
@@ -104,12 +104,12 @@ def test_another_shopper_identifying_replaces_the_first(flow, requester):
     flow.start()
     flow.open_product(GTIN)
     flow.add_to_cart()  # browsing anonymously, then identifying: the cart stays theirs
-    requester.identify("sess-a", "cust-a")
-    flow.customer_identified("sess-a")
+    sess_a = requester.identify_at_kiosk("cust-a")
+    flow.customer_identified(sess_a)
     assert flow.shopper.identified and flow.cart_count == 1
-    requester.identify("sess-b", "cust-b")  # someone else taps their card
-    flow.customer_identified("sess-b")
-    assert flow.shopper.session_id == "sess-b" and flow.shopper.cart == {}
+    sess_b = requester.identify_at_kiosk("cust-b")  # someone else taps their card
+    flow.customer_identified(sess_b)
+    assert flow.shopper.session_id == sess_b and flow.shopper.cart == {}
     assert flow.screen == "greeting"
 
 
