@@ -9,6 +9,8 @@ of steps, each a small dict, run one after the other on Kivy's clock::
     {"card": {"uid": "...", "ndef": "<base64>"}}   # the kiosk's NFC reader reads a tag
     {"wait": "greeting", "timeout": 5}    # until that screen shows (and nothing pending)
     {"shot": "greeting"}                  # save docs-quality PNG of the window
+    {"expect": "1500 points"}             # this text is visible on the current screen
+    {"forbid": ["1500", "Kettle"]}        # none of these anywhere, on any screen
     {"sleep": 0.5}
 
 Touches are dispatched through Kivy's event loop as motion events, so they hit
@@ -111,6 +113,16 @@ class ShopperDriver:
                 out.append(w.text)
         return out
 
+    def all_texts(self) -> list[str]:
+        """Every text held by any screen, shown or not (what a wipe must have cleared)."""
+        assert self.app.sm is not None
+        out = []
+        for screen in self.app.sm.screens:
+            for w in walk(screen):
+                if isinstance(w, Label | TextInput) and w.text:
+                    out.append(w.text)
+        return out
+
     # -- actions ------------------------------------------------------------------------
     def touch(self, widget: Widget) -> None:
         x, y = widget.to_window(*widget.center)
@@ -174,6 +186,12 @@ class ShopperDriver:
             self.card_reader(step["card"]["uid"], step["card"].get("ndef"))
         elif "shot" in step:
             self.shot(step["shot"])
+        elif "expect" in step:
+            self.find_text(step["expect"])
+        elif "forbid" in step:
+            left = [t for t in self.all_texts() for bad in step["forbid"] if bad in t]
+            if left:
+                raise DriverError(f"still on screen: {left}")
         elif "call" in step:
             step["call"](self)
         elif "sleep" not in step:

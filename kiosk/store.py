@@ -45,6 +45,9 @@ class StoreClient:
     def call(self, op: str, body: dict[str, Any], *, request_id: str | None = None
              ) -> dict[str, Any]:
         REQUEST_OPS[op].check_request(body)  # a kiosk bug shows here, not as an edge refusal
+        if getattr(self.requester, "edge_online", None) is False:
+            # The edge's retained state says it is down: do not make the shopper wait.
+            raise StoreUnavailable(f"{op}: the edge is offline")
         try:
             return self.requester.request(op, body, timeout=self.timeout_s,
                                           request_id=request_id)
