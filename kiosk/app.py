@@ -105,7 +105,7 @@ class KioskApp(App):
         s = flow.shopper
         self.lang = flow.lang
         self.cart_count = flow.cart_count
-        self.cart_total_text = money(flow.cart_estimate_cents, flow.lang)
+        self.cart_total_text = money(flow.pay_estimate_cents, flow.lang)
         self.identified = s.identified
         self.consent = s.consent
         self.use_points = s.use_points

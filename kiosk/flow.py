@@ -313,6 +313,13 @@ class KioskFlow:
         return sum(ln["unit_price_cents"] * ln["quantity"] for ln in self.shopper.cart.values())
 
     @property
+    def pay_estimate_cents(self) -> int:
+        """The estimate less the points the shopper chose to spend (1 point = 1 cent)."""
+        s = self.shopper
+        spend = min(s.points or 0, self.cart_estimate_cents) if s.use_points else 0
+        return self.cart_estimate_cents - spend
+
+    @property
     def cart_count(self) -> int:
         return sum(ln["quantity"] for ln in self.shopper.cart.values())
 

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,10 @@ def store(broker, tmp_path: Path, central) -> Iterator[EdgeNode]:
                       loyalty_keys="k1:" + LOYALTY_KEY.hex(), layout_path=layout_file,
                       central_url=c.url, store_token=token, panel_port=0)
     node = EdgeNode(cfg).start()
+    now = time.time()  # what central's stock feed would have brought
+    node.db.conn.executemany("INSERT INTO sync_stock VALUES (?, ?, ?, ?)",
+                             [(STORE, GTIN_2, 6, now), ("store-lyon", GTIN_2, 11, now),
+                              ("web-warehouse", GTIN_2, 240, now)])
     yield node
     node.stop()
 
@@ -111,10 +116,11 @@ def test_identify_search_product_order_pickup_in_a_real_window(display, broker, 
         {"expect": "Kettle"},
         {"shot": "search"},
         {"tap_text": "Kettle"}, {"wait": "product"},
-        {"expect": "In stock here"},
+        {"expect": "In stock here: 6"},
         {"shot": "product"},
         {"tap": "add_to_cart"}, {"wait": "cart"},
         {"tap": "use_points"},
+        {"expect": "Pay €24.99"},          # 1500 points = €15 off, as the edge will price it
         {"shot": "cart"},
         {"tap": "pay"}, {"wait": "pickup", "timeout": 10},
         {"expect": "Pickup code"},
