@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from central.credentials import issue
+from central.feeds.api import load
 from contract.qr_image import decode_image
 from edge.config import load_config
 from edge.node import EdgeNode
@@ -71,11 +72,12 @@ def store(broker, tmp_path: Path, central) -> Iterator[EdgeNode]:
                       mqtt_port=broker.port, mqtt_password="edge-pw",
                       loyalty_keys="k1:" + LOYALTY_KEY.hex(), layout_path=layout_file,
                       central_url=c.url, store_token=token, panel_port=0)
+    now = time.time()  # central's stock feed: this store, another, the web warehouse
+    load(c.db, "stock", {"items": [
+        {"location": loc, "gtin": GTIN_2, "quantity": q, "observed_at": now}
+        for loc, q in ((STORE, 6), ("store-lyon", 11), ("web-warehouse", 240))]})
     node = EdgeNode(cfg).start()
-    now = time.time()  # what central's stock feed would have brought
-    node.db.conn.executemany("INSERT INTO sync_stock VALUES (?, ?, ?, ?)",
-                             [(STORE, GTIN_2, 6, now), ("store-lyon", GTIN_2, 11, now),
-                              ("web-warehouse", GTIN_2, 240, now)])
+    wait_until(lambda: query(cfg.db_path, "SELECT count(*) FROM sync_stock")[0][0] == 3)
     yield node
     node.stop()
 
