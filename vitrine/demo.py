@@ -2,10 +2,13 @@
 
 Starts, in order: the store broker (Mosquitto with the production config
 rendered on a free port, or the embedded broker when Mosquitto is missing), the
-edge node (SQLite in ``var/demo/``), one NFC reader station driven through
+edge node (SQLite in ``var/demo/``) linked to central (SQLite too), one NFC
+reader station driven through
 nfcpy's real stack (``udp:`` frontend, tags played by the tag emulator), and a
 fleet of simulated readers, scanners and a camera with shoppers walking the
-store and faults injected. Everything the edge decides is printed live.
+store and faults injected, and one touch kiosk driven by a simulated shopper
+(``vitrine/demo_kiosk.py``; on Xvfb when there is no display). Everything the
+edge decides is printed live.
 Credentials and the loyalty key are generated for this run: none are stored
 in the repository.
 """
@@ -109,6 +112,37 @@ def _nfc_station(layout, port: int, password: str, store_id: str, printer: Print
         station.stop()
 
 
+def _kiosk_shopper(layout, kiosk_id: str, password: str, key: bytes, port: int,
+                   protocol: str, central, db_path: Path, var: Path, printer: Printer,
+                   stop: threading.Event) -> None:
+    """One shopper at the kiosk: greeted with central's points, orders, gets a pickup code."""
+    from vitrine.demo_kiosk import (
+        card_ndef,
+        follow_order,
+        run_kiosk,
+        seed_customer,
+        shopper_steps,
+    )
+
+    customer = layout.customers[0]
+    seed_customer(central, customer.id, 1200)
+    product = layout.products[0]
+    query = product.name.split()[0][:5].lower()
+    printer.line("KIOSK", f"{kiosk_id}: loyalty member {customer.id} (1200 points at central) "
+                          f"walks up, taps their card, looks for {query!r}")
+    steps = shopper_steps(customer.card_uid, card_ndef(key, customer.id, customer.card_uid),
+                          query, product.name)
+    if stop.wait(2.0):
+        return
+    result = run_kiosk(port=port, store_id=layout.store_id, kiosk_id=kiosk_id,
+                       password=password, protocol=protocol, steps=steps,
+                       zones=[z.id for z in layout.zones], var=var, say=printer.line,
+                       stop=stop)
+    if result is not None and not result.get("ok"):
+        printer.line("KIOSK", printer.c(RED, f"simulated shopper stopped: {result.get('error')}"))
+    follow_order(db_path, central, layout.store_id, printer.line)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="vitrine demo", description=__doc__)
     p.add_argument("--layout", default=str(DEMO_LAYOUT))
@@ -118,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--faults", default="default")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-nfc-station", action="store_true")
+    p.add_argument("--no-kiosk", action="store_true", help="no kiosk and no central")
     args = p.parse_args(argv)
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: "
@@ -156,9 +191,17 @@ def main(argv: list[str] | None = None) -> int:
                             if broker.embedded else "mosquitto") +
                  f" on 127.0.0.1:{broker.port}, auth + ACL on"
                  + ("" if broker.embedded else f", config {settings.config_file}"))
+    central = None
+    if not args.no_kiosk:
+        from vitrine.demo_kiosk import start_central
+
+        central = start_central(var, store)
+        printer.line("CENTRAL", f"central on {central.url} (SQLite {var / 'central.db'})")
     cfg = load_config(env={}, store_id=store, db_path=var / "edge.db", mqtt_port=broker.port,
                       mqtt_password=passwords["edge"], loyalty_keys="k1:" + key.hex(),
-                      layout_path=layout_file, panel_port=free_port())
+                      layout_path=layout_file, panel_port=free_port(),
+                      central_url=central.url if central else "",
+                      store_token=central.store_token if central else "")
     node = EdgeNode(cfg)
     node.listeners.append(printer.edge_event)
     node.start()
@@ -193,6 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     fleet_thread = threading.Thread(target=fleet.run, args=(args.duration or 10**9,),
                                     daemon=True)
     threads.append(fleet_thread)
+    kiosks = [d for d in layout.devices if d.kind == "kiosk"]
+    if central is not None and kiosks and layout.customers:
+        threads.append(threading.Thread(target=_kiosk_shopper, daemon=True, args=(
+            layout, kiosks[0].id, passwords[kiosks[0].id], key, broker.port, device_protocol,
+            central, cfg.db_path, var, printer, stop)))
     for t in threads:
         t.start()
     deadline = time.monotonic() + args.duration if args.duration else None
@@ -210,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(0.5)  # let the last acknowledged messages commit
         snap = node.metrics.snapshot()
         node.stop()
+        if central is not None:
+            central.stop()
         broker.stop()
     c = snap["counters"]
     printer.line("DONE", f"received {c.get('received', 0)}, accepted {c.get('accepted', 0)}, "
