@@ -10,33 +10,24 @@ one thread.
 
 from __future__ import annotations
 
-import os
+import logging
+from collections.abc import Callable
+from typing import Any
 
-# Before Kivy is imported: no command-line parsing of our arguments, logs through
-# Python's logging (the edge's and the tests' handlers see them).
-os.environ.setdefault("KIVY_NO_ARGS", "1")
-os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
-os.environ.setdefault("KIVY_NO_FILELOG", "1")
-os.environ.setdefault("KIVY_CLIPBOARD", "sdl2")  # not xclip/xsel: nothing to install
-
-import logging  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
-
-from kivy.app import App  # noqa: E402
-from kivy.clock import Clock  # noqa: E402
-from kivy.properties import (  # noqa: E402
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.properties import (
     BooleanProperty,
     ListProperty,
     NumericProperty,
     ObjectProperty,
     StringProperty,
 )
-from kivy.uix.screenmanager import FadeTransition, ScreenManager  # noqa: E402
+from kivy.uix.screenmanager import FadeTransition, ScreenManager
 
-from .flow import SCREENS, KioskFlow  # noqa: E402
-from .i18n import money, tr  # noqa: E402
-from .screens import SCREEN_CLASSES, KioskScreen, load_kv  # noqa: E402
+from .flow import SCREENS, KioskFlow
+from .i18n import money, tr
+from .screens import SCREEN_CLASSES, KioskScreen, load_kv
 
 log = logging.getLogger("vitrine.kiosk.app")
 

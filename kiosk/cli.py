@@ -103,8 +103,6 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
             result.update(ok=driver.error is None, error=driver.error, steps=driver.log,
                           timings=driver.timings, texts=driver.texts(),
                           screen=app.sm.current if app.sm else None)
-            for line in driver.log:
-                log.info("shopper: %s", line)
             if args.exit_after_script:
                 app.stop()
 

@@ -203,7 +203,13 @@ class ShopperDriver:
         value = step[label]
         self.timings.append((f"{label}:{value if isinstance(value, str) else ''}",
                              time.monotonic() - self._started))
-        self.log.append(f"{label} {value if isinstance(value, str) else ''}".strip())
+        text = f"{label} {value if isinstance(value, str) else ''}".strip()
+        if label == "wait":  # what the shopper now sees
+            shown = [t.replace("\n", " ")[:40] for t in self.texts()[:6]]
+            text += f" ({self.timings[-1][1] * 1000:.0f} ms): " + " | ".join(reversed(shown))
+        self.log.append(text)
+        if label != "sleep":
+            log.info("shopper: %s", text)
 
     def _advance(self, sleep: float) -> None:
         self._i += 1

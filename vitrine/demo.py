@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       "%(message)s")
     logging.getLogger("vitrine.broker").setLevel(logging.INFO)
     logging.getLogger("nfc").setLevel(logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     printer = Printer(sys.stdout.isatty())
     var = Path(args.var).resolve()
     shutil.rmtree(var, ignore_errors=True)

@@ -128,16 +128,21 @@ def run_kiosk(*, port: int, store_id: str, kiosk_id: str, password: str, protoco
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 text=True)
         assert proc.stderr is not None
+        tail: list[str] = []
         for line in proc.stderr:
-            if "vitrine.kiosk " in line and ("shopper:" in line or "first frame" in line):
-                say("KIOSK", line.split("vitrine.kiosk ", 1)[1].strip())
+            tail = [*tail[-30:], line.rstrip()]
+            if " vitrine.kiosk" in line and ("shopper:" in line or "first frame" in line):
+                say("KIOSK", line.split(" vitrine.kiosk", 1)[1].split(" ", 1)[1].strip())
             if stop.is_set():
                 proc.terminate()
         proc.wait(30)
     finally:
         if display is not None:
             display.stop()
-    return json.loads(result.read_text()) if result.exists() else None
+    if not result.exists():
+        say("KIOSK", f"the kiosk exited with {proc.returncode}:\n" + "\n".join(tail))
+        return None
+    return json.loads(result.read_text())
 
 
 def run_headless(*, port: int, store_id: str, kiosk_id: str, password: str, protocol: str,
