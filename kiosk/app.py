@@ -23,7 +23,7 @@ from kivy.properties import (
     ObjectProperty,
     StringProperty,
 )
-from kivy.uix.screenmanager import FadeTransition, ScreenManager
+from kivy.uix.screenmanager import FadeTransition, NoTransition, ScreenManager
 
 from .flow import SCREENS, KioskFlow
 from .i18n import money, tr
@@ -48,11 +48,14 @@ class KioskApp(App):
     store_zones = ListProperty([])
 
     def __init__(self, flow: KioskFlow, *, store_zones: list[str] | None = None,
-                 on_ready: Callable[[KioskApp], None] | None = None, **kwargs: Any) -> None:
+                 on_ready: Callable[[KioskApp], None] | None = None,
+                 transition_s: float = 0.15, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.flow = flow
         self.store_zones = store_zones or []
         self.on_ready = on_ready
+        self.transition_s = transition_s
+        self._refreshed_lang = ""
         self.sm: ScreenManager | None = None
         self.first_frame_at: float | None = None
         #: The simulated shopper driving this window, if any (kiosk/driver.py).
@@ -66,7 +69,8 @@ class KioskApp(App):
     # -- building -------------------------------------------------------------------------
     def build(self) -> ScreenManager:
         load_kv()
-        sm = ScreenManager(transition=FadeTransition(duration=0.15))
+        sm = ScreenManager(transition=FadeTransition(duration=self.transition_s)
+                           if self.transition_s > 0 else NoTransition())
         for name in SCREENS:
             screen = SCREEN_CLASSES[name](name=name)
             screen.flow = self.flow
@@ -106,7 +110,12 @@ class KioskApp(App):
         self.message_error = bool(msg and msg.error)
         if self.sm is None:
             return
-        for name in SCREENS:
+        # The screen on show is rebuilt on every change (a keystroke must stay cheap);
+        # all of them when the shopper leaves (nothing of theirs may linger on a hidden
+        # screen) or the language changes.
+        wipe = flow.screen == "attract" or flow.lang != self._refreshed_lang
+        self._refreshed_lang = flow.lang
+        for name in SCREENS if wipe else (flow.screen,):
             screen = self.sm.get_screen(name)
             assert isinstance(screen, KioskScreen)
             screen.refresh(flow)
@@ -114,7 +123,7 @@ class KioskApp(App):
             self.sm.current = flow.screen
         self.screen_name = flow.screen
         if s.profile_pending:  # central's answer is on its way to the edge
-            Clock.schedule_once(lambda _dt: flow.refresh_profile(), 0.1)
+            Clock.schedule_once(lambda _dt: flow.refresh_profile(), 0.03)
 
     # -- touches that need more than one flow call -------------------------------------------
     def on_query(self, text: str) -> None:

@@ -49,6 +49,7 @@ def parse_args(argv: list[str], env: dict[str, str]) -> argparse.Namespace:
     p.add_argument("--screenshots", type=Path)
     p.add_argument("--result", type=Path)
     p.add_argument("--exit-after-script", action="store_true")
+    p.add_argument("--no-transitions", action="store_true", help="switch screens at once")
     return p.parse_args(argv)
 
 
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
 
     def ready(app: KioskApp) -> None:
         result["cold_start_s"] = round(time.monotonic() - T0, 3)
+        result["first_frame_wall"] = time.time()
         log.info("kiosk %s: first frame after %.2f s", args.kiosk, result["cold_start_s"])
         if steps is None:
             return
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
 
         def done(driver: ShopperDriver) -> None:
             result.update(ok=driver.error is None, error=driver.error, steps=driver.log,
+                          marks=driver.marks,
                           timings=driver.timings, texts=driver.texts(),
                           screen=app.sm.current if app.sm else None)
             if args.exit_after_script:
@@ -108,7 +111,8 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
 
         ShopperDriver(app, steps, screenshots=args.screenshots, on_done=done).start()
 
-    app = KioskApp(flow, store_zones=[z for z in args.zones.split(",") if z], on_ready=ready)
+    app = KioskApp(flow, store_zones=[z for z in args.zones.split(",") if z], on_ready=ready,
+                   transition_s=0 if args.no_transitions else 0.15)
 
     def on_command(cmd: Any) -> None:
         if isinstance(cmd, CustomerIdentified):

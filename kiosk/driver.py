@@ -12,6 +12,8 @@ of steps, each a small dict, run one after the other on Kivy's clock::
     {"expect": "1500 points"}             # this text is visible on the current screen
     {"forbid": ["1500", "Kettle"]}        # none of these anywhere, on any screen
     {"sleep": 0.5}
+    {"wait": "greeting", "settled": false}  # shown, without waiting for the fade to end
+    {"rss": "after_10"}                   # note this process's resident memory (KiB)
 
 Touches are dispatched through Kivy's event loop as motion events, so they hit
 whatever is really under that point on screen (a covered or invisible button
@@ -21,6 +23,7 @@ is not pressed). Each step's duration is recorded in :attr:`ShopperDriver.timing
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +33,7 @@ from kivy.base import EventLoop
 from kivy.clock import Clock
 from kivy.input.motionevent import MotionEvent
 from kivy.uix.label import Label
+from kivy.uix.scrollview import ScrollView
 from kivy.uix.textinput import TextInput
 from kivy.uix.widget import Widget
 
@@ -55,10 +59,24 @@ class _Touch(MotionEvent):
         super().depack(args)
 
 
+def rss_kib() -> int:
+    """Resident set size of this process (Linux ``/proc``), KiB."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * (os.sysconf("SC_PAGE_SIZE") // 1024)
+
+
 def walk(widget: Widget) -> Iterator[Widget]:
     yield widget
     for child in widget.children:
         yield from walk(child)
+
+
+def ancestors(widget: Widget) -> Iterator[Widget]:
+    w = widget.parent
+    while w is not None and w is not w.parent:
+        yield w
+        w = w.parent
 
 
 def visible(widget: Widget) -> bool:
@@ -84,8 +102,11 @@ class ShopperDriver:
         self.timings: list[tuple[str, float]] = []
         self.log: list[str] = []
         self.error: str | None = None
+        #: Resident memory (KiB) noted by ``rss`` steps.
+        self.marks: dict[str, int] = {}
         self._i = 0
         self._started = 0.0
+        self._acted_at = 0.0
 
     # -- finding things on screen ----------------------------------------------------
     def current(self) -> Widget:
@@ -100,9 +121,11 @@ class ShopperDriver:
         raise DriverError(f"no visible widget {kv_id!r} on screen {self.app.sm.current}")
 
     def find_text(self, text: str) -> Widget:
-        for w in walk(self.current()):
-            if isinstance(w, Label) and text in w.text and visible(w):
-                return w
+        found = [w for w in walk(self.current())
+                 if isinstance(w, Label) and text in w.text and visible(w)]
+        exact = [w for w in found if w.text == text]
+        if exact or found:
+            return (exact or found)[0]
         raise DriverError(f"no visible text {text!r} on screen {self.app.sm.current}")
 
     def texts(self) -> list[str]:
@@ -151,11 +174,11 @@ class ShopperDriver:
         self.app.driver = self
         Clock.schedule_once(self._next, 0)
 
-    def _ready(self, screen: str) -> bool:
+    def _ready(self, screen: str, settled: bool = True) -> bool:
         flow = self.app.flow
         return (self.app.sm is not None and self.app.sm.current == screen
                 and flow.screen == screen and not flow.shopper.profile_pending
-                and self.app.sm.transition.is_active is False)
+                and not (settled and self.app.sm.transition.is_active))
 
     def _next(self, _dt: float = 0) -> None:
         if self._i >= len(self.steps):
@@ -165,27 +188,39 @@ class ShopperDriver:
         self._started = time.monotonic()
         try:
             if "wait" in step:
-                self._wait(step["wait"], float(step.get("timeout", 5.0)))
+                self._wait(step["wait"], float(step.get("timeout", 5.0)),
+                           bool(step.get("settled", True)))
                 return
-            self._do(step)
+            done = self._do(step)
         except Exception as exc:
             self.error = f"step {self._i} {step}: {exc}"
             log.error("simulated shopper stopped: %s", self.error)
             self._finish()
             return
-        self._advance(float(step.get("sleep", 0)))
+        if done:
+            self._advance(float(step.get("sleep", 0)))
 
-    def _do(self, step: dict[str, Any]) -> None:
+    def _do(self, step: dict[str, Any]) -> bool:
+        """Do ``step``; False when it finishes later by itself (a tap after a scroll)."""
+        self._acted_at = time.monotonic()
         if "tap" in step:
             self.touch(self.find(step["tap"]))
         elif "tap_text" in step:
-            self.touch(self.find_text(step["tap_text"]))
+            target = self.find_text(step["tap_text"])
+            scroller = next((w for w in ancestors(target) if isinstance(w, ScrollView)), None)
+            if scroller is not None:  # a shopper scrolls to what they want, then taps it
+                scroller.scroll_to(target, padding=10, animate=False)
+                Clock.schedule_once(lambda _dt: self._tap_later(target, step), 0.05)
+                return False
+            self.touch(target)
         elif "type" in step:
             self.type_text(step["type"])
         elif "card" in step:
             self.card_reader(step["card"]["uid"], step["card"].get("ndef"))
         elif "shot" in step:
             self.shot(step["shot"])
+        elif "rss" in step:
+            self.marks[step["rss"]] = rss_kib()
         elif "expect" in step:
             self.find_text(step["expect"])
         elif "forbid" in step:
@@ -197,6 +232,12 @@ class ShopperDriver:
         elif "sleep" not in step:
             raise DriverError(f"unknown step {step}")
         self._record(step)
+        return True
+
+    def _tap_later(self, target: Widget, step: dict[str, Any]) -> None:
+        self.touch(target)
+        self._record(step)
+        self._advance(float(step.get("sleep", 0)))
 
     def _record(self, step: dict[str, Any]) -> None:
         label = next(iter(step))
@@ -215,12 +256,14 @@ class ShopperDriver:
         self._i += 1
         Clock.schedule_once(self._next, max(sleep, self.step_pause_s))
 
-    def _wait(self, screen: str, timeout: float) -> None:
+    def _wait(self, screen: str, timeout: float, settled: bool) -> None:
+        """Until ``screen`` shows; its timing runs from the action before (tap -> screen)."""
         started = self._started
+        since = self._acted_at
 
         def poll(_dt: float) -> None:
-            if self._ready(screen):
-                self._started = started
+            if self._ready(screen, settled):
+                self._started = since
                 self._record({"wait": screen})
                 self._advance(0)
             elif time.monotonic() - started > timeout:

@@ -40,6 +40,9 @@ log = logging.getLogger("vitrine.kiosk")
 SCREENS = ("attract", "greeting", "search", "product", "cart", "pickup")
 #: Seconds without a touch before the session ends and the attract loop returns.
 IDLE_TIMEOUT_S = 60.0
+#: How often the kiosk asks again for a profile central has not delivered yet (the app
+#: asks every 30 ms: about two seconds).
+PROFILE_RETRIES = 60
 
 
 class Publisher(Protocol):
@@ -67,6 +70,7 @@ class ShopperState:
     points: int | None = None
     points_offline: bool = False
     profile_pending: bool = False  # central not asked yet: the edge said "ask again"
+    profile_retries: int = 0
     consent: bool = False
     recent: list[dict[str, Any]] = field(default_factory=list)
     wishlist: list[dict[str, Any]] = field(default_factory=list)
@@ -211,10 +215,17 @@ class KioskFlow:
         s.profile_pending = prof["pending"]
 
     def refresh_profile(self) -> None:
-        """Ask again for a profile the edge had not received from central yet."""
-        if self.shopper.profile_pending:
+        """Ask again for a profile the edge had not received from central yet; give up
+        after :data:`PROFILE_RETRIES` (central down: the greeting shows no points)."""
+        s = self.shopper
+        if not s.profile_pending:
+            return
+        s.profile_retries += 1
+        if s.profile_retries > PROFILE_RETRIES:
+            s.profile_pending = False
+        else:
             self._load_profile()
-            self._changed()
+        self._changed()
 
     def set_consent(self, granted: bool) -> None:
         self.touch()
