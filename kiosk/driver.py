@@ -125,7 +125,14 @@ class ShopperDriver:
                  if isinstance(w, Label) and text in w.text and visible(w)]
         exact = [w for w in found if w.text == text]
         if exact or found:
-            return (exact or found)[0]
+            # what a shopper would tap: an exact match, on screen, the highest one
+            win = EventLoop.window
+
+            def rank(w: Widget) -> tuple[bool, float]:
+                x, y = w.to_window(*w.center)
+                return (not (0 <= x <= win.width and 0 <= y <= win.height), -y)
+
+            return sorted(exact or found, key=rank)[0]
         raise DriverError(f"no visible text {text!r} on screen {self.app.sm.current}")
 
     def texts(self) -> list[str]:
@@ -208,9 +215,14 @@ class ShopperDriver:
         elif "tap_text" in step:
             target = self.find_text(step["tap_text"])
             scroller = next((w for w in ancestors(target) if isinstance(w, ScrollView)), None)
-            if scroller is not None:  # a shopper scrolls to what they want, then taps it
+            x, y = target.to_window(*target.center)
+            on_screen = scroller is None or scroller.collide_point(
+                *scroller.to_widget(x, y, relative=False))
+            if not on_screen:  # a shopper scrolls to what they want, then taps it
                 scroller.scroll_to(target, padding=10, animate=False)
-                Clock.schedule_once(lambda _dt: self._tap_later(target, step), 0.05)
+                # a ScrollView still moving eats a touch (it stops the scroll): let it rest
+                assert scroller is not None
+                Clock.schedule_once(lambda _dt: self._tap_later(target, step), 0.3)
                 return False
             self.touch(target)
         elif "type" in step:
@@ -254,7 +266,10 @@ class ShopperDriver:
 
     def _advance(self, sleep: float) -> None:
         self._i += 1
-        Clock.schedule_once(self._next, max(sleep, self.step_pause_s))
+        nxt = self.steps[self._i] if self._i < len(self.steps) else {}
+        # A wait starts watching at once: its timing is the screen's, not the pause's.
+        pause = 0 if "wait" in nxt else self.step_pause_s
+        Clock.schedule_once(self._next, max(sleep, pause))
 
     def _wait(self, screen: str, timeout: float, settled: bool) -> None:
         """Until ``screen`` shows; its timing runs from the action before (tap -> screen)."""

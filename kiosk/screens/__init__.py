@@ -153,7 +153,12 @@ class SearchScreen(KioskScreen):
         s = flow.shopper
         if self.ids.query.text != s.query:
             self.ids.query.text = s.query
-        self.product_rows(self.ids.results, s.results)
+        if self.ids.results.children and [c.gtin for c in reversed(self.ids.results.children)
+                                          ] == [r["gtin"] for r in s.results]:
+            pass  # same results: keep the rows (and where the shopper scrolled to)
+        else:
+            self.product_rows(self.ids.results, s.results)
+            self.ids.scroller.scroll_y = 1  # new results start at the top
         self.ids.none.opacity = 1 if (s.query.strip() and not s.results) else 0
         cats = self.ids.categories
         cats.clear_widgets()
