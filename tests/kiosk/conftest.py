@@ -28,8 +28,8 @@ class InProcessRequester(StoreHarness):
     ``down`` stands for an edge that does not answer.
     """
 
-    def __init__(self, tmp_path: Path, central: Any) -> None:
-        super().__init__(tmp_path)
+    def __init__(self, tmp_path: Path, central: Any, *, central_url: str = "") -> None:
+        super().__init__(tmp_path, central_url=central_url)
         now = time.time()
         self.conn.executemany("INSERT INTO sync_stock VALUES (?, ?, ?, ?)",
                               [(STORE, GTIN, 3, now), ("store-lyon", GTIN, 7, now),

@@ -181,6 +181,25 @@ def test_garbage_tag_opens_nothing(flow, outbox):
     assert flow.screen == "attract" and len(outbox.sent) == 1
 
 
+def test_profile_central_never_delivers_the_greeting_shows_no_points(tmp_path, clock):
+    from .conftest import Central, InProcessRequester
+
+    # an edge linked to a central that never answers: its profile stays "pending"
+    req = InProcessRequester(tmp_path, Central(), central_url="http://127.0.0.1:9")
+    try:
+        flow = KioskFlow(StoreClient(req), SimulatedPayments(), clock=clock)
+        session_id = req.identify("kiosk-01", "cust-9")  # no prefetch: central is silent
+        flow.customer_identified(session_id)
+        assert flow.screen == "greeting" and flow.shopper.profile_pending
+        for _ in range(200):
+            flow.refresh_profile()
+        assert not flow.shopper.profile_pending and flow.shopper.points is None
+        asked = req.calls.count("kiosk_profile")
+        assert 2 <= asked <= 62  # asked again a bounded number of times, then gave up
+    finally:
+        req.close()
+
+
 def test_language_switch(flow):
     assert flow.lang == "fr"
     flow.toggle_lang()
