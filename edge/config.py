@@ -84,6 +84,9 @@ class EdgeConfig:
     #: Signs the panel's session cookies. Empty = a random key at every start (sessions
     #: then end with a restart); set it (environment, not git) to keep them across restarts.
     panel_secret_key: str = ""
+    #: Reverse proxies in front of the panel whose X-Forwarded-For is trusted (0 = none:
+    #: the connecting address is the client, which the login throttle keys on).
+    panel_trusted_proxies: int = 0
 
     def loyalty_keyring(self) -> dict[str, bytes]:
         keys: dict[str, bytes] = {}
