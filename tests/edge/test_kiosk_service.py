@@ -171,6 +171,16 @@ def test_profile_with_consent_shows_history_and_points(service, central):
     assert [r["gtin"] for r in p["wishlist"]] == [GTIN]
 
 
+def test_erasure_removes_what_the_kiosk_kept(service):
+    from edge.erasure import erase_customer
+
+    service.handle(KIOSK, "kiosk_wishlist_add", {"session_id": "s-anna", "gtin": GTIN})
+    assert erase_customer(service.conn, "cust-anna") > 0
+    for table in ("customer_cache", "kiosk_wishlist"):
+        assert service.conn.execute(f"SELECT count(*) FROM {table} WHERE customer_id = "
+                                    "'cust-anna'").fetchone()[0] == 0
+
+
 def test_profile_without_consent_shows_no_history(service, central):
     central.tracking = False
     service.refetch()
