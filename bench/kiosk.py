@@ -129,6 +129,9 @@ def main() -> None:
 
     from kiosk.display import start_xvfb
 
+    # Stopped from outside: still stop the edge, central, Xvfb and the broker (finally).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
     background = ["bg-0", "bg-1"]
     broker, workdir = start_bench_broker(background)
     display = start_xvfb()
