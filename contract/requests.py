@@ -38,7 +38,7 @@ ERROR_CODES = {
     "internal": "the edge failed (e.g. its database); retry with the same request_id",
     **KIOSK_ERRORS,
 }
-_OP_NAMES = ("ping", "product", "session_end", *KIOSK_OP_NAMES)
+_OP_NAMES = ("ping", "product", "stock", "session_end", *KIOSK_OP_NAMES)
 
 
 class RequestError(Exception):

@@ -39,7 +39,8 @@ from contract.requests import REQUEST_OPS, RequestError
 from .pipeline import uuid5_str
 from .product_search import ProductSearch
 from .requests import RequestContext, RequestRouter
-from .rules import Candidate, Rules
+from .rules import Rules
+from .stock_view import WEB_WAREHOUSE, stock_view
 
 log = logging.getLogger("vitrine.edge.kiosk")
 
@@ -53,7 +54,7 @@ class KioskService:
     caller's (``ctx.conn``: the writer's connection, inside the router's transaction)."""
 
     def __init__(self, store_id: str, *, rules: Rules | None = None,
-                 warehouse: str = "web-warehouse", profile_fresh_s: float = 60.0,
+                 warehouse: str = WEB_WAREHOUSE, profile_fresh_s: float = 60.0,
                  central_link: bool = True) -> None:
         """``central_link``: profiles are being fetched from central (an edge without
         ``central_url`` has only what its cache holds, so nothing is "pending")."""
@@ -180,22 +181,6 @@ class KioskService:
             return None
         return {"label": promos[0][1], "regular_price_cents": min(regular) if regular else None}
 
-    def stock_view(self, conn: sqlite3.Connection, gtin: str, now: float) -> dict[str, Any]:
-        """This store (the ``stock`` rule between central and a shelf count), others, web."""
-        rows = conn.execute("SELECT location, quantity, observed_at FROM sync_stock "
-                            "WHERE gtin = ?", (gtin,)).fetchall()
-        count = conn.execute("SELECT quantity, counted_at FROM local_stock_counts "
-                             "WHERE gtin = ?", (gtin,)).fetchone()
-        by_loc = {loc: (qty, at) for loc, qty, at in rows}
-        candidates = [Candidate("store_count", count[0], count[1])] if count else []
-        if self.store_id in by_loc:
-            candidates.append(Candidate("central", *by_loc[self.store_id]))
-        win = self.rules.resolve("stock", candidates, now)
-        return {"this_store": None if win is None else win.value,
-                "other_stores": {loc: q for loc, (q, _) in sorted(by_loc.items())
-                                 if loc not in (self.store_id, self.warehouse)},
-                "web_warehouse": by_loc.get(self.warehouse, (None, None))[0]}
-
     def product(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
         gtin = body["gtin"]
         row = self._product_rows(ctx.conn, [gtin]).get(gtin)
@@ -205,7 +190,14 @@ class KioskService:
                                  "ORDER BY zone, shelf LIMIT 1", (gtin,)).fetchone()
         return {**row, "promotion": self._promotion(ctx.conn, gtin, ctx.now),
                 "location": {"zone": where[0], "shelf": where[1]} if where else None,
-                "stock": self.stock_view(ctx.conn, gtin, ctx.now)}
+                "stock": self._stock(ctx, gtin)}
+
+    def _stock(self, ctx: RequestContext, gtin: str) -> dict[str, Any]:
+        """The kit's stock view (``edge/stock_view.py``), this store's figure as a number."""
+        view = stock_view(ctx.conn, self.store_id, gtin, self.rules, ctx.now, self.warehouse)
+        here = view["this_store"]
+        return {"this_store": here["quantity"] if here else None,
+                "other_stores": view["other_stores"], "web_warehouse": view["web_warehouse"]}
 
     # -- the shopper ---------------------------------------------------------------------
     @staticmethod

@@ -21,11 +21,18 @@ from contract.requests import (
     parse_request_envelope,
     readable_request_id,
 )
+from contract.topics import (
+    TopicError,
+    is_request_topic,
+    parse_request_topic,
+    reply_topic,
+    request_topic,
+)
 from contract.validation import schema
 
 
 def test_ops_are_loaded_with_their_schemas():
-    assert set(REQUEST_OPS) == {"ping", "product", "session_end", *KIOSK_OP_NAMES}
+    assert set(REQUEST_OPS) == {"ping", "product", "stock", "session_end", *KIOSK_OP_NAMES}
     assert {p.name for p in (Path(__file__).parents[2] / "contract" / "schemas" / "ops")
             .glob("*.json")} == {f"{op}.json" for op in REQUEST_OPS}
     for op in REQUEST_OPS.values():
@@ -101,3 +108,21 @@ def test_parsers_only_raise_request_error(data):
             assert exc.code == "bad_request"
     rid = readable_request_id(data)
     assert rid is None or isinstance(rid, str)
+
+
+@given(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", fullmatch=True),
+       st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", fullmatch=True))
+def test_request_topic_round_trip(store: str, device: str) -> None:
+    topic = request_topic(store, device)
+    assert is_request_topic(topic)
+    assert parse_request_topic(topic) == (store, device)
+    assert not is_request_topic(reply_topic(store, device))
+
+
+@given(st.text(max_size=120))
+def test_request_topic_parser_only_raises_topic_error(text: str) -> None:
+    try:
+        store, device = parse_request_topic(text)
+    except TopicError:
+        return
+    assert request_topic(store, device) == text
