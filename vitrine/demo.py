@@ -193,7 +193,10 @@ def main(argv: list[str] | None = None) -> int:
                  f" on 127.0.0.1:{broker.port}, auth + ACL on"
                  + ("" if broker.embedded else f", config {settings.config_file}"))
     central = None
-    if not args.no_kiosk:
+    if broker.embedded and not args.no_kiosk:
+        # The edge's link to central (its stock-push client) and the kiosk speak MQTT 5.
+        printer.line("INFO", "embedded broker: no central and no kiosk in this run")
+    elif not args.no_kiosk:
         from vitrine.demo_kiosk import start_central
 
         central = start_central(var, store)
