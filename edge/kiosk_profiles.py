@@ -25,6 +25,8 @@ from urllib.parse import quote
 from .db import connect
 
 log = logging.getLogger("vitrine.edge.kiosk_profiles")
+#: Waits between tries while central does not answer (the kiosk waits about 6 s).
+RETRY_DELAYS_S = (0.3, 0.6, 1.2, 2.4, 0.0)
 
 
 class ProfileSource(Protocol):
@@ -36,7 +38,7 @@ class ProfileSource(Protocol):
 class CentralProfiles:
     """Profile lookups over HTTP with the store token, short timeout (a shopper is waiting)."""
 
-    def __init__(self, url: str, token: str, timeout_s: float = 1.0) -> None:
+    def __init__(self, url: str, token: str, timeout_s: float = 3.0) -> None:
         from .central_client import CentralReader
 
         self.reader = CentralReader(url, token, timeout_s)
@@ -46,12 +48,22 @@ class CentralProfiles:
 
 
 def summary(profile: dict[str, Any]) -> tuple[int, bool, list[str]]:
-    """(points, tracking consent, recently seen GTINs) out of central's profile document."""
-    consents = profile.get("consents") or {}
-    tracking = consents.get("tracking") if isinstance(consents, dict) else None
-    granted = bool(tracking.get("granted")) if isinstance(tracking, dict) else False
+    """(points, tracking consent, recently seen GTINs) out of central's answer.
+
+    A store token gets central's store summary: no ``consents`` (central answers it
+    only while the customer's tracking consent holds), this store's part of the
+    timeline, and the interests scored over every channel.
+    """
+    consents = profile.get("consents")
+    if isinstance(consents, dict):
+        tracking = consents.get("tracking")
+        granted = bool(tracking.get("granted")) if isinstance(tracking, dict) else False
+    else:
+        granted = True
     recent: list[str] = []
-    for entry in profile.get("timeline") or []:
+    interests = profile.get("interests")
+    products = interests.get("products") if isinstance(interests, dict) else None
+    for entry in [*(profile.get("timeline") or []), *(products or [])]:
         gtin = entry.get("gtin") if isinstance(entry, dict) else None
         if isinstance(gtin, str) and gtin not in recent:
             recent.append(gtin)
@@ -96,7 +108,12 @@ class ProfilePrefetcher:
                 customer_id = self._queue.get()
                 if customer_id is None:
                     return
-                self.fetch_now(conn, customer_id)
+                # Central answers a store only for customers it has seen identify in that
+                # store: the presence event may still be on its way through the outbox.
+                for delay in RETRY_DELAYS_S:
+                    if self.fetch_now(conn, customer_id):
+                        break
+                    time.sleep(delay)
         finally:
             conn.close()
 

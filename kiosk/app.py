@@ -123,7 +123,7 @@ class KioskApp(App):
             self.sm.current = flow.screen
         self.screen_name = flow.screen
         if s.profile_pending:  # central's answer is on its way to the edge
-            Clock.schedule_once(lambda _dt: flow.refresh_profile(), 0.03)
+            Clock.schedule_once(lambda _dt: flow.refresh_profile(), 0.05)
 
     # -- touches that need more than one flow call -------------------------------------------
     def on_query(self, text: str) -> None:

@@ -41,8 +41,8 @@ SCREENS = ("attract", "greeting", "search", "product", "cart", "pickup")
 #: Seconds without a touch before the session ends and the attract loop returns.
 IDLE_TIMEOUT_S = 60.0
 #: How often the kiosk asks again for a profile central has not delivered yet (the app
-#: asks every 30 ms: about two seconds).
-PROFILE_RETRIES = 60
+#: asks every 50 ms: about six seconds, then greets without points).
+PROFILE_RETRIES = 120
 
 
 class Publisher(Protocol):

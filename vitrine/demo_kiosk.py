@@ -79,7 +79,8 @@ def seed_customer(central: DemoCentral, customer_id: str, points: int) -> None:
     web = issue(central.app.extensions["central_db"], "channel", "web")
     central.api("POST", "/api/v1/events", web, {"events": [
         {"event_id": f"demo-points-{customer_id}", "type": "loyalty", "channel": "web",
-         "occurred_at": time.time(), "customer_id": customer_id, "points": points}]})
+         "occurred_at": time.time(), "customer_id": customer_id, "points": points,
+         "reference": {"kind": "purchase", "id": f"demo-web-{customer_id}"}}]})
 
 
 def card_ndef(key: bytes, customer_id: str, card_uid: str) -> str:

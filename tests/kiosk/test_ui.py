@@ -52,7 +52,8 @@ def central(tmp_path: Path):
     web = issue(c.db, "channel", "web")
     grant(c, CUSTOMER, tracking=True)  # first: events before consent are kept anonymous
     status, body = c.post_events([
-        channel_event("loyalty", "web", customer_id=CUSTOMER, points=1500),
+        channel_event("loyalty", "web", customer_id=CUSTOMER, points=1500,
+                      reference={"kind": "purchase", "id": "web-purchase-1"}),
         channel_event("interest", "web", customer_id=CUSTOMER, session_id="w1",
                       gtin=GTIN)], token=web)
     assert status == 200, body
