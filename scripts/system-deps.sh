@@ -5,8 +5,8 @@
 # test: the above plus mosquitto-clients, PostgreSQL (central service tests), Chromium
 #       (the panel's browser test drives Debian's /usr/bin/chromium with Playwright)
 #       openssl (the TLS listener test makes its own throw-away certificates), and for the
-#       kiosk's window tests Xvfb plus the GL and multitouch libraries Kivy's SDL2 wheel loads
-#       (libgl1, libegl1, libgl1-mesa-dri: Mesa's software renderer; libmtdev1).
+#       Kivy window tests (signage, kiosk) Xvfb plus the GL and multitouch libraries Kivy's
+#       SDL2 wheel loads (libgl1, libegl1, libgl1-mesa-dri: Mesa's software renderer; libmtdev1).
 set -euo pipefail
 profile="${1:-test}"
 need=()

@@ -1,7 +1,6 @@
-"""The demo's central and its kiosk: a simulated shopper at a real kiosk, end to end.
+"""The demo's kiosk: a simulated shopper at a real kiosk, end to end.
 
-``vitrine demo`` starts central (SQLite under ``var/demo``) and links the edge
-to it, gives one loyalty customer points and consent there, then runs one
+``vitrine demo`` gives one loyalty member points at central, then runs one
 kiosk (``python -m kiosk``) driven by a simulated shopper: card tap, greeting
 with the points central holds, search, product, order with points, payment,
 pickup code, "I'm done". Without a display it starts Xvfb; without Xvfb it
@@ -38,15 +37,18 @@ Say = Callable[[str, str], None]
 
 @dataclass
 class DemoCentral:
+    """Central as the demo (or a benchmark) runs it: its URL, tokens and database."""
+
     url: str
     store_token: str
     admin_token: str
-    server: Any
-    app: Any
+    db: Any
+    server: Any = None
 
     def stop(self) -> None:
-        self.server.stop()
-        self.app.extensions["central_db"].close()
+        if self.server is not None:
+            self.server.stop()
+        self.db.close()
 
     def api(self, method: str, path: str, token: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -66,8 +68,9 @@ def start_central(var: Path, store_id: str) -> DemoCentral:
     admin = secrets.token_urlsafe(18)
     app = create_app({"sqlite_path": str(var / "central.db"), "admin_token": admin})
     server = ServerThread(app).start()
-    token = issue(app.extensions["central_db"], "store", store_id)
-    return DemoCentral(server.url, token, admin, server, app)
+    db = app.extensions["central_db"]
+    token = issue(db, "store", store_id)
+    return DemoCentral(server.url, token, admin, db, server)
 
 
 def seed_customer(central: DemoCentral, customer_id: str, points: int) -> None:
@@ -76,7 +79,7 @@ def seed_customer(central: DemoCentral, customer_id: str, points: int) -> None:
 
     central.api("PUT", f"/api/v1/customers/{customer_id}/consents", central.admin_token,
                 {"tracking": True})
-    web = issue(central.app.extensions["central_db"], "channel", "web")
+    web = issue(central.db, "channel", "web")
     central.api("POST", "/api/v1/events", web, {"events": [
         {"event_id": f"demo-points-{customer_id}", "type": "loyalty", "channel": "web",
          "occurred_at": time.time(), "customer_id": customer_id, "points": points,
