@@ -133,14 +133,14 @@ class KioskService:
             if customer:
                 raise RequestError("no_customer", "this needs an identified shopper")
             return None, None
-        row = ctx.conn.execute("SELECT device_id, customer_id, rowid FROM sessions "
+        row = ctx.conn.execute("SELECT device_id, customer_id, rowid, ended_at FROM sessions "
                                "WHERE session_id = ?", (session_id,)).fetchone()
         if row is None or row[0] != ctx.device_id:
             # Same answer for "unknown" and "someone else's": no probing for sessions.
             raise RequestError("forbidden", "no such session at this kiosk")
         latest = ctx.conn.execute("SELECT max(rowid) FROM sessions WHERE device_id = ?",
                                   (ctx.device_id,)).fetchone()[0]
-        if row[2] != latest:
+        if row[2] != latest or row[3] is not None:
             raise RequestError("session_ended", "the session ended")
         if customer and row[1] is None:
             raise RequestError("no_customer", "nobody identified in this session")

@@ -30,8 +30,8 @@ from .config import EdgeConfig
 from .db import connect, migrate
 from .frames import FrameLane
 from .inbound import Inbound
-from .labels import seed_labels
 from .kiosk_profiles import CentralProfiles, ProfilePrefetcher
+from .labels import seed_labels
 from .metrics import Metrics
 from .pipeline import BatchResult
 from .requests import OutboundReply
