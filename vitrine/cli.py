@@ -7,6 +7,7 @@
     vitrine device add|revoke|list ...   per-device broker credentials and ACL
     vitrine broker config|run   the store broker's configuration
     vitrine central ...         the central customer profile service
+    vitrine kiosk --kiosk ID    a touch kiosk (Kivy), logged in as its device
     vitrine signage play|playlist|render ...   signage screens and their playlists
 """
 
@@ -156,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         return _device(rest)
     if command == "broker":
         return _broker(rest)
+    if command == "kiosk":
+        from kiosk.cli import main as kiosk_main
+
+        return kiosk_main(rest)
     if command == "signage":
         from edge.signage_service import load_playlist_file
         from signage.cli import main as signage_main
