@@ -174,6 +174,41 @@ ALTER TABLE quarantine ADD COLUMN reviewed_by TEXT
 ALTER TABLE devices ADD COLUMN clock_faults INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN last_bad_ts TEXT
 """),
+    # The panel as a manager's tool (edge/panel/, edge/analytics.py): users a manager can
+    # disable, hourly interest aggregates that outlive the outbox rows they were counted
+    # from (the cursor says how far they got), and a history of each device's state.
+    ("0005_panel_analytics", """
+ALTER TABLE panel_users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE interest_hourly (
+  hour REAL NOT NULL,
+  zone TEXT NOT NULL DEFAULT '',
+  shelf TEXT NOT NULL DEFAULT '',
+  gtin TEXT NOT NULL DEFAULT '',
+  taps INTEGER NOT NULL,
+  PRIMARY KEY (hour, zone, shelf, gtin)
+);
+CREATE TABLE analytics_cursor (
+  name TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL
+);
+CREATE TABLE device_state_history (
+  id INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  at REAL NOT NULL
+);
+CREATE INDEX device_state_history_device ON device_state_history(device_id, at);
+CREATE TABLE device_state_last (
+  device_id TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  since REAL NOT NULL
+);
+CREATE TABLE device_telemetry (
+  device_id TEXT PRIMARY KEY,
+  received_at REAL NOT NULL,
+  payload TEXT NOT NULL
+)
+"""),
 ]
 
 

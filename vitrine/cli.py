@@ -5,6 +5,7 @@
     vitrine demo                a whole simulated store on embedded defaults
     vitrine device add|revoke|list ...   per-device broker credentials and ACL
     vitrine broker config|run   the store broker's configuration
+    vitrine tls ca|panel-cert   the store CA and the panel's HTTPS certificate
     vitrine central ...         the central customer profile service
 """
 
@@ -112,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         return _device(rest)
     if command == "broker":
         return _broker(rest)
+    if command == "tls":
+        from vitrine.tls import main as tls_main
+
+        return tls_main(rest)
     if command == "central":
         from central.cli import main as central_main
 

@@ -1,0 +1,116 @@
+"""Durable store analytics: hourly interest per zone, shelf and product; device states.
+
+The outbox is a queue: once central has an event, housekeeping may delete it.
+What a store manager looks back on (which shelf drew interest last Tuesday,
+how long the shoe reader was offline) must outlive that, so the writer's
+housekeeping rolls each new interest event into ``interest_hourly`` (one row per
+hour, zone, shelf and product) and notes each device's effective state change in
+``device_state_history``, and keeps each device's latest telemetry. All run inside the housekeeping transaction, in
+whichever process owns the write connection, and are idempotent: the interest
+cursor (``analytics_cursor``) moves in the same transaction as the counts.
+
+An outbox cleanup must therefore keep rows above :func:`cursor`; everything
+at or below it has been counted.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+#: Outbox rows rolled up per housekeeping pass: bounds the time the write lock is held.
+CHUNK = 50_000
+HOUR = 3600
+
+
+def cursor(conn: sqlite3.Connection, name: str = "interest") -> int:
+    """The last outbox ``seq`` already counted (0 when nothing was)."""
+    row = conn.execute("SELECT seq FROM analytics_cursor WHERE name = ?", (name,)).fetchone()
+    return row[0] if row else 0
+
+
+def roll_up(conn: sqlite3.Connection, chunk: int = CHUNK) -> int:
+    """Count outbox interest events above the cursor into ``interest_hourly``.
+
+    Call inside the caller's transaction. Returns the number of events counted.
+    """
+    start = cursor(conn)
+    (top,) = conn.execute("SELECT max(seq) FROM outbox").fetchone()
+    if top is None or top <= start:
+        return 0
+    end = min(top, start + chunk)
+    (n,) = conn.execute("SELECT count(*) FROM outbox WHERE seq > ? AND seq <= ?"
+                        " AND kind = 'interest'", (start, end)).fetchone()
+    conn.execute(
+        "INSERT INTO interest_hourly (hour, zone, shelf, gtin, taps)"
+        " SELECT CAST(json_extract(payload, '$.received_at') / ? AS INTEGER) * ?,"
+        " coalesce(json_extract(payload, '$.zone'), ''),"
+        " coalesce(json_extract(payload, '$.shelf'), ''),"
+        " coalesce(json_extract(payload, '$.gtin'), ''), count(*)"
+        " FROM outbox WHERE seq > ? AND seq <= ? AND kind = 'interest'"
+        " AND json_valid(payload) GROUP BY 1, 2, 3, 4"
+        " ON CONFLICT (hour, zone, shelf, gtin) DO UPDATE SET taps = taps + excluded.taps",
+        (HOUR, HOUR, start, end))
+    conn.execute("INSERT INTO analytics_cursor (name, seq) VALUES ('interest', ?)"
+                 " ON CONFLICT (name) DO UPDATE SET seq = excluded.seq", (end,))
+    return n
+
+
+def record_telemetry(conn: sqlite3.Connection, chunk: int = CHUNK) -> int:
+    """Keep each device's latest telemetry in ``device_telemetry`` (panel device page)."""
+    start = cursor(conn, "telemetry")
+    (top,) = conn.execute("SELECT max(id) FROM events").fetchone()
+    if top is None or top <= start:
+        return 0
+    end = min(top, start + chunk)
+    # SQLite's bare-column rule: with max(), payload comes from the row holding the max.
+    cur = conn.execute(
+        "INSERT INTO device_telemetry (device_id, received_at, payload)"
+        " SELECT device_id, max(received_at), payload FROM events"
+        " WHERE id > ? AND id <= ? AND channel = 'telemetry' GROUP BY device_id"
+        " ON CONFLICT (device_id) DO UPDATE SET received_at = excluded.received_at,"
+        " payload = excluded.payload WHERE excluded.received_at >= received_at",
+        (start, end))
+    conn.execute("INSERT INTO analytics_cursor (name, seq) VALUES ('telemetry', ?)"
+                 " ON CONFLICT (name) DO UPDATE SET seq = excluded.seq", (end,))
+    return cur.rowcount
+
+
+#: The state a person means: stale and never-seen are not "online".
+EFFECTIVE_STATE = ("CASE WHEN last_seen IS NULL THEN 'never_seen' WHEN stale = 1 THEN 'stale'"
+                   " WHEN state = 'unknown' THEN 'online' ELSE state END")
+
+
+def record_states(conn: sqlite3.Connection, now: float) -> int:
+    """Append a history row for each device whose effective state changed; return how many."""
+    changed = conn.execute(
+        f"SELECT d.device_id, {EFFECTIVE_STATE} AS st FROM devices d"
+        " LEFT JOIN device_state_last l ON l.device_id = d.device_id"
+        f" WHERE l.state IS NOT {EFFECTIVE_STATE}").fetchall()
+    if changed:
+        conn.executemany("INSERT INTO device_state_history (device_id, state, at)"
+                         " VALUES (?, ?, ?)", [(d, s, now) for d, s in changed])
+        conn.executemany("INSERT INTO device_state_last (device_id, state, since)"
+                         " VALUES (?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+                         " state = excluded.state, since = excluded.since",
+                         [(d, s, now) for d, s in changed])
+    return len(changed)
+
+
+def uptime(conn: sqlite3.Connection, since: float, now: float) -> dict[str, float]:
+    """Fraction of ``[since, now]`` each device spent online, from its state history."""
+    out: dict[str, float] = {}
+    span = max(now - since, 1e-9)
+    rows = conn.execute("SELECT device_id, state, at FROM device_state_history"
+                        " ORDER BY device_id, at, id").fetchall()
+    by_device: dict[str, list[tuple[str, float]]] = {}
+    for device_id, state, at in rows:
+        by_device.setdefault(device_id, []).append((state, at))
+    for device_id, history in by_device.items():
+        online = 0.0
+        for i, (state, at) in enumerate(history):
+            end = history[i + 1][1] if i + 1 < len(history) else now
+            lo, hi = max(at, since), min(end, now)
+            if state == "online" and hi > lo:
+                online += hi - lo
+        out[device_id] = round(online / span, 4)
+    return out

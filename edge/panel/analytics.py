@@ -1,0 +1,119 @@
+"""Analytics for managers: interest per hour, a heatmap of the store, uptime, CSV.
+
+Everything here reads the durable tables :mod:`edge.analytics` fills
+(``interest_hourly``, ``device_state_history``), never the outbox, so the
+figures survive outbox cleanup and cost the same with a million events stored.
+The heatmap is drawn on the store's zones as the layout lists them (the layout
+carries no floor coordinates, so zones are tiles in layout order), as inline
+SVG: no script, no external image.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, abort, current_app, render_template
+from werkzeug.wrappers import Response
+
+from edge.analytics import uptime
+
+from .db import read_db
+from .roles import MANAGER, requires
+
+bp = Blueprint("analytics", __name__, url_prefix="/analytics")
+DAY = 86400.0
+
+
+def _zones(conn: Any) -> list[tuple[str, str]]:
+    """``(zone id, name)`` in layout order; zones seen in data but not in the layout after."""
+    zones: list[tuple[str, str]] = []
+    path = current_app.config.get("LAYOUT_PATH")
+    if path:
+        try:
+            layout = json.loads(Path(path).read_text("utf-8"))
+            zones = [(z["id"], z.get("name") or z["id"]) for z in layout.get("zones", [])]
+        except (OSError, ValueError, KeyError, TypeError):
+            zones = []
+    known = {z for z, _ in zones}
+    for (z,) in conn.execute("SELECT DISTINCT zone FROM devices WHERE zone IS NOT NULL"
+                             " UNION SELECT DISTINCT zone FROM interest_hourly WHERE zone != ''"
+                             " ORDER BY 1"):
+        if z not in known:
+            zones.append((z, z))
+            known.add(z)
+    return zones
+
+
+def heatmap(zones: Sequence[tuple[str, str]], taps: dict[str, int], cols: int = 3
+            ) -> list[dict[str, Any]]:
+    """Tiles ``{x, y, w, h, zone, name, taps, level}``; level 0..5 by share of the busiest."""
+    top = max(taps.values(), default=0)
+    tiles = []
+    for i, (zone, name) in enumerate(zones):
+        n = taps.get(zone, 0)
+        level = 0 if not top or not n else max(1, math.ceil(5 * n / top))
+        tiles.append({"x": (i % cols) * 200, "y": (i // cols) * 120, "w": 190, "h": 110,
+                      "zone": zone, "name": name, "taps": n, "level": level})
+    return tiles
+
+
+def _tables(conn: Any, now: float) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
+    since = now - DAY
+    hourly = conn.execute(
+        "SELECT hour, zone, shelf, gtin, taps FROM interest_hourly WHERE hour >= ?"
+        " ORDER BY hour DESC, taps DESC LIMIT 500", (since - 3600,)).fetchall()
+    products = conn.execute(
+        "SELECT h.gtin, coalesce(p.name, ''), sum(h.taps) AS taps FROM interest_hourly h"
+        " LEFT JOIN products p ON p.gtin = h.gtin WHERE h.hour >= ? AND h.gtin != ''"
+        " GROUP BY h.gtin ORDER BY taps DESC LIMIT 50", (since - 3600,)).fetchall()
+    ups = uptime(conn, since, now)
+    return {
+        "interest_hourly": (["hour", "zone", "shelf", "gtin", "taps"],
+                            [(time.strftime("%Y-%m-%d %H:00", time.localtime(r[0])), *r[1:])
+                             for r in hourly]),
+        "products": (["gtin", "name", "taps"], [tuple(r) for r in products]),
+        "uptime": (["device", "uptime"], sorted(ups.items())),
+    }
+
+
+@bp.route("/")
+@requires(MANAGER)
+def index() -> str:
+    conn = read_db()
+    now = time.time()
+    taps = dict(conn.execute("SELECT zone, sum(taps) FROM interest_hourly WHERE hour >= ?"
+                             " GROUP BY zone", (now - DAY - 3600,)).fetchall())
+    zones = _zones(conn)
+    tiles = heatmap(zones, taps)
+    rows = max(1, math.ceil(len(zones) / 3))
+    return render_template("analytics.html", tables=_tables(conn, now), tiles=tiles,
+                           svg_h=rows * 120)
+
+
+def to_csv(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
+    """CSV text; cells that a spreadsheet would run as a formula are quoted inert."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(header)
+    for row in rows:
+        w.writerow(["'" + c if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c
+                    for c in row])
+    return out.getvalue()
+
+
+@bp.route("/<name>.csv")
+@requires(MANAGER)
+def export(name: str) -> Response:
+    tables = _tables(read_db(), time.time())
+    if name not in tables:
+        abort(404)
+    header, rows = tables[name]
+    return Response(to_csv(header, rows), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})

@@ -1,0 +1,273 @@
+"""The panel in English and French: one catalogue, chosen per request.
+
+Strings are written in English in the templates and views, wrapped in ``_()``;
+:data:`FR` maps each to French. The language is the one the user picked (a
+cookie set by ``POST /lang``), else the best of ``Accept-Language``, else
+English. ``tests/edge/test_panel_i18n.py`` reads every ``_("...")`` in the
+templates and views and fails on any string without a French translation, so a
+new page cannot ship half-translated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, make_response, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from .roles import PUBLIC, requires
+
+LANGUAGES = ("en", "fr")
+COOKIE = "vitrine_lang"
+bp = Blueprint("i18n", __name__)
+
+FR: dict[str, str] = {
+    # navigation and frame
+    "Dashboard": "Tableau de bord",
+    "Devices": "Appareils",
+    "Quarantine": "Quarantaine",
+    "Recent events": "Événements récents",
+    "Users": "Utilisateurs",
+    "Operations": "Exploitation",
+    "Analytics": "Analyses",
+    "Prices": "Prix",
+    "Stock counts": "Comptages de stock",
+    "Log out": "Se déconnecter",
+    "Log in": "Se connecter",
+    "Store panel": "Panneau du magasin",
+    "Vitrine store panel": "Panneau magasin Vitrine",
+    "User name": "Nom d'utilisateur",
+    "Password": "Mot de passe",
+    "Language": "Langue",
+    "Error": "Erreur",
+    "live": "en direct",
+    "Alarms": "Alarmes",
+    "manager": "responsable",
+    "staff": "vendeur",
+    # dashboard
+    "Live counters of the running edge node, since it started.":
+        "Compteurs en direct du nœud edge, depuis son démarrage.",
+    "Totals from the edge database (the edge node is not in this process).":
+        "Totaux de la base edge (le nœud edge ne tourne pas dans ce processus).",
+    "Generated %(when)s.": "Généré le %(when)s.",
+    "received": "reçus",
+    "accepted": "acceptés",
+    "duplicates": "doublons",
+    "quarantined": "en quarantaine",
+    "interest": "intérêt",
+    "presence": "présence",
+    "outbox backlog": "file d'envoi",
+    "oldest unsent:": "plus ancien non envoyé :",
+    "none": "aucun",
+    "stale devices": "appareils muets",
+    "Quarantined by reason": "Quarantaine par motif",
+    "reason": "motif",
+    "count": "nombre",
+    "%(n)s not reviewed yet": "%(n)s pas encore examiné(s)",
+    "Nothing quarantined.": "Rien en quarantaine.",
+    "Stale devices": "Appareils muets",
+    "Every device is reporting.": "Tous les appareils répondent.",
+    "Live taps": "Interactions en direct",
+    "New taps and identifications appear here as they happen.":
+        "Les nouvelles interactions et identifications apparaissent ici en direct.",
+    # tables
+    "device": "appareil",
+    "kind": "type",
+    "zone": "zone",
+    "shelf": "rayon",
+    "zone / shelf": "zone / rayon",
+    "state": "état",
+    "firmware": "micrologiciel",
+    "last seen": "vu",
+    "clock": "horloge",
+    "telemetry": "télémétrie",
+    "time": "heure",
+    "product": "produit",
+    "customer": "client",
+    "anonymous": "anonyme",
+    "No events yet.": "Aucun événement pour l'instant.",
+    "ok": "ok",
+    "never": "jamais",
+    "online": "en ligne",
+    "offline": "hors ligne",
+    "stale": "muet",
+    "never_seen": "jamais vu",
+    "actions": "actions",
+    # devices
+    "%(n)s registered, %(stale)s stale, %(never)s never seen, %(clocks)s with an implausible clock.":
+        "%(n)s enregistrés, %(stale)s muets, %(never)s jamais vus, "
+        "%(clocks)s avec une horloge invraisemblable.",
+    "%(n)s bad (last ts %(ts)s)": "%(n)s erronés (dernier ts %(ts)s)",
+    "Add a device": "Ajouter un appareil",
+    "Device id": "Identifiant de l'appareil",
+    "Kind": "Type",
+    "Zone": "Zone",
+    "Shelf": "Rayon",
+    "Add": "Ajouter",
+    "Revoke": "Révoquer",
+    "provisioned": "provisionné",
+    "not provisioned": "non provisionné",
+    "Device %(id)s added. Its credential is shown only once: copy it into the device now.":
+        "Appareil %(id)s ajouté. Son identifiant n'est affiché qu'une fois : "
+        "copiez-le dans l'appareil maintenant.",
+    "Broker user": "Utilisateur broker",
+    "Broker reloaded.": "Broker rechargé.",
+    "The broker is not running: files updated only.":
+        "Le broker ne tourne pas : fichiers mis à jour seulement.",
+    "Device %(id)s revoked.": "Appareil %(id)s révoqué.",
+    "Device provisioning is not configured on this edge (panel_broker_dir).":
+        "Le provisionnement n'est pas configuré sur cet edge (panel_broker_dir).",
+    "The panel only adds shop-floor devices, never an edge or observer principal.":
+        "Le panneau n'ajoute que des appareils de magasin, jamais un principal edge ou "
+        "observateur.",
+    # quarantine
+    "Reason": "Motif",
+    "Status": "Statut",
+    "all reasons": "tous les motifs",
+    "all": "tous",
+    "unreviewed": "non examinés",
+    "reviewed": "examinés",
+    "Filter": "Filtrer",
+    "%(total)s message(s); page %(page)s of %(pages)s.":
+        "%(total)s message(s) ; page %(page)s sur %(pages)s.",
+    "bytes": "octets",
+    "yes": "oui",
+    "no": "non",
+    "Nothing here.": "Rien ici.",
+    "newer": "plus récents",
+    "older": "plus anciens",
+    "received at": "reçu le",
+    "topic": "sujet",
+    "unknown": "inconnu",
+    "detail": "détail",
+    "size": "taille",
+    "%(size)s bytes received, %(stored)s stored": "%(size)s octets reçus, %(stored)s conservés",
+    "reviewed by %(who)s at %(when)s": "examiné par %(who)s le %(when)s",
+    "not reviewed": "non examiné",
+    "Mark reviewed": "Marquer examiné",
+    "Payload as text": "Contenu en texte",
+    "Payload as hex": "Contenu en hexadécimal",
+    "UTF-8, invalid bytes as U+FFFD, control characters as a middle dot.":
+        "UTF-8, octets invalides en U+FFFD, caractères de contrôle en point médian.",
+    "First %(limit)s of %(stored)s bytes.": "Premiers %(limit)s octets sur %(stored)s.",
+    "back to the list": "retour à la liste",
+    "Quarantine #%(id)s marked reviewed.": "Quarantaine n°%(id)s marquée examinée.",
+    # events
+    "The last %(n)s interest and presence events, newest first.":
+        "Les %(n)s derniers événements d'intérêt et de présence, du plus récent au plus ancien.",
+    "Customer ids are masked for your role.": "Les identifiants clients sont masqués pour votre rôle.",
+    # users
+    "Add a user": "Ajouter un utilisateur",
+    "Role": "Rôle",
+    "role": "rôle",
+    "user": "utilisateur",
+    "last login": "dernière connexion",
+    "disabled": "désactivé",
+    "active": "actif",
+    "Reset password": "Réinitialiser le mot de passe",
+    "Disable": "Désactiver",
+    "Enable": "Réactiver",
+    "User %(name)s: the password is shown only once.":
+        "Utilisateur %(name)s : le mot de passe n'est affiché qu'une fois.",
+    "User %(name)s disabled.": "Utilisateur %(name)s désactivé.",
+    "User %(name)s enabled.": "Utilisateur %(name)s réactivé.",
+    "You cannot disable yourself.": "Vous ne pouvez pas vous désactiver vous-même.",
+    "No such user.": "Utilisateur inconnu.",
+    # operations
+    "Forwarder": "Transfert vers le central",
+    "events waiting for central": "événements en attente du central",
+    "oldest unsent": "plus ancien non envoyé",
+    "Feeds": "Flux",
+    "feed": "flux",
+    "last success": "dernier succès",
+    "age": "âge",
+    "last error": "dernière erreur",
+    "No feed has synchronised yet (standalone store).":
+        "Aucun flux synchronisé (magasin autonome).",
+    "Broker": "Broker",
+    "reachable": "joignable",
+    "unreachable": "injoignable",
+    "Disk": "Disque",
+    "free": "libre",
+    "database": "base de données",
+    "No alarm.": "Aucune alarme.",
+    "Outbox: the oldest unsent event is %(age)s old.":
+        "File d'envoi : l'événement non envoyé le plus ancien a %(age)s.",
+    "Feed %(feed)s last synchronised %(age)s ago.": "Flux %(feed)s synchronisé il y a %(age)s.",
+    "Feed %(feed)s never synchronised.": "Flux %(feed)s jamais synchronisé.",
+    "Broker unreachable at %(addr)s.": "Broker injoignable à %(addr)s.",
+    "Disk almost full: %(pct)s%% free.": "Disque presque plein : %(pct)s %% libre.",
+    "%(n)s device(s) stale.": "%(n)s appareil(s) muet(s).",
+    "%(n)s quarantined message(s) not reviewed.":
+        "%(n)s message(s) en quarantaine non examiné(s).",
+    # analytics
+    "Interest per hour": "Intérêt par heure",
+    "hour": "heure",
+    "taps": "interactions",
+    "Heatmap": "Carte de chaleur",
+    "Interest per zone over the last 24 hours, on the store's zones.":
+        "Intérêt par zone sur les dernières 24 heures, sur les zones du magasin.",
+    "Top products": "Produits les plus regardés",
+    "Device uptime (24 h)": "Disponibilité des appareils (24 h)",
+    "uptime": "disponibilité",
+    "Download CSV": "Télécharger en CSV",
+    "Kept after the outbox is cleaned: counted hourly by the edge's housekeeping.":
+        "Conservé après le nettoyage de la file : compté chaque heure par l'edge.",
+    "No data yet.": "Pas encore de données.",
+    # prices and stock
+    "Local markdowns": "Démarques locales",
+    "GTIN": "GTIN",
+    "name": "nom",
+    "price": "prix",
+    "Markdown price": "Prix démarqué",
+    "markdown": "démarque",
+    "Set": "Appliquer",
+    "Remove": "Retirer",
+    "Markdown for %(gtin)s saved; the price rule now shows %(price)s.":
+        "Démarque de %(gtin)s enregistrée ; la règle de prix affiche %(price)s.",
+    "Markdown for %(gtin)s removed.": "Démarque de %(gtin)s retirée.",
+    "Unknown product.": "Produit inconnu.",
+    "Enter a price like 12.99.": "Saisissez un prix comme 12,99.",
+    "Enter a whole number of items, 0 or more.": "Saisissez un nombre entier d'articles, 0 ou plus.",
+    "Quantity": "Quantité",
+    "quantity": "quantité",
+    "counted": "compté",
+    "Record": "Enregistrer",
+    "Count of %(n)s for %(gtin)s recorded.": "Comptage de %(n)s pour %(gtin)s enregistré.",
+    "Search": "Rechercher",
+    "Shown price": "Prix affiché",
+    "The price each screen shows is decided by the price rule (edge/rules.py).":
+        "Le prix affiché est décidé par la règle de prix (edge/rules.py).",
+    "Stock on hand": "Stock en rayon",
+}
+
+
+def current_language() -> str:
+    return g.get("lang", "en")
+
+
+def gettext(text: str, **params: Any) -> str:
+    """``text`` in the request's language, with ``%(name)s`` parameters filled in."""
+    out = FR.get(text, text) if current_language() == "fr" else text
+    return out % params if params else out
+
+
+def select_language() -> None:
+    """``before_request``: cookie, else Accept-Language, else English."""
+    chosen = request.cookies.get(COOKIE)
+    g.lang = chosen if chosen in LANGUAGES else (
+        request.accept_languages.best_match(LANGUAGES) or "en")
+
+
+@bp.route("/lang", methods=("POST",))
+@requires(PUBLIC)
+def set_language() -> Response:
+    lang = request.form.get("lang", "en")
+    back = request.form.get("next", "")
+    if not (back.startswith("/") and not back.startswith(("//", "/\\"))):
+        back = url_for("dashboard.index")
+    resp = make_response(redirect(back))
+    if lang in LANGUAGES:
+        resp.set_cookie(COOKIE, lang, max_age=365 * 86400, secure=True, httponly=True,
+                        samesite="Strict")
+    return resp
