@@ -5,9 +5,10 @@ What a store manager looks back on (which shelf drew interest last Tuesday,
 how long the shoe reader was offline) must outlive that, so the writer's
 housekeeping rolls each new interest event into ``interest_hourly`` (one row per
 hour, zone, shelf and product) and notes each device's effective state change in
-``device_state_history``, and keeps each device's latest telemetry. All run inside the housekeeping transaction, in
-whichever process owns the write connection, and are idempotent: the interest
-cursor (``analytics_cursor``) moves in the same transaction as the counts.
+``device_state_history``, and keeps each device's latest telemetry. All run
+inside the housekeeping transaction, in whichever process owns the write
+connection, and are idempotent: each cursor (``analytics_cursor``) moves in the
+same transaction as the rows it counted.
 
 An outbox cleanup must therefore keep rows above :func:`cursor`; everything
 at or below it has been counted.

@@ -94,7 +94,8 @@ FR: dict[str, str] = {
     "never_seen": "jamais vu",
     "actions": "actions",
     # devices
-    "%(n)s registered, %(stale)s stale, %(never)s never seen, %(clocks)s with an implausible clock.":
+    "%(n)s registered, %(stale)s stale, %(never)s never seen,"
+    " %(clocks)s with an implausible clock.":
         "%(n)s enregistrés, %(stale)s muets, %(never)s jamais vus, "
         "%(clocks)s avec une horloge invraisemblable.",
     "%(n)s bad (last ts %(ts)s)": "%(n)s erronés (dernier ts %(ts)s)",
@@ -155,7 +156,8 @@ FR: dict[str, str] = {
     # events
     "The last %(n)s interest and presence events, newest first.":
         "Les %(n)s derniers événements d'intérêt et de présence, du plus récent au plus ancien.",
-    "Customer ids are masked for your role.": "Les identifiants clients sont masqués pour votre rôle.",
+    "Customer ids are masked for your role.":
+        "Les identifiants clients sont masqués pour votre rôle.",
     # users
     "Add a user": "Ajouter un utilisateur",
     "Role": "Rôle",
@@ -228,7 +230,8 @@ FR: dict[str, str] = {
     "Markdown for %(gtin)s removed.": "Démarque de %(gtin)s retirée.",
     "Unknown product.": "Produit inconnu.",
     "Enter a price like 12.99.": "Saisissez un prix comme 12,99.",
-    "Enter a whole number of items, 0 or more.": "Saisissez un nombre entier d'articles, 0 ou plus.",
+    "Enter a whole number of items, 0 or more.":
+        "Saisissez un nombre entier d'articles, 0 ou plus.",
     "Quantity": "Quantité",
     "quantity": "quantité",
     "counted": "compté",
