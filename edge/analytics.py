@@ -84,9 +84,9 @@ EFFECTIVE_STATE = ("CASE WHEN last_seen IS NULL THEN 'never_seen' WHEN stale = 1
 def record_states(conn: sqlite3.Connection, now: float) -> int:
     """Append a history row for each device whose effective state changed; return how many."""
     changed = conn.execute(
-        f"SELECT d.device_id, {EFFECTIVE_STATE} AS st FROM devices d"
-        " LEFT JOIN device_state_last l ON l.device_id = d.device_id"
-        f" WHERE l.state IS NOT {EFFECTIVE_STATE}").fetchall()
+        f"SELECT device_id, st FROM (SELECT device_id, {EFFECTIVE_STATE} AS st FROM devices)"
+        " AS d WHERE st IS NOT (SELECT state FROM device_state_last l"
+        " WHERE l.device_id = d.device_id)").fetchall()
     if changed:
         conn.executemany("INSERT INTO device_state_history (device_id, state, at)"
                          " VALUES (?, ?, ?)", [(d, s, now) for d, s in changed])

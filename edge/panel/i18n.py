@@ -219,6 +219,7 @@ FR: dict[str, str] = {
     # prices and stock
     "Local markdowns": "Démarques locales",
     "GTIN": "GTIN",
+    "gtin": "GTIN",
     "name": "nom",
     "price": "prix",
     "Markdown price": "Prix démarqué",

@@ -57,6 +57,17 @@ def role_of(app: Flask, endpoint: str) -> str:
     return role
 
 
+def undeclared(app: Flask) -> list[str]:
+    """Every endpoint in the URL map that declares no role (the test wants none)."""
+    out = []
+    for rule in app.url_map.iter_rules():
+        try:
+            role_of(app, rule.endpoint)
+        except UndeclaredRole:
+            out.append(rule.endpoint)
+    return sorted(set(out))
+
+
 def allowed(user_role: str | None, needed: str) -> bool:
     return RANK.get(user_role or PUBLIC, 0) >= RANK[needed]
 
