@@ -98,15 +98,20 @@ def record_states(conn: sqlite3.Connection, now: float) -> int:
 
 
 def uptime(conn: sqlite3.Connection, since: float, now: float) -> dict[str, float]:
-    """Fraction of ``[since, now]`` each device spent online, from its state history."""
+    """Fraction of ``[since, now]`` each device spent online, from its state history.
+
+    Only the part of the window after the device's first recorded state counts.
+    """
     out: dict[str, float] = {}
-    span = max(now - since, 1e-9)
     rows = conn.execute("SELECT device_id, state, at FROM device_state_history"
                         " ORDER BY device_id, at, id").fetchall()
     by_device: dict[str, list[tuple[str, float]]] = {}
     for device_id, state, at in rows:
         by_device.setdefault(device_id, []).append((state, at))
     for device_id, history in by_device.items():
+        # Over the part of the window the history covers: a device added an hour ago
+        # and online since is 100 % up, not 4 %.
+        span = max(now - max(since, history[0][1]), 1e-9)
         online = 0.0
         for i, (state, at) in enumerate(history):
             end = history[i + 1][1] if i + 1 < len(history) else now

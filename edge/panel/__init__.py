@@ -42,7 +42,9 @@ def _security_headers(resp: Response) -> Response:
         " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("X-Frame-Options", "DENY")
-    resp.headers.setdefault("Referrer-Policy", "no-referrer")
+    # same-origin, not no-referrer: over HTTPS Flask-WTF checks that a form was posted
+    # from the panel itself (WTF_CSRF_SSL_STRICT); other sites still get nothing.
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
     if resp.mimetype in ("text/html", "application/json"):
         resp.headers.setdefault("Cache-Control", "no-store")
     return resp

@@ -246,13 +246,17 @@ FR: dict[str, str] = {
 }
 
 
+#: Keys that are identifiers rather than English (states stored in the database).
+EN: dict[str, str] = {"never_seen": "never seen"}
+
+
 def current_language() -> str:
     return g.get("lang", "en")
 
 
 def gettext(text: str, **params: Any) -> str:
     """``text`` in the request's language, with ``%(name)s`` parameters filled in."""
-    out = FR.get(text, text) if current_language() == "fr" else text
+    out = FR.get(text, text) if current_language() == "fr" else EN.get(text, text)
     return out % params if params else out
 
 
