@@ -30,6 +30,7 @@ bench: deps-test $(STAMP)
 	$(PY) -m bench.central_ingest
 	$(PY) -m bench.drain
 	$(PY) -m bench.profile_read
+	$(PY) -m bench.panel
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

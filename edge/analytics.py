@@ -103,8 +103,12 @@ def uptime(conn: sqlite3.Connection, since: float, now: float) -> dict[str, floa
     Only the part of the window after the device's first recorded state counts.
     """
     out: dict[str, float] = {}
-    rows = conn.execute("SELECT device_id, state, at FROM device_state_history"
-                        " ORDER BY device_id, at, id").fetchall()
+    # The window's own rows, plus each device's last state from before it.
+    rows = conn.execute(
+        "SELECT device_id, state, at FROM (SELECT device_id, state, at, id"
+        " FROM device_state_history WHERE at >= ? UNION ALL SELECT device_id, state, max(at), id"
+        " FROM device_state_history WHERE at < ? GROUP BY device_id)"
+        " ORDER BY device_id, at, id", (since, since)).fetchall()
     by_device: dict[str, list[tuple[str, float]]] = {}
     for device_id, state, at in rows:
         by_device.setdefault(device_id, []).append((state, at))
