@@ -91,9 +91,11 @@ def index() -> tuple[str, int]:
 
 
 def _reload_node() -> None:
+    """Wait (briefly) until the writer knows the new device: its first message, sent
+    the moment the installer types the password in, must not be an unknown device."""
     node = current_app.extensions.get("vitrine_node")
     if node is not None:
-        node.request_reload()
+        node.request_reload(wait=5.0)
 
 
 @bp.route("/add", methods=("POST",))
@@ -124,8 +126,8 @@ def add() -> tuple[str, int] | Response:
         "INSERT INTO devices (device_id, kind, zone, shelf) VALUES (?, ?, ?, ?)"
         " ON CONFLICT(device_id) DO UPDATE SET kind = excluded.kind, zone = excluded.zone,"
         " shelf = excluded.shelf", (device_id, kind, zone, shelf))
-    reloaded = prov.reload_broker()
     _reload_node()
+    reloaded = prov.reload_broker()
     flash(_("Broker reloaded.") if reloaded else
           _("The broker is not running: files updated only."))
     return _page(created={"device_id": device_id, "password": password}, status=201)

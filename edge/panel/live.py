@@ -21,6 +21,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, request
 from werkzeug.wrappers import Response
 
+from .dashboard import HEADLINE
 from .db import open_read_only
 from .devices import device_states
 from .events import event_row
@@ -59,12 +60,18 @@ def stream() -> Response:
     conn = open_read_only(app.config["DB_PATH"])
     last = _start_seq(conn)
 
+    node = app.extensions.get("vitrine_node")
+
     def status() -> dict[str, Any]:
         with app.app_context():
             g.lang = lang
-            return {"devices": device_states(conn),
-                    "alarms": [gettext(text, **params)
-                               for text, params in alarms(conn, app, time.time())]}
+            out = {"devices": device_states(conn),
+                   "alarms": [gettext(text, **params)
+                              for text, params in alarms(conn, app, time.time())]}
+        if node is not None:  # the dashboard's live counters, in process only
+            counters = node.metrics.snapshot()["counters"]
+            out["counters"] = {k: counters.get(k, 0) for k in HEADLINE}
+        return out
 
     def generate() -> Iterator[str]:
         nonlocal last

@@ -106,7 +106,7 @@ def _write(work: Any) -> None:
     conn.execute("COMMIT")
     node = _node()
     if node is not None:
-        node.request_reload()
+        node.request_reload(wait=5.0)  # the next screen command carries the new price
 
 
 @bp.route("/prices/")

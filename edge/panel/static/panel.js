@@ -7,6 +7,7 @@
   const url = body.dataset.live;
   if (!url || !window.EventSource) { return; }
   const after = body.dataset.after;
+  const labels = body.dataset.labels ? JSON.parse(body.dataset.labels) : {};
   const dot = document.getElementById("live-dot");
   const src = new EventSource(after ? url + "?after=" + encodeURIComponent(after) : url);
   src.onopen = function () { if (dot) { dot.classList.add("on"); } };
@@ -39,7 +40,7 @@
       cell(tr, e.product || e.gtin || "");
       cell(tr, (e.zone || "") + " / " + (e.shelf || ""));
       cell(tr, e.device_id || "");
-      cell(tr, e.customer || "\u2014", "customer");
+      cell(tr, e.customer || labels.anonymous || "anonymous", "customer");
       tbody.insertBefore(tr, tbody.firstChild);
       const max = parseInt(table.dataset.max || "50", 10);
       while (tbody.rows.length > max) { tbody.deleteRow(-1); }
@@ -59,6 +60,10 @@
       });
       document.getElementById("alarms").classList.toggle("none", !(s.alarms || []).length);
     }
+    Object.entries(s.counters || {}).forEach(function ([name, value]) {
+      const el = document.querySelector("#metric-" + name + " .value");
+      if (el) { el.textContent = String(value); }
+    });
     Object.entries(s.devices || {}).forEach(function ([id, status]) {
       document.querySelectorAll("tr[data-device]").forEach(function (tr) {
         if (tr.dataset.device !== id) { return; }
@@ -66,7 +71,7 @@
         const td = tr.querySelector("td.state");
         if (td && td.dataset.status !== status) {
           td.dataset.status = status;
-          td.textContent = (body.dataset.labels && JSON.parse(body.dataset.labels)[status]) || status;
+          td.textContent = labels[status] || status;
         }
       });
     });
