@@ -17,6 +17,7 @@ at or below it has been counted.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 #: Outbox rows rolled up per housekeeping pass: bounds the time the write lock is held.
 CHUNK = 50_000
@@ -124,3 +125,27 @@ def uptime(conn: sqlite3.Connection, since: float, now: float) -> dict[str, floa
                 online += hi - lo
         out[device_id] = round(online / span, 4)
     return out
+
+
+def also_viewed(conn: sqlite3.Connection, gtins: Sequence[str], *, window: int = 200_000,
+                limit: int = 5) -> list[tuple[str, int]]:
+    """Products other shoppers looked at, among those who looked at any of ``gtins``.
+
+    ``(gtin, shoppers)`` best first, from the last ``window`` outbox rows (sessions
+    and loyalty ids are the ``customer_key``): the add-on suggestions a salesperson
+    reads. Computed on demand for one customer, never stored.
+    """
+    wanted = [g for g in dict.fromkeys(gtins) if g][:50]
+    if not wanted:
+        return []
+    (top,) = conn.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()
+    marks = ",".join("?" * len(wanted))
+    rows = conn.execute(
+        "WITH recent AS (SELECT customer_key, json_extract(payload, '$.gtin') AS gtin"
+        " FROM outbox WHERE seq > ? AND kind = 'interest'),"
+        f" peers AS (SELECT DISTINCT customer_key FROM recent WHERE gtin IN ({marks}))"
+        " SELECT gtin, count(DISTINCT customer_key) AS n FROM recent"
+        f" WHERE customer_key IN peers AND gtin IS NOT NULL AND gtin NOT IN ({marks})"
+        " GROUP BY gtin ORDER BY n DESC, gtin LIMIT ?",
+        (top - window, *wanted, *wanted, limit)).fetchall()
+    return [(r[0], r[1]) for r in rows]

@@ -116,6 +116,7 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
     from . import (
         analytics,
         auth,
+        clienteling,
         dashboard,
         db,
         devices,
@@ -138,7 +139,7 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
     csrf.init_app(app)
     db.init_app(app)
     for module in (auth, dashboard, devices, quarantine, events, i18n, live, users_admin,
-                   operations, analytics, prices):
+                   operations, analytics, prices, clienteling):
         app.register_blueprint(module.bp)
     app.before_request(i18n.select_language)
     app.before_request(roles.enforce)  # after auth's user loader, registered above

@@ -243,6 +243,30 @@ FR: dict[str, str] = {
     "The price each screen shows is decided by the price rule (edge/rules.py).":
         "Le prix affiché est décidé par la règle de prix (edge/rules.py).",
     "Stock on hand": "Stock en rayon",
+    # clienteling
+    "Clienteling": "Conseil client",
+    "Look up": "Rechercher",
+    "Scan the customer's loyalty QR code or type their loyalty id.":
+        "Scannez le QR de fidélité du client ou saisissez son identifiant de fidélité.",
+    "This loyalty code is not valid (%(reason)s).":
+        "Ce code de fidélité n'est pas valide (%(reason)s).",
+    "Clienteling needs the link to central (central_url).":
+        "Le conseil client a besoin du lien avec le central (central_url).",
+    "No customer with this loyalty id.": "Aucun client avec cet identifiant de fidélité.",
+    "Central cannot be reached; try again.": "Le central est injoignable ; réessayez.",
+    "This customer has not agreed to personalised service: nothing is shown."
+    " They can agree in the app or at a kiosk.":
+        "Ce client n'a pas accepté le service personnalisé : rien n'est affiché."
+        " Il peut l'accepter dans l'application ou sur une borne.",
+    "loyalty points": "points de fidélité",
+    "Interests": "Centres d'intérêt",
+    "Suggestions for add-on sales": "Suggestions de ventes complémentaires",
+    "What shoppers who looked at the same products also looked at, in this store.":
+        "Ce que les clients qui ont regardé les mêmes produits ont aussi regardé, dans ce "
+        "magasin.",
+    "shoppers": "clients",
+    "Recent activity": "Activité récente",
+    "channel": "canal",
 }
 
 
