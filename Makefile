@@ -22,6 +22,7 @@ demo: deps-demo $(STAMP)
 	$(PY) -m vitrine demo
 
 test: deps-test $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 bench: deps-test $(STAMP)

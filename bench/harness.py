@@ -48,8 +48,9 @@ def start_bench_broker(devices: list[str]) -> tuple[BrokerProcess, Path]:
 
 def layout(devices: list[str]) -> dict[str, Any]:
     return {"store_id": STORE,
-            "products": [{"gtin": GTIN, "name": "Trail shoe", "price_cents": 8999,
-                          "currency": "EUR"}],
+            "zones": [{"id": "z1", "name": "Zone 1"}],
+            "products": [{"gtin": GTIN, "name": "Trail shoe", "brand": "Acme",
+                          "category": "shoes", "price_cents": 8999, "currency": "EUR"}],
             "devices": [{"id": d, "kind": "nfc_reader", "zone": "z1", "shelf": "s1"}
                         for d in devices],
             "tags": [{"uid": TAG_UID, "gtin": GTIN, "zone": "z1", "shelf": "s1"}]}

@@ -9,8 +9,9 @@ from flask import Blueprint, current_app, jsonify, request
 from central import credentials
 from central.auth import require
 from central.errors import BadRequest, NotFound
+from contract.central_api import API_PREFIX
 
-bp = Blueprint("admin", __name__, url_prefix="/api/v1")
+bp = Blueprint("admin", __name__, url_prefix=API_PREFIX)
 
 
 @bp.get("/healthz")

@@ -17,8 +17,9 @@ from central.auth import require
 from central.errors import BadRequest, EventRejected
 from central.event_store import store_batch
 from central.events import Event, parse_event
+from contract.central_api import API_PREFIX
 
-bp = Blueprint("ingest", __name__, url_prefix="/api/v1")
+bp = Blueprint("ingest", __name__, url_prefix=API_PREFIX)
 
 
 def parse_batch(body: Any, principal: Any, max_events: int

@@ -21,8 +21,9 @@ from flask import Blueprint, current_app, g, jsonify, request
 from central.auth import require, require_store_scope
 from central.db import Tx
 from central.errors import BadRequest, Conflict, Forbidden
+from contract.central_api import API_PREFIX
 
-bp = Blueprint("orders", __name__, url_prefix="/api/v1")
+bp = Blueprint("orders", __name__, url_prefix=API_PREFIX)
 
 ORDER_CHANNELS = ("kiosk", "web", "app", "call_centre")
 _ID = {"type": "string", "minLength": 1, "maxLength": 128}

@@ -23,8 +23,9 @@ from central.consent import consents_of_request, set_consent
 from central.db import Tx
 from central.errors import BadRequest
 from central.profiles import build_profile
+from contract.central_api import API_PREFIX
 
-bp = Blueprint("privacy", __name__, url_prefix="/api/v1")
+bp = Blueprint("privacy", __name__, url_prefix=API_PREFIX)
 
 MAX_FEED_PAGE = 1000
 

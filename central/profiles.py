@@ -20,8 +20,9 @@ from central.config import CentralConfig
 from central.db import Tx
 from central.errors import NotFound
 from central.survivorship import Observation
+from contract.central_api import API_PREFIX
 
-bp = Blueprint("profiles", __name__, url_prefix="/api/v1")
+bp = Blueprint("profiles", __name__, url_prefix=API_PREFIX)
 
 #: Most events read to score interests; a customer beyond this is scored on the latest.
 MAX_SCORED_EVENTS = 2000

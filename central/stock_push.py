@@ -15,7 +15,7 @@ the versioned feed already gives "everything after N" with no gap (the counter
 lock is held until commit). An idle poll is one indexed query.
 
 Each page of changes becomes one message in exactly the format the edge accepts
-(:func:`edge.sync_topics.stock_message`) on ``vitrine/v1/<store>/edge/sync/stock``,
+(:func:`contract.stock_push.stock_message`) on ``vitrine/v1/<store>/edge/sync/stock``,
 QoS 1. The cursor (``stock_push_cursors``) advances only after the broker
 acknowledged the message with a success reason code, so a bridge killed at any
 point re-sends at most one page (harmless: the edge keeps the newest
@@ -42,7 +42,8 @@ from typing import Any
 from central.db import Database
 from central.errors import CentralError
 from central.feeds import model
-from edge.sync_topics import stock_message, sync_stock_topic
+from contract.service_client import PublishError, ServiceClient
+from contract.stock_push import stock_message, sync_stock_topic
 
 log = logging.getLogger("central.stock_push")
 
@@ -86,7 +87,7 @@ class BrokerTarget:
 
 
 class StockPublisher:
-    """A paho client that publishes one QoS 1 message at a time and checks its ack.
+    """Publishes one QoS 1 message at a time and checks its ack (``contract.service_client``).
 
     Waiting for each PUBACK keeps the cursor honest: a message counts as pushed
     only when the broker said so with a success reason code (an ACL refusal
@@ -94,55 +95,23 @@ class StockPublisher:
     """
 
     def __init__(self, target: BrokerTarget, topic: str, ack_timeout_s: float = 10.0) -> None:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
         self.topic = topic
         self.ack_timeout_s = ack_timeout_s
-        self.connected = threading.Event()
-        self._acks: dict[int, Any] = {}
         client_id = target.client_id or f"vitrine-stock-push-{target.username}"
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv5)
-        self.client.username_pw_set(target.username, target.password or None)
-        if target.cafile:
-            self.client.tls_set(ca_certs=target.cafile)
-        self.client.reconnect_delay_set(0.2, 10)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = lambda *a: self.connected.clear()
-        self.client.on_publish = self._on_publish
-        self.client.connect_async(target.host, target.port, keepalive=30)
-        self.client.loop_start()
-
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any,
-                    props: Any) -> None:
-        if reason.is_failure:
-            log.error("stock push: broker refused the connection: %s", reason)
-            return
-        self.connected.set()
-
-    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any,
-                    props: Any) -> None:
-        self._acks[mid] = reason
+        self._client = ServiceClient(target.host, target.port, target.username,
+                                     target.password, client_id=client_id,
+                                     cafile=target.cafile).start()
+        self.connected = self._client.connected
 
     def publish(self, payload: bytes) -> None:
         """Publish and wait for the broker's ack; :class:`PushError` unless accepted."""
-        if not self.connected.is_set():
-            raise PushError("not connected to the broker")
-        info = self.client.publish(self.topic, payload, qos=1)
         try:
-            info.wait_for_publish(self.ack_timeout_s)
-        except (RuntimeError, ValueError) as exc:
-            raise PushError(f"publish failed: {exc}") from None
-        if not info.is_published():
-            raise PushError(f"no PUBACK within {self.ack_timeout_s:.0f} s")
-        reason = self._acks.pop(info.mid, None)
-        if reason is not None and reason.is_failure:
-            raise PushError(f"broker refused the message: {reason}")
+            self._client.publish(self.topic, payload, self.ack_timeout_s)
+        except PublishError as exc:
+            raise PushError(str(exc)) from None
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self._client.close()
 
 
 # -- the bridge -----------------------------------------------------------------------------------

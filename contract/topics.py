@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .kinds import COMMAND_FAMILY
+
 PREFIX = "vitrine/v1"
 
 #: What a device publishes under ``devices/{device_id}/``.
@@ -21,7 +23,13 @@ DEVICE_CHANNELS = ("state", "nfc", "qr", "frame", "telemetry")
 EDGE_CHANNELS = ("interest", "presence", "security", "rejected")
 
 #: Command families the edge sends to in-store devices (``{family}/{device_id}/cmd``).
-COMMAND_FAMILIES = ("kiosk", "signage")
+COMMAND_FAMILIES = tuple(dict.fromkeys(COMMAND_FAMILY.values()))  # kiosk, signage, label
+
+#: In-store request/response (docs/protocol.md section 13): a device asks on
+#: ``req/{device_id}``, the edge answers on ``reply/{device_id}``. Both carry the
+#: device id so the broker ACL, not the edge's goodwill, keeps replies private.
+REQUEST_FAMILY = "req"
+REPLY_FAMILY = "reply"
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -66,6 +74,35 @@ def command_topic(store_id: str, family: str, device_id: str) -> str:
     if family not in COMMAND_FAMILIES:
         raise TopicError(f"unknown command family {family!r}")
     return f"{PREFIX}/{_check('store', store_id)}/{family}/{_check('device', device_id)}/cmd"
+
+
+def request_topic(store_id: str, device_id: str) -> str:
+    """Where ``device_id`` publishes its requests to the edge."""
+    return f"{PREFIX}/{_check('store', store_id)}/{REQUEST_FAMILY}/{_check('device', device_id)}"
+
+
+def reply_topic(store_id: str, device_id: str) -> str:
+    """Where the edge answers ``device_id``; readable by that device only."""
+    return f"{PREFIX}/{_check('store', store_id)}/{REPLY_FAMILY}/{_check('device', device_id)}"
+
+
+def requests_subscription(store_id: str) -> str:
+    """What the edge subscribes to for every device's requests."""
+    return f"{PREFIX}/{_check('store', store_id)}/{REQUEST_FAMILY}/+"
+
+
+def parse_request_topic(topic: str) -> tuple[str, str]:
+    """``(store_id, device_id)`` of ``vitrine/v1/{store}/req/{device}``; TopicError otherwise."""
+    parts = topic.split("/")
+    if (len(parts) != 5 or f"{parts[0]}/{parts[1]}" != PREFIX or parts[3] != REQUEST_FAMILY
+            or not valid_id(parts[2]) or not valid_id(parts[4])):
+        raise TopicError(f"not a request topic: {topic[:200]!r}")
+    return parts[2], parts[4]
+
+
+def is_request_topic(topic: str) -> bool:
+    """Cheap test on the edge's receive path (a full parse follows)."""
+    return topic.count("/") == 4 and topic.split("/", 4)[3] == REQUEST_FAMILY
 
 
 def edge_state_topic(store_id: str) -> str:

@@ -28,7 +28,7 @@ MAX_PAYLOAD_BYTES: dict[str, int] = {
 }
 
 SCHEMA_NAMES = ("state", "nfc", "qr", "frame", "telemetry", "interest", "presence", "security",
-                "rejected", "command")
+                "rejected", "command", "request", "reply")
 
 
 class SchemaError(ValueError):

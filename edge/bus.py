@@ -29,6 +29,7 @@ from contract.topics import (
     device_subscription,
     edge_state_topic,
     event_topic,
+    requests_subscription,
 )
 
 from .config import EdgeConfig
@@ -65,6 +66,8 @@ class EdgeBus:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
+        self._sub_mid: int | None = None
         self.client = c
 
     # -- lifecycle ---------------------------------------------------------------
@@ -96,12 +99,25 @@ class EdgeBus:
         if getattr(reason_code, "is_failure", bool(reason_code)):
             log.error("MQTT connection refused: %s", reason_code)
             return
-        client.subscribe(device_subscription(self.cfg.store_id), qos=1)
+        _rc, self._sub_mid = client.subscribe([(device_subscription(self.cfg.store_id), 1),
+                                               (requests_subscription(self.cfg.store_id), 1)])
         client.publish(self._state_topic,
                        json.dumps({"state": "online", "fw": self.version,
                                    "ts": time.time()}), qos=1, retain=True)
         log.info("edge connected to %s:%d (session present: %s)", self.cfg.mqtt_host,
                  self.cfg.mqtt_port, getattr(flags, "session_present", "?"))
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any,
+                      properties: Any) -> None:
+        # "Connected" means subscribed: on a first start (no persistent session yet)
+        # a device or kiosk publishing right after start() would otherwise find no
+        # subscriber (PUBACK 0x10) and its message would go nowhere.
+        if mid != self._sub_mid:
+            return
+        refused = [rc for rc in reason_codes if getattr(rc, "is_failure", False)]
+        if refused:
+            log.error("broker refused the edge's subscriptions: %s (check the ACL)", refused)
+            return
         self.connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
@@ -123,6 +139,10 @@ class EdgeBus:
         """Send a kiosk or signage command (QoS 1; the device keeps a persistent session)."""
         self.client.publish(command_topic(self.cfg.store_id, family, device_id),
                             json.dumps(command, separators=(",", ":")), qos=1)
+
+    def publish_reply(self, topic: str, payload: bytes) -> None:
+        """Answer a device's request (QoS 1), called only after the commit that made it."""
+        self.client.publish(topic, payload, qos=1)
 
     def publish_events(self, kind: str, payloads: list[str]) -> None:
         """Publish derived events in store (QoS 1), called only after their commit.

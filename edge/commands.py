@@ -7,6 +7,9 @@
 * A customer identified *at a kiosk* is announced to that kiosk only
   (``customer_identified``), so it can greet them and show their offers.
 
+Only the decision of who gets what lives here: the commands themselves are the
+typed, schema-checked dataclasses of ``contract.commands``.
+
 Commands are derived from committed events and not stored: a screen that
 misses one (edge crash between commit and publish) simply shows the next.
 Per batch, a screen gets only the latest product of its zone: a busy zone
@@ -16,6 +19,8 @@ does not flood its screen.
 from __future__ import annotations
 
 from typing import Any
+
+from contract.commands import CustomerIdentified, ShowProduct
 
 from .catalogue import Catalogue
 from .pipeline import uuid5_str
@@ -35,20 +40,18 @@ def commands_for(events: list[tuple[str, dict[str, Any], str]],
         if kind == "interest" and ev.get("gtin") and ev.get("zone") in screens_by_zone:
             product = ev.get("product") or {}
             for screen in screens_by_zone[ev["zone"]]:
-                latest[screen] = {
-                    "cmd": "show_product", "cmd_id": uuid5_str(f"{ev['event_id']}/{screen}"),
-                    "ts": ev["received_at"], "zone": ev["zone"], "gtin": ev["gtin"],
-                    "name": product.get("name"), "brand": product.get("brand"),
-                    "price_cents": product.get("price_cents"),
-                    "currency": product.get("currency")}
+                latest[screen] = ShowProduct(
+                    cmd_id=uuid5_str(f"{ev['event_id']}/{screen}"), ts=ev["received_at"],
+                    zone=ev["zone"], gtin=ev["gtin"], name=product.get("name"),
+                    brand=product.get("brand"), price_cents=product.get("price_cents"),
+                    currency=product.get("currency")).to_payload()
         elif kind == "presence":
             device = catalogue.device(ev["device_id"])
             if device is not None and device.kind == "kiosk":
-                out.append(("kiosk", device.device_id, {
-                    "cmd": "customer_identified",
-                    "cmd_id": uuid5_str(f"{ev['event_id']}/{device.device_id}"),
-                    "ts": ev["received_at"], "zone": ev.get("zone"),
-                    "customer_id": ev["customer_id"], "session_id": ev["session_id"],
-                    "method": ev["method"]}))
+                out.append(("kiosk", device.device_id, CustomerIdentified(
+                    cmd_id=uuid5_str(f"{ev['event_id']}/{device.device_id}"),
+                    ts=ev["received_at"], zone=ev.get("zone"),
+                    customer_id=ev["customer_id"], session_id=ev["session_id"],
+                    method=ev["method"]).to_payload()))
     out += [("signage", screen, cmd) for screen, cmd in latest.items()]
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,9 @@ class EdgeConfig:
     #: unacknowledged. We ack only after commit, so this bounds throughput at
     #: receive_maximum / commit_time; see docs/benchmarks.md.
     receive_maximum: int = 1000
-    #: Group commit: commit when this many messages are waiting...
+    #: Group commit: a batch is whatever arrived while the previous commit ran, at most
+    #: this many messages (there is no wait: a quiet store commits each message at once).
     batch_max: int = 1000
-    #: ...or this long after the first one arrived (seconds).
-    batch_wait_s: float = 0.002
     #: SQLite ``synchronous``: FULL survives power loss, NORMAL survives process
     #: crashes (SIGKILL) and is what the benchmarks were run with by default.
     sqlite_synchronous: str = "NORMAL"
@@ -64,6 +63,17 @@ class EdgeConfig:
     central_url: str = ""
     store_token: str = ""
     forward_batch: int = 500
+    #: Forwarder (docs/operations.md): concurrent batches, split by customer so each
+    #: customer's events stay in order.
+    forward_lanes: int = 2
+    #: Used pages of the edge database above which the forwarder alarms (1 GiB)...
+    forward_disk_budget_bytes: int = 1 << 30
+    #: ...and, only if this is set, sheds the oldest unsent interest then presence rows.
+    forward_shed_tracking_over_budget: bool = False
+    #: Unsent interest/presence rows older than this expire (orders never do).
+    forward_tracking_max_age_s: float = 30 * 86400.0
+    #: Sent rows are kept this long for inspection.
+    forward_sent_retention_s: float = 3 * 86400.0
     sync_catalogue_s: float = 3 * 86400.0
     sync_prices_s: float = 86400.0
     sync_stock_s: float = 60.0
@@ -86,7 +96,6 @@ class EdgeConfig:
     #: The broker directory (passwd, acl, registry.json) the panel provisions devices
     #: in; empty = adding and revoking devices from the panel is off.
     panel_broker_dir: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def loyalty_keyring(self) -> dict[str, bytes]:
         keys: dict[str, bytes] = {}

@@ -174,10 +174,24 @@ ALTER TABLE quarantine ADD COLUMN reviewed_by TEXT
 ALTER TABLE devices ADD COLUMN clock_faults INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN last_bad_ts TEXT
 """),
+    # In-store request/response (edge/requests.py): the reply given to each request id,
+    # written in the transaction that did the work, so a retry gets the same answer
+    # and a "committed" reply is never repeated as a second commit.
+    ("0005_request_replies", """
+CREATE TABLE request_replies (
+  device_id TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  op TEXT NOT NULL,
+  reply TEXT NOT NULL,
+  at REAL NOT NULL,
+  PRIMARY KEY (device_id, request_id)
+);
+CREATE INDEX request_replies_at ON request_replies(at)
+"""),
     # The panel as a manager's tool (edge/panel/, edge/analytics.py): users a manager can
     # disable, hourly interest aggregates that outlive the outbox rows they were counted
     # from (the cursor says how far they got), and a history of each device's state.
-    ("0005_panel_analytics", """
+    ("0006_panel_analytics", """
 ALTER TABLE panel_users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE interest_hourly (
   hour REAL NOT NULL,

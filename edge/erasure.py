@@ -27,6 +27,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from contract.central_api import erasures_path
+
 #: Largest page central serves (central/privacy.py MAX_FEED_PAGE).
 PAGE = 1000
 
@@ -41,7 +43,7 @@ def fetch(reader: FeedReader, store_id: str, since: int, max_pages: int = 1000
     orders: list[dict[str, Any]] = []
     cursor = since
     for _ in range(max_pages):
-        page = reader.get(f"/api/v1/stores/{store_id}/erasures?since={cursor}&limit={PAGE}")
+        page = reader.get(erasures_path(store_id, cursor, PAGE))
         items = page.get("erasures", [])
         orders += items
         cursor = int(page.get("next", cursor))

@@ -59,6 +59,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from contract.central_api import EVENTS_PATH, ORDERS_PATH
+
 log = logging.getLogger("vitrine.forwarder")
 
 DAY_S = 86_400.0
@@ -253,7 +255,7 @@ class Forwarder:
         # The payloads are already JSON: splice them rather than re-encode them.
         body = ('{"events":[' + ",".join(r.payload for r in sendable) + "]}").encode()
         try:
-            status, resp = self._post("/api/v1/events", body) if sendable else (200, {})
+            status, resp = self._post(EVENTS_PATH, body) if sendable else (200, {})
         except DeliveryError as exc:
             self._mark_failed([r.seq for r in rows], str(exc))
             raise
@@ -286,7 +288,7 @@ class Forwarder:
             if self._order_retry_at.get(row.seq, 0.0) > now:
                 continue
             try:
-                status, resp = self._post("/api/v1/orders", row.payload.encode())
+                status, resp = self._post(ORDERS_PATH, row.payload.encode())
             except DeliveryError as exc:
                 self._mark_failed([row.seq], str(exc))
                 raise

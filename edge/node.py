@@ -18,6 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from contract.kinds import COMMAND_FAMILY
+from contract.topics import is_request_topic
+
 from .bus import EdgeBus
 from .catalogue import Catalogue
 from .commands import commands_for
@@ -26,6 +29,8 @@ from .db import connect, migrate
 from .frames import FrameLane
 from .inbound import Inbound
 from .metrics import Metrics
+from .pipeline import BatchResult
+from .requests import OutboundReply
 from .seed import LayoutError, load_layout, seed
 from .writer_core import WriterCore, build_writer_core
 
@@ -85,8 +90,12 @@ class EdgeNode:
         from .sync import MqttSettings, SyncClient
 
         cfg = self.cfg
-        self.forwarder = Forwarder(cfg.db_path, cfg.central_url, cfg.store_token,
-                                   cfg.forward_batch)
+        self.forwarder = Forwarder(
+            cfg.db_path, cfg.central_url, cfg.store_token, cfg.forward_batch,
+            lanes=cfg.forward_lanes, disk_budget_bytes=cfg.forward_disk_budget_bytes,
+            shed_tracking_over_budget=cfg.forward_shed_tracking_over_budget,
+            tracking_max_age_s=cfg.forward_tracking_max_age_s,
+            sent_retention_s=cfg.forward_sent_retention_s)
         self.sync = SyncClient(
             str(cfg.db_path), cfg.central_url, cfg.store_token,
             {"catalogue": cfg.sync_catalogue_s, "prices": cfg.sync_prices_s,
@@ -184,30 +193,51 @@ class EdgeNode:
             batch = pending or self._take_batch()
             pending = None
             if batch:
+                # Requests are answered after the device messages received with them,
+                # so "I'm done" follows the taps that came before it.
+                requests = [i for i in batch if is_request_topic(i.topic)]
+                messages = [i for i in batch if not is_request_topic(i.topic)] \
+                    if requests else batch
                 try:
-                    if self.writer is not None:
-                        self.writer.decode_events = bool(self.listeners) or self._has_screens()
-                        result = self.writer.process_batch(batch)
-                    else:
-                        assert self.core is not None
-                        result = self.core.pipeline.process_batch(batch)
+                    result = self._process(messages) if messages else None
+                    replies = self._answer(requests) if requests else []
                 except sqlite3.Error as exc:
-                    # Disk full, I/O error: nothing was committed, nothing is acked.
-                    # Keep the batch and retry; the broker keeps redelivery rights.
+                    # Disk full, I/O error: nothing was acked. Keep the batch and retry
+                    # (device messages already committed are deduplicated on msg_id);
+                    # the broker keeps redelivery rights.
                     log.critical("commit failed (%s); retrying batch of %d", exc, len(batch))
                     pending = batch
                     time.sleep(1.0)
                     continue
-                self._publish(result.events)
+                if result is not None:
+                    self._publish(result.events)
+                if requests:
+                    self.metrics.inc("requests", len(requests))
+                for reply in replies:
+                    self.bus.publish_reply(reply.topic, reply.payload)
                 self.bus.ack_batch(batch)
             now = time.time()
             if now >= self._next_housekeeping:
                 self._next_housekeeping = now + self.cfg.stale_check_s
                 self._housekeeping(now)
 
+    def _process(self, messages: list[Inbound]) -> BatchResult:
+        if self.writer is not None:
+            self.writer.decode_events = bool(self.listeners) or self._has_screens()
+            return self.writer.process_batch(messages)
+        assert self.core is not None
+        return self.core.pipeline.process_batch(messages)
+
+    def _answer(self, requests: list[Inbound]) -> list[OutboundReply]:
+        """Run the batch's requests in the writer; replies come back after its commit."""
+        if self.writer is not None:
+            return self.writer.process_requests(requests)
+        assert self.core is not None
+        return self.core.requests.process(requests)
+
     def _has_screens(self) -> bool:
         """Are there kiosks or signage to command (else event contents are not needed)?"""
-        return any(d.kind in ("kiosk", "signage") for d in self.catalogue.devices.values())
+        return any(d.kind in COMMAND_FAMILY for d in self.catalogue.devices.values())
 
     def _publish(self, events: list[tuple[str, dict[str, Any], str]]) -> None:
         by_kind: dict[str, list[str]] = {}

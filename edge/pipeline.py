@@ -421,13 +421,17 @@ class Pipeline:
             products.append((tag.gtin, None))
         if not contents and uid and tag is None:
             result.counts["unknown_tag"] += 1
-        for gtin, _content in products:
+        for gtin, content in products:
             ev = {"event_id": event_id(), "type": "interest", **base,
                   "zone": (tag.zone if tag and tag.zone else zone),
                   "shelf": (tag.shelf if tag else None) or (device.shelf if device else None),
                   "gtin": gtin, "product": self.catalogue.product(gtin),
                   "customer_id": session.customer_id, "session_id": session.session_id,
                   "source": channel}
+            if content is not None and content.ais:
+                # What the edge read besides the GTIN (lot, serial, expiry...), so a
+                # device builder can see it; a copy: cached classifications are shared.
+                ev["ais"] = dict(content.ais)
             self._emit("interest", ev, session.customer_id or session.session_id, result)
 
     def _emit(self, kind: str, event: dict[str, Any], customer_key: str,

@@ -1,7 +1,8 @@
 """Seed the edge's registry and catalogue from a store layout file.
 
 The layout file (documented in docs/protocol.md, example in
-``firmware_sim/layouts/demo_store.json``) lists the store's devices, the
+``firmware_sim/layouts/demo_store.json``, loaded and validated by
+``contract.layout``) lists the store's devices, the
 product tags stuck on shelves and the products. In production the catalogue
 comes from the central sync; the layout remains the installer's description of
 what hardware is where. Re-seeding is an upsert: safe to run at every start.
@@ -9,26 +10,25 @@ what hardware is where. Re-seeding is an upsert: safe to run at every start.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from contract.layout import LayoutError
+from contract.layout import load_layout as validated_layout
 
-class LayoutError(ValueError):
-    """A layout file that cannot be used."""
+__all__ = ["LayoutError", "load_layout", "register_device", "seed"]
 
 
 def load_layout(path: str | Path) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise LayoutError(f"{path}: {exc}") from None
-    if not isinstance(data, dict) or "store_id" not in data:
-        raise LayoutError(f"{path}: not a store layout (no store_id)")
-    return data
+    """Read and fully validate a layout (``contract.layout``: one loader for every part).
+
+    A broken file stops the edge with every problem listed (:class:`LayoutError`)
+    rather than seeding half of it.
+    """
+    return validated_layout(path).to_dict()
 
 
 def seed(db: sqlite_utils.Database, layout: dict[str, Any]) -> dict[str, int]:

@@ -61,6 +61,26 @@ class Sessions:
                              [(s.last_at, sid) for sid, s in self._dirty.items()])
             self._dirty.clear()
 
+    def end(self, conn: sqlite3.Connection, device_id: str,
+            now: float) -> tuple[str | None, Session]:
+        """Close the device's session now ("I'm done", kiosk timeout).
+
+        A fresh anonymous session replaces it (recorded, so a restart reloads it):
+        the next shopper's reads join that one and are never attributed to the
+        customer who just left. Returns the id of the session ended (None if the
+        device had none) and the new session.
+        """
+        old = self._by_device.get(device_id)
+        fresh = Session(str(uuid.uuid4()), device_id, None, now, now)
+        self._by_device[device_id] = fresh
+        if old is not None:
+            self._dirty.pop(old.session_id, None)
+            conn.execute("UPDATE sessions SET last_at = ? WHERE session_id = ?",
+                         (old.last_at, old.session_id))
+        conn.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
+                     (fresh.session_id, device_id, None, now, now))
+        return (old.session_id if old is not None else None), fresh
+
     def identify(self, conn: sqlite3.Connection, session: Session, customer_id: str) -> Session:
         """Attach a customer; a different customer at the same device starts a new session."""
         if session.customer_id not in (None, customer_id):

@@ -4,7 +4,7 @@ The store serves kiosks and signage from local tables, never from central: a
 link down for days means older prices, not a dead store. :class:`SyncClient`
 pulls each feed of central/feeds on its own cadence (catalogue every three
 days, prices daily, stock every minute by default), and stock is also pushed
-in real time over MQTT (:mod:`edge.sync_topics`).
+in real time over MQTT (:mod:`contract.stock_push`).
 
 Each pull fetches every page first, then applies them in **one** SQLite
 transaction on the client's own connection (``BEGIN IMMEDIATE``; WAL lets the
@@ -26,23 +26,24 @@ cadence); ``metrics()`` exposes ``last_sync_age_s`` per feed for alerting.
 
 from __future__ import annotations
 
-import http.client
-import json
 import logging
 import math
 import random
 import sqlite3
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contract.service_client import ServiceClient
+from contract.stock_push import StockMessageError, parse_stock_message, sync_stock_topic
+
 from . import erasure
-from .rules import Candidate, PriceEntry, Rules, central_price, next_change
-from .sync_topics import StockMessageError, parse_stock_message, sync_stock_topic
+from .central_client import CentralReader, SyncError
+from .feed_apply import APPLIERS, apply_stock, materialise
+from .feed_fetch import fetch_feed
+from .rules import Candidate, Rules
 
 log = logging.getLogger("vitrine.edge.sync")
 
@@ -50,196 +51,6 @@ DAY_S = 86_400.0
 FEEDS = ("catalogue", "prices", "stock")
 DEFAULT_CADENCES: dict[str, float] = {"catalogue": 3 * DAY_S, "prices": DAY_S, "stock": 60.0,
                                       "erasures": 60.0}
-
-
-class SyncError(Exception):
-    """Central unreachable, refusing, or answering something that is not a feed."""
-
-
-class CentralReader:
-    """GET JSON from central with the store's bearer token (stdlib only, like the forwarder)."""
-
-    def __init__(self, url: str, token: str, timeout_s: float = 30.0) -> None:
-        self.url = url.rstrip("/")
-        self.token = token
-        self.timeout_s = timeout_s
-
-    def get(self, path: str) -> dict[str, Any]:
-        req = urllib.request.Request(self.url + path, method="GET")
-        req.add_header("Authorization", f"Bearer {self.token}")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                body = json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            try:
-                body = exc.read()[:200]
-            except (OSError, http.client.HTTPException):
-                body = b"(body cut)"
-            raise SyncError(f"{path}: HTTP {exc.code} {body!r}") from None
-        except (OSError, ValueError, http.client.HTTPException) as exc:
-            # refused, reset, timeout, bad JSON, or a reply cut mid-way (IncompleteRead)
-            raise SyncError(f"{path}: {exc}") from None
-        if not isinstance(body, dict):
-            raise SyncError(f"{path}: not a JSON object")
-        return body
-
-
-def fetch_feed(reader: CentralReader, store_id: str, feed: str, since: int,
-               page_size: int = 5000, max_pages: int = 10_000
-               ) -> tuple[bool, int, list[dict[str, Any]]]:
-    """``(full, version, items)``: every page after ``since``, merged, before any apply.
-
-    A full feed walked in pages may see a row again (changed meanwhile) or its
-    tombstone on a later page: later versions replace earlier ones by key.
-    """
-    full: bool | None = None
-    cursor = since
-    items: list[dict[str, Any]] = []
-    for _ in range(max_pages):
-        page = reader.get(f"/api/v1/stores/{store_id}/feeds/{feed}?since={cursor}"
-                          f"&limit={page_size}")
-        if full is None:
-            full = bool(page.get("full"))
-        items += page.get("items", [])
-        cursor = int(page["version"])
-        if not page.get("more"):
-            return bool(full), cursor, items
-    raise SyncError(f"{feed}: more than {max_pages} pages")
-
-
-# -- applying feeds to the local copy (inside the caller's transaction) ----------------------
-
-_KEYS = {"catalogue": ("gtin",), "prices": ("store_id", "gtin", "kind", "valid_from"),
-         "stock": ("location", "gtin")}
-
-
-def _latest(feed: str, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Last change per key, in version order (pages may repeat a key)."""
-    by_key = {tuple(i[k] for k in _KEYS[feed]): i for i in items}
-    return list(by_key.values())
-
-
-def apply_catalogue(conn: sqlite3.Connection, items: list[dict[str, Any]], full: bool
-                    ) -> set[str]:
-    """Update ``sync_catalogue``; drop from ``products`` what central no longer sells."""
-    items = _latest("catalogue", items)
-    before = {r[0] for r in conn.execute("SELECT gtin FROM sync_catalogue")} if full else set()
-    if full:
-        conn.execute("DELETE FROM sync_catalogue")
-    gone = {i["gtin"] for i in items if i.get("deleted")}
-    live = [i for i in items if not i.get("deleted")]
-    conn.executemany("INSERT INTO sync_catalogue (gtin, name, brand, category, version) "
-                     "VALUES (:gtin, :name, :brand, :category, :version) ON CONFLICT (gtin) "
-                     "DO UPDATE SET name = excluded.name, brand = excluded.brand, "
-                     "category = excluded.category, version = excluded.version", live)
-    removed = (before - {i["gtin"] for i in live}) | gone
-    conn.executemany("DELETE FROM sync_catalogue WHERE gtin = ?", [(g,) for g in gone])
-    conn.executemany("DELETE FROM products WHERE gtin = ?", [(g,) for g in removed])
-    return {i["gtin"] for i in live} | removed
-
-
-def apply_prices(conn: sqlite3.Connection, items: list[dict[str, Any]], full: bool
-                 ) -> set[str]:
-    items = _latest("prices", items)
-    touched = {r[0] for r in conn.execute("SELECT gtin FROM sync_prices")} if full else set()
-    if full:
-        conn.execute("DELETE FROM sync_prices")
-    conn.executemany("DELETE FROM sync_prices WHERE store_id = :store_id AND gtin = :gtin AND "
-                     "kind = :kind AND valid_from = :valid_from",
-                     [i for i in items if i.get("deleted")])
-    conn.executemany(
-        "INSERT INTO sync_prices (store_id, gtin, kind, valid_from, valid_to, price_cents, "
-        "currency, label, version) VALUES (:store_id, :gtin, :kind, :valid_from, :valid_to, "
-        ":price_cents, :currency, :label, :version) ON CONFLICT (store_id, gtin, kind, "
-        "valid_from) DO UPDATE SET valid_to = excluded.valid_to, price_cents = "
-        "excluded.price_cents, currency = excluded.currency, label = excluded.label, "
-        "version = excluded.version", [i for i in items if not i.get("deleted")])
-    return touched | {i["gtin"] for i in items}
-
-
-_STOCK_UPSERT = ("INSERT INTO sync_stock (location, gtin, quantity, observed_at) VALUES "
-                 "(:location, :gtin, :quantity, :observed_at) ON CONFLICT (location, gtin) DO "
-                 "UPDATE SET quantity = excluded.quantity, observed_at = excluded.observed_at "
-                 "WHERE sync_stock.observed_at <= excluded.observed_at")
-
-
-def apply_stock(conn: sqlite3.Connection, items: list[dict[str, Any]], full: bool) -> set[str]:
-    """Newest observation wins per (location, gtin), whether pulled or pushed."""
-    items = _latest("stock", items)
-    if full:
-        keep = {(i["location"], i["gtin"]) for i in items}
-        stale = [k for k in conn.execute("SELECT location, gtin FROM sync_stock")
-                 if tuple(k) not in keep]
-        conn.executemany("DELETE FROM sync_stock WHERE location = ? AND gtin = ?", stale)
-    conn.executemany(_STOCK_UPSERT, items)
-    return {i["gtin"] for i in items}
-
-
-APPLIERS: dict[str, Callable[[sqlite3.Connection, list[dict[str, Any]], bool], set[str]]] = {
-    "catalogue": apply_catalogue, "prices": apply_prices, "stock": apply_stock}
-
-
-def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
-def materialise(conn: sqlite3.Connection, store_id: str, rules: Rules,
-                gtins: Iterable[str] | None, now: float) -> float:
-    """Rewrite ``products`` for ``gtins`` (None: all); return the next price change time.
-
-    Products central sells get name/brand/category from the catalogue and the
-    price the ``price`` rule picks between central's price list and a local
-    markdown. Products known only locally (seeded from the layout) keep their
-    seeded price unless central or a markdown has one.
-    """
-    if gtins is None:
-        wanted = sorted({r[0] for r in conn.execute(
-            "SELECT gtin FROM sync_catalogue UNION SELECT gtin FROM sync_prices "
-            "UNION SELECT gtin FROM local_markdowns")})
-    else:
-        wanted = sorted(set(gtins))
-    soonest = math.inf
-    for chunk in _chunks(wanted):
-        marks = ",".join("?" * len(chunk))
-        cat = {r[0]: r for r in conn.execute(
-            f"SELECT gtin, name, brand, category FROM sync_catalogue WHERE gtin IN ({marks})",
-            chunk)}
-        entries: dict[str, list[PriceEntry]] = {}
-        for r in conn.execute(f"SELECT gtin, store_id, kind, price_cents, valid_from, valid_to, "
-                              f"currency, label FROM sync_prices WHERE gtin IN ({marks})", chunk):
-            entries.setdefault(r[0], []).append(PriceEntry(*r[1:]))
-        marks_rows = {r[0]: r for r in conn.execute(
-            f"SELECT gtin, price_cents, valid_from, valid_to, set_at FROM local_markdowns "
-            f"WHERE gtin IN ({marks})", chunk)}
-        for gtin in chunk:
-            price = central_price(entries.get(gtin, []), store_id, now)
-            candidates = []
-            if price is not None:
-                candidates.append(Candidate("central", price.price_cents, price.valid_from))
-            md = marks_rows.get(gtin)
-            md_entries = []
-            if md is not None:
-                md_entries = [PriceEntry("*", "markdown", md[1], md[2], md[3])]
-                if md_entries[0].valid_at(now):
-                    candidates.append(Candidate("local_markdown", md[1], md[4]))
-            soonest = min(soonest, next_change([*entries.get(gtin, []), *md_entries], now))
-            win = rules.resolve("price", candidates, now)
-            cents = win.value if win else None
-            currency = price.currency if price else "EUR"
-            if gtin in cat:
-                _, name, brand, category = cat[gtin]
-                conn.execute(
-                    "INSERT INTO products (gtin, name, brand, category, price_cents, currency, "
-                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gtin) DO UPDATE SET "
-                    "name = excluded.name, brand = excluded.brand, category = excluded.category,"
-                    " price_cents = excluded.price_cents, currency = excluded.currency, "
-                    "updated_at = excluded.updated_at",
-                    (gtin, name, brand, category, cents, currency, now))
-            elif cents is not None:
-                conn.execute("UPDATE products SET price_cents = ?, currency = ?, updated_at = ? "
-                             "WHERE gtin = ?", (cents, currency, now, gtin))
-    return soonest
 
 
 @dataclass(frozen=True)
@@ -519,36 +330,20 @@ class SyncClient:
         return len(items)
 
     def _start_push(self) -> None:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
         cfg = self.mqtt
         assert cfg is not None
-        topic = sync_stock_topic(self.store_id)
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
-                             protocol=mqtt.MQTTv5)
-        client.username_pw_set(cfg.username, cfg.password or None)
-        client.reconnect_delay_set(0.2, 10)
-        subscribed = self.push_ready
 
-        def on_connect(c: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-            if reason.is_failure:
-                log.warning("stock push: MQTT connection refused: %s", reason)
-                return
-            c.subscribe(topic, qos=1)
-
-        def on_message(c: Any, userdata: Any, msg: Any) -> None:
+        def on_push(payload: bytes) -> None:
             try:
-                self.apply_stock_push(msg.payload)
+                self.apply_stock_push(payload)
             except sqlite3.Error as exc:  # the next pull brings it anyway
                 log.warning("stock push not applied: %s", exc)
 
-        client.on_connect = on_connect
-        client.on_subscribe = lambda *a: subscribed.set()
-        client.on_message = on_message
-        client.connect_async(cfg.host, cfg.port, keepalive=30)
-        client.loop_start()
-        self._push = client
+        client = ServiceClient(cfg.host, cfg.port, cfg.username, cfg.password,
+                               client_id=cfg.client_id)
+        client.subscribe(sync_stock_topic(self.store_id), on_push)
+        self.push_ready = client.subscribed
+        self._push = client.start()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -577,6 +372,5 @@ class SyncClient:
         if self._thread is not None:
             self._thread.join(self.reader.timeout_s + 5)
         if self._push is not None:
-            self._push.disconnect()
-            self._push.loop_stop()
+            self._push.close()
         self._conn.close()

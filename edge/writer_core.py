@@ -18,6 +18,8 @@ from .identity import Identifier
 from .metrics import Metrics
 from .pipeline import Pipeline
 from .registry import Registry
+from .request_ops import register_ops
+from .requests import RequestRouter
 from .sessions import Sessions
 
 
@@ -27,15 +29,19 @@ class WriterCore:
     registry: Registry
     pipeline: Pipeline
     housekeeper: Housekeeper
+    #: Answers devices' requests in the same process, on the same connection.
+    requests: RequestRouter
 
 
 def build_writer_core(cfg: EdgeConfig, db: sqlite_utils.Database,
                       metrics: Metrics) -> WriterCore:
     catalogue = Catalogue(db)
     registry = Registry(cfg.stale_factor)
+    sessions = Sessions(db.conn, cfg.session_gap_s)
     pipeline = Pipeline(db, cfg.store_id, catalogue=catalogue,
                         identifier=Identifier(cfg.loyalty_keyring(), cfg.token_leeway_s),
-                        sessions=Sessions(db.conn, cfg.session_gap_s), registry=registry,
-                        metrics=metrics)
+                        sessions=sessions, registry=registry, metrics=metrics)
+    router = RequestRouter(cfg.store_id, db.conn, catalogue, on_rollback=pipeline.reload_state)
+    register_ops(router, catalogue, sessions)
     return WriterCore(catalogue, registry, pipeline,
-                      Housekeeper(db.conn, catalogue, registry, pipeline))
+                      Housekeeper(db.conn, catalogue, registry, pipeline), router)

@@ -33,6 +33,7 @@ from .housekeeping import Upkeep
 from .inbound import Inbound
 from .metrics import Metrics
 from .pipeline import BatchResult
+from .requests import OutboundReply
 
 log = logging.getLogger("vitrine.edge.writer")
 PR_SET_PDEATHSIG = 1
@@ -64,7 +65,7 @@ def _child(cfg: EdgeConfig, conn: Any, log_level: int) -> None:
     db = connect(cfg.db_path, synchronous=cfg.sqlite_synchronous)
     migrate(db)
     core = build_writer_core(cfg, db, Metrics())
-    pipeline, keeper = core.pipeline, core.housekeeper
+    pipeline, keeper, router = core.pipeline, core.housekeeper, core.requests
     conn.send(("ready",))
     parent = os.getppid()
     while True:
@@ -84,6 +85,14 @@ def _child(cfg: EdgeConfig, conn: Any, log_level: int) -> None:
                 conn.send(("sqlite_error", str(exc)))
                 continue
             conn.send(("ok", [(k, text) for k, _ev, text in result.events], dict(result.counts)))
+        elif msg[0] == "requests":
+            try:
+                replies = router.process([Inbound(*t) for t in msg[1]])
+            except sqlite3.Error as exc:
+                conn.send(("sqlite_error", str(exc)))
+                continue
+            conn.send(("replies", [(r.topic, r.payload, r.device_id, r.request_id, r.ok)
+                                   for r in replies]))
         elif msg[0] == "housekeeping":
             conn.send(("upkeep", keeper.run(msg[1], msg[2])))
         elif msg[0] == "stop":
@@ -141,6 +150,15 @@ class WriterProcess:
         self._metrics.commit((time.perf_counter() - t0) * 1000, len(items))
         self._metrics.add_many(result.counts)
         return result
+
+    def process_requests(self, items: list[Inbound]) -> list[OutboundReply]:
+        """Have the writer answer requests; the replies come back after its COMMIT."""
+        self._send(("requests", [(i.mid, i.qos, i.topic, i.payload, i.received_at)
+                                 for i in items]))
+        reply = self._expect("replies", "sqlite_error")
+        if reply[0] == "sqlite_error":
+            raise sqlite3.OperationalError(reply[1])
+        return [OutboundReply(*t) for t in reply[1]]
 
     def housekeeping(self, now: float, reload: bool) -> Upkeep:
         self._send(("housekeeping", now, reload))

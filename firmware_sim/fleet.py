@@ -32,10 +32,10 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from contract.layout import Layout
 from contract.ndef_codec import encode_uri
 from firmware_sim.device import DeviceClient
 from firmware_sim.faults import FaultConfig, FaultInjector
-from firmware_sim.layout import Layout
 from firmware_sim.nfc_reader import TagRead
 from firmware_sim.shoppers import DEVICE_ACTIONS, Shopper, ShopperPlanner, Step
 

@@ -17,6 +17,8 @@ from typing import Literal
 import segno
 from PIL import Image, ImageChops, ImageFilter
 
+from contract.gs1 import gtin_check_digit
+
 FrameFormat = Literal["png", "jpeg"]
 
 #: Quiet zone around the code, in modules. The QR spec asks for 4; decoders
@@ -61,9 +63,8 @@ _EAN13_PARITY = ("LLLLLL", "LLGLGG", "LLGGLG", "LLGGGL", "LGLLGG",
 
 
 def ean_check_digit(digits: str) -> str:
-    """GS1 mod-10 check digit of ``digits`` (weights 3,1,3,... from the right)."""
-    total = sum(int(c) * (3 if i % 2 == 0 else 1) for i, c in enumerate(reversed(digits)))
-    return str(-total % 10)
+    """GS1 mod-10 check digit of ``digits``, as text (the one definition is in contract.gs1)."""
+    return str(gtin_check_digit(digits))
 
 
 def ean_image(digits: str, *, scale: int = 3, height: int | None = None) -> Image.Image:

@@ -19,7 +19,7 @@ import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from firmware_sim.layout import Customer, DeviceSpec, Layout, Product, Tag
+from contract.layout import Customer, DeviceSpec, Layout, Product, Tag
 
 #: Share of shoppers who identify with the loyalty program.
 IDENTIFIED_SHARE = 0.25

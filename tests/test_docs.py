@@ -38,7 +38,7 @@ ACL_EXAMPLE_STORE = "store-001"
 ACL_EXAMPLE_PRINCIPALS = [
     ("edge", "edge"), ("panel-01", "observer"), ("nfc-shoes-01", "nfc_reader"),
     ("qr-checkout-01", "qr_scanner"), ("kiosk-entrance-01", "kiosk"),
-    ("sign-entrance-01", "signage"),
+    ("sign-entrance-01", "signage"), ("label-shoes-01", "shelf_label"),
 ]
 
 _EXAMPLE = re.compile(r"<!--\s*(schema:\s*([\w-]+)|layout)\s*-->\s*\n\s*```json\n(.*?)\n```",
@@ -145,7 +145,7 @@ def test_every_json_block_is_json(protocol):
 
 
 def test_layout_example_is_a_valid_layout(protocol):
-    from firmware_sim.layout import parse_layout
+    from contract.layout import parse_layout
 
     layouts = [text for marker, _, text in _EXAMPLE.findall(protocol) if marker == "layout"]
     assert layouts, "docs/protocol.md has no <!-- layout --> example"

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -72,23 +73,58 @@ def _device(argv: list[str]) -> int:
 
 
 def _broker(argv: list[str]) -> int:
-    from vitrine.broker import render_config
+    """``config`` prints the broker configuration; ``run`` writes it and runs Mosquitto on it.
+
+    The options cover what differs between installations (a second store on one host, a
+    non-root test, logs to a file), so nobody edits the generated file by hand.
+    """
+    from vitrine.broker import mosquitto_binary, render_config
 
     p = argparse.ArgumentParser(prog="vitrine broker")
-    p.add_argument("action", choices=["config"])
+    p.add_argument("action", choices=["config", "run"],
+                   help="config: print mosquitto.conf; run: write it to DATA_DIR and run "
+                        "mosquitto on it in the foreground")
     p.add_argument("--data-dir", default="/var/lib/vitrine/broker")
-    p.add_argument("--tls-port", type=int, default=8883)
+    p.add_argument("--port", type=int, default=1883,
+                   help="plain listener port (bound to 127.0.0.1)")
+    p.add_argument("--tls-port", type=int, default=8883, help="TLS listener port; 0 = none")
+    p.add_argument("--user", default="mosquitto",
+                   help="user Mosquitto runs as after starting as root; '' = the invoking "
+                        "user (a test, a second store run by hand)")
+    p.add_argument("--log-dest", default="syslog",
+                   help="Mosquitto log_dest: syslog, stderr, stdout, or 'file PATH'")
     args = p.parse_args(argv)
-    print(render_config(production_settings(Path(args.data_dir), args.tls_port)), end="")
-    return 0
+    # Mosquitto started as root drops to `mosquitto` unless told otherwise, so "the
+    # invoking user" has to be written out, not left implicit.
+    user = args.user or getpass.getuser()
+    settings = production_settings(Path(args.data_dir), args.tls_port or None, port=args.port,
+                                   user=user, log_dest=args.log_dest)
+    text = render_config(settings)
+    if args.action == "config":
+        print(text, end="")
+        return 0
+    binary = mosquitto_binary()
+    if binary is None:
+        print("vitrine broker run: mosquitto is not installed (apt-get install mosquitto)",
+              file=sys.stderr)
+        return 2
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    for f in (settings.password_file, settings.acl_file):
+        if not f.exists():
+            f.touch(mode=0o600)
+    settings.config_file.write_text(text)
+    print(f"vitrine broker run: {binary} -c {settings.config_file}", file=sys.stderr)
+    os.execv(binary, [binary, "-c", str(settings.config_file)])
+    return 0  # not reached: exec replaced this process
 
 
 def production_settings(data_dir: Path = Path("/var/lib/vitrine/broker"),
-                        tls_port: int | None = 8883):
+                        tls_port: int | None = 8883, *, port: int = 1883,
+                        user: str | None = "mosquitto", log_dest: str = "syslog"):
     from vitrine.broker import BrokerSettings
 
-    return BrokerSettings(data_dir=data_dir, port=1883, tls_port=tls_port,
-                          run_as_user="mosquitto", log_dest="syslog")
+    return BrokerSettings(data_dir=data_dir, port=port, tls_port=tls_port,
+                          run_as_user=user, log_dest=log_dest)
 
 
 def main(argv: list[str] | None = None) -> int:

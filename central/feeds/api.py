@@ -12,8 +12,9 @@ from central.db import Database
 from central.errors import BadRequest, NotFound
 from central.feeds import model
 from central.feeds.validation import parse_load
+from contract.central_api import API_PREFIX
 
-bp = Blueprint("feeds", __name__, url_prefix="/api/v1")
+bp = Blueprint("feeds", __name__, url_prefix=API_PREFIX)
 
 #: Largest page; an edge pages through a bigger catalogue and applies it at once.
 MAX_PAGE = 5000

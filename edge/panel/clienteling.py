@@ -14,14 +14,14 @@ POSTs, so customer ids never sit in URLs, history or logs.
 from __future__ import annotations
 
 import time
-import urllib.parse
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, request
 
+from contract.central_api import customer_path
 from contract.loyalty import TokenError, looks_like_token, verify_token
 from edge.analytics import also_viewed
-from edge.sync import CentralReader, SyncError
+from edge.central_client import CentralReader, SyncError
 
 from .db import read_db
 from .i18n import gettext as _
@@ -65,8 +65,7 @@ def fetch_profile(customer_id: str) -> dict[str, Any]:
     if not url:
         raise LookupError_(_("Clienteling needs the link to central (central_url)."))
     try:
-        return CentralReader(url, token, timeout_s=5.0).get(
-            "/api/v1/customers/" + urllib.parse.quote(customer_id, safe=""))
+        return CentralReader(url, token, timeout_s=5.0).get(customer_path(customer_id))
     except SyncError as exc:
         if "HTTP 404" in str(exc):
             raise LookupError_(_("No customer with this loyalty id.")) from None

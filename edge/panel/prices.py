@@ -1,6 +1,6 @@
 """Prices (managers: local markdowns) and stock counts (staff), through the edge's rules.
 
-A markdown is the store's opinion, not the price: :func:`edge.sync.materialise`
+A markdown is the store's opinion, not the price: :func:`edge.feed_apply.materialise`
 weighs it against central's price list with the ``price`` rule (edge/rules.py)
 and writes the winner to ``products``, which screens, labels and kiosks read;
 the node is then asked to reload so the next command carries it. A shelf count
@@ -18,8 +18,8 @@ from typing import Any
 from flask import Blueprint, current_app, flash, g, render_template, request
 from werkzeug.wrappers import Response
 
+from edge.feed_apply import materialise
 from edge.rules import Candidate, Rules
-from edge.sync import materialise
 
 from .db import read_db, write_db
 from .i18n import gettext as _

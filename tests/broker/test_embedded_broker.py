@@ -403,7 +403,7 @@ def test_verify_password_accepts_provisioning_hashes_only() -> None:
 def test_acl_follows_the_rendered_provisioning_acl() -> None:
     principals = [Principal(n, r, "", 0.0) for n, r in [
         ("edge", "edge"), ("panel", "observer"), ("nfc-1", "nfc_reader"),
-        ("kiosk-1", "kiosk")]]
+        ("kiosk-1", "kiosk"), ("sign-1", "signage")]]
     acl = Acl.parse(render_acl(STORE, principals))
     base = f"vitrine/v1/{STORE}"
     allowed = [
@@ -415,7 +415,12 @@ def test_acl_follows_the_rendered_provisioning_acl() -> None:
         ("edge", f"{base}/kiosk/kiosk-1/cmd", "write"),
         ("panel", f"{base}/devices/nfc-1/state", "read"),
         ("kiosk-1", f"{base}/kiosk/kiosk-1/cmd", "read"),
-        ("kiosk-1", f"{base}/events/presence", "read"),
+        ("kiosk-1", f"{base}/req/kiosk-1", "write"),
+        ("kiosk-1", f"{base}/reply/kiosk-1", "read"),
+        ("edge", f"{base}/req/kiosk-1", "read"),
+        ("edge", f"{base}/reply/kiosk-1", "write"),
+        ("sign-1", f"{base}/signage/sign-1/cmd", "read"),
+        ("sign-1", f"{base}/edge/state", "read"),
     ]
     denied = [
         ("nfc-1", f"{base}/devices/nfc-2/nfc", "write"),
@@ -426,6 +431,13 @@ def test_acl_follows_the_rendered_provisioning_acl() -> None:
         ("panel", f"{base}/devices/nfc-1/nfc", "read"),
         ("panel", f"{base}/events/interest", "write"),
         ("kiosk-1", f"{base}/kiosk/kiosk-2/cmd", "read"),
+        # events carry customer ids: only observers (staff tools) read them
+        ("kiosk-1", f"{base}/events/presence", "read"),
+        ("sign-1", f"{base}/events/interest", "read"),
+        ("kiosk-1", f"{base}/reply/kiosk-2", "read"),
+        ("kiosk-1", f"{base}/req/kiosk-2", "write"),
+        ("sign-1", f"{base}/req/sign-1", "write"),
+        ("sign-1", f"{base}/kiosk/sign-1/cmd", "read"),
     ]
     for user, topic, access in allowed:
         assert acl.allows(user, user, topic, access), (user, topic, access)

@@ -27,9 +27,9 @@ from central.stock_push import (
     StockPublisher,
     load_cursor,
 )
+from contract.stock_push import parse_stock_message, sync_stock_topic
 from edge.db import connect, migrate
 from edge.sync import MqttSettings, SyncClient
-from edge.sync_topics import parse_stock_message, sync_stock_topic
 from tests.central.conftest import make_central
 from tests.edge.conftest import make_client, wait_until
 

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 from central.credentials import issue
+from contract.stock_push import stock_message, sync_stock_topic
 from edge.db import connect, migrate
 from edge.sync import MqttSettings, SyncClient
-from edge.sync_topics import stock_message, sync_stock_topic
 from tests.central.conftest import make_central
 from tests.edge.conftest import GTIN, GTIN_2, make_client, wait_until
 

@@ -60,3 +60,17 @@ def test_taps_at_one_device_share_an_anonymous_session(edge, observer, device):
         by_device.setdefault(e["device_id"], set()).add(e["session_id"])
     assert len(by_device["nfc-02"]) == 1
     assert by_device["nfc-02"] != by_device["qr-01"]
+
+
+def test_element_strings_read_are_recorded_on_the_event(edge, observer, device):
+    """A device builder sees what the edge read: lot, expiry, serial... on the interest event."""
+    qr = device("qr-01")
+    qr.send("qr", {"text": "https://id.gs1.org/01/09506000134352/10/LOT42/21/S-1?17=261231"})
+    qr.send("qr", {"text": "]Q3(01)09506000134352(15)270101"})
+    qr.send("qr", {"text": "https://id.gs1.org/01/09506000134352"})
+    with_lot, with_expiry, bare = observer.wait_for("interest", 3)
+    assert with_lot["ais"] == {"10": "LOT42", "21": "S-1", "17": "261231"}
+    assert with_expiry["ais"] == {"15": "270101"}
+    assert "ais" not in bare
+    for ev in (with_lot, with_expiry, bare):
+        validate("interest", ev)

@@ -9,15 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from contract.gs1 import gtin_check_digit
+from contract.layout import LayoutError, load_layout, parse_layout, valid_gtin14
 from contract.scan import classify
-from firmware_sim.layout import (
-    DEMO_LAYOUT,
-    LayoutError,
-    gtin_check_digit,
-    load_layout,
-    parse_layout,
-    valid_gtin14,
-)
+from firmware_sim.layout import DEMO_LAYOUT
 
 MINIMAL = {
     "store_id": "store-test",
@@ -64,7 +59,7 @@ def test_demo_store_is_a_plausible_store():
 
 
 def test_round_trip_and_lookups():
-    layout = load_layout()
+    layout = load_layout(DEMO_LAYOUT)
     again = parse_layout(json.loads(json.dumps(layout.to_dict())))
     assert again == layout
     product = layout.product("09506000134352")

@@ -1,4 +1,7 @@
-"""MQTT topic and message of the real-time stock push (to move into contract/topics.py).
+"""MQTT topic and message of the real-time stock push: what central publishes, the edge reads.
+
+Both parts import it from here (it used to live in ``edge/``, so central imported the
+edge: parts meet through ``contract/`` only).
 
 Stock changes reach a store faster than its pull cadence over the store's
 broker. The topic sits under ``edge/`` because the broker ACL
@@ -24,7 +27,7 @@ import json
 import re
 from typing import Any
 
-from contract.topics import PREFIX, TopicError, valid_id
+from .topics import PREFIX, TopicError, valid_id
 
 MAX_STOCK_MESSAGE_BYTES = 1 << 20
 _GTIN = re.compile(r"^[0-9]{14}$")

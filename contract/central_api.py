@@ -1,0 +1,35 @@
+"""The HTTP paths the edge calls on central: one definition for both sides.
+
+Central's blueprints mount under :data:`API_PREFIX` and declare these routes
+(``central/ingest.py``, ``central/orders.py``, ``central/feeds/api.py``,
+``central/privacy.py``); the edge builds its URLs with the functions below.
+``tests/central/test_api_paths.py`` checks that every path built here is a route
+central serves, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+API_PREFIX = "/api/v1"
+#: ``POST``: a batch of events from a store's outbox.
+EVENTS_PATH = f"{API_PREFIX}/events"
+#: ``POST``: one order (click & collect, home delivery).
+ORDERS_PATH = f"{API_PREFIX}/orders"
+
+
+def feed_path(store_id: str, feed: str, since: int, limit: int) -> str:
+    """``GET``: the changes of ``feed`` (catalogue, prices, stock) after version ``since``."""
+    return (f"{API_PREFIX}/stores/{quote(store_id, safe='')}/feeds/{quote(feed, safe='')}"
+            f"?since={int(since)}&limit={int(limit)}")
+
+
+def erasures_path(store_id: str, since: int, limit: int) -> str:
+    """``GET``: erasure orders for this store after sequence ``since``."""
+    return f"{API_PREFIX}/stores/{quote(store_id, safe='')}/erasures?since={int(since)}" \
+           f"&limit={int(limit)}"
+
+
+def customer_path(customer_id: str) -> str:
+    """``GET``: the single customer view (the panel's clienteling, with the store token)."""
+    return f"{API_PREFIX}/customers/{quote(customer_id, safe='')}"
