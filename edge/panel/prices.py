@@ -26,7 +26,8 @@ from .i18n import gettext as _
 from .roles import MANAGER, STAFF, requires
 
 bp = Blueprint("prices", __name__)
-_PRICE = re.compile(r"\s*(\d{1,6})(?:[.,](\d{1,2}))?\s*")
+_PRICE = re.compile(r"\s*([0-9]{1,6})(?:[.,]([0-9]{1,2}))?\s*")  # ASCII digits only
+_QUANTITY = re.compile(r"\s*([0-9]{1,7})\s*")
 MAX_QUANTITY = 1_000_000
 
 
@@ -39,10 +40,11 @@ def parse_price(text: str) -> int | None:
 
 
 def parse_quantity(text: str) -> int | None:
-    text = (text or "").strip()
-    if not text.isdigit() or int(text) > MAX_QUANTITY:
+    """``"12"`` -> 12; negative, fractional, non-ASCII digits ("¹") or absurd -> None."""
+    m = _QUANTITY.fullmatch(text or "")
+    if not m or int(m.group(1)) > MAX_QUANTITY:
         return None
-    return int(text)
+    return int(m.group(1))
 
 
 def _node() -> Any:
