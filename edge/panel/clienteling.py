@@ -8,7 +8,8 @@ granted the ``marketing`` consent in central (given in the app, at a kiosk, or
 at the till): without it the page says so and shows nothing else. Add-on
 suggestions come from the store's own data (:func:`edge.analytics.also_viewed`:
 what shoppers who looked at the same products also looked at). Lookups are
-POSTs, so customer ids never sit in URLs, history or logs.
+POSTs, so customer ids never sit in URLs, history or logs; the QR is read by a
+store scanner or from a photo taken with the tablet (:mod:`edge.panel.scanning`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from edge.central_client import CentralReader, SyncError
 from .db import read_db
 from .i18n import gettext as _
 from .roles import STAFF, requires
+from .scanning import ScanError, allow_photo, scanned_text
 
 bp = Blueprint("clienteling", __name__, url_prefix="/clienteling")
 CONSENT = "marketing"
@@ -113,11 +115,12 @@ def index() -> str:
 @bp.route("/lookup", methods=("POST",))
 @requires(STAFF)
 def lookup() -> tuple[str, int]:
+    allow_photo(request)
     _url, _token, keys = _settings()
     try:
-        customer_id = customer_id_from(request.form.get("code", "")[:2048], keys, time.time())
+        customer_id = customer_id_from(scanned_text(request), keys, time.time())
         view = view_of(fetch_profile(customer_id))
-    except LookupError_ as exc:
+    except (LookupError_, ScanError) as exc:
         return render_template("clienteling.html", view=None, error=str(exc)), 400
     return render_template("clienteling.html", view=view, error=None,
                            customer=customer_id), 200

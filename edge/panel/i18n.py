@@ -243,6 +243,13 @@ FR: dict[str, str] = {
     "The price each screen shows is decided by the price rule (edge/rules.py).":
         "Le prix affiché est décidé par la règle de prix (edge/rules.py).",
     "Stock on hand": "Stock en rayon",
+    # scanning
+    "Scan the code or take a photo of it.": "Scannez le code ou prenez-le en photo.",
+    "The photo is too large.": "La photo est trop grande.",
+    "This file is not a PNG or JPEG photo.": "Ce fichier n'est pas une photo PNG ou JPEG.",
+    "No QR code found in the photo; try again closer.":
+        "Aucun QR code sur la photo ; réessayez de plus près.",
+    "Photo of the QR code": "Photo du QR code",
     # clienteling
     "Clienteling": "Conseil client",
     "Look up": "Rechercher",

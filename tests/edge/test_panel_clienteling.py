@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sqlite3
@@ -108,3 +109,19 @@ def test_central_down_is_said_plainly(clerk, central):
     central.servers.clear()
     r = clerk.post("/clienteling/lookup", data={"csrf_token": clerk.token, "code": "C1"})
     assert r.status_code == 400 and "cannot be reached" in r.get_data(as_text=True)
+
+
+def test_a_photo_of_the_loyalty_qr_taken_with_the_tablet(clerk, central):
+    import segno
+
+    _customer(central, marketing=True)
+    token = issue_token(KEY, "C1", kind="app", now=time.time(), ttl_s=120)
+    out = io.BytesIO()
+    segno.make(token, error="m").save(out, kind="png", scale=6, border=4)
+    r = clerk.post("/clienteling/lookup", content_type="multipart/form-data",
+                   data={"csrf_token": clerk.token, "photo": (io.BytesIO(out.getvalue()),
+                                                              "qr.png")})
+    assert r.status_code == 200 and 'id="points"' in r.get_data(as_text=True)
+    r = clerk.post("/clienteling/lookup", content_type="multipart/form-data",
+                   data={"csrf_token": clerk.token, "photo": (io.BytesIO(b"<svg/>"), "x.png")})
+    assert r.status_code == 400 and "not a PNG or JPEG" in r.get_data(as_text=True)
