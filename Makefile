@@ -28,6 +28,7 @@ test: deps-test $(STAMP)
 bench: deps-test $(STAMP)
 	$(PY) -m bench.ingest
 	$(PY) -m bench.latency
+	$(PY) -m bench.request
 	$(PY) -m bench.central_ingest
 	$(PY) -m bench.drain
 	$(PY) -m bench.profile_read
