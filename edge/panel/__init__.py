@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -45,6 +45,8 @@ def _security_headers(resp: Response) -> Response:
     # same-origin, not no-referrer: over HTTPS Flask-WTF checks that a form was posted
     # from the panel itself (WTF_CSRF_SSL_STRICT); other sites still get nothing.
     resp.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.is_secure:  # served over TLS: tablets never fall back to plain HTTP
+        resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if resp.mimetype in ("text/html", "application/json"):
         resp.headers.setdefault("Cache-Control", "no-store")
     return resp

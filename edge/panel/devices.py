@@ -98,6 +98,15 @@ def _reload_node() -> None:
         node.request_reload(wait=5.0)
 
 
+def _reload_broker(prov: Any) -> bool:
+    """SIGHUP the broker; False (and a message) when it runs as a user we may not signal."""
+    try:
+        return bool(prov.reload_broker())
+    except PermissionError:
+        flash(_("The broker runs as another user: reload it (systemctl reload mosquitto)."))
+        return False
+
+
 @bp.route("/add", methods=("POST",))
 @requires(MANAGER)
 def add() -> tuple[str, int] | Response:
@@ -127,7 +136,7 @@ def add() -> tuple[str, int] | Response:
         " ON CONFLICT(device_id) DO UPDATE SET kind = excluded.kind, zone = excluded.zone,"
         " shelf = excluded.shelf", (device_id, kind, zone, shelf))
     _reload_node()
-    reloaded = prov.reload_broker()
+    reloaded = _reload_broker(prov)
     flash(_("Broker reloaded.") if reloaded else
           _("The broker is not running: files updated only."))
     return _page(created={"device_id": device_id, "password": password}, status=201)
@@ -152,6 +161,6 @@ def revoke(device_id: str) -> Response | tuple[str, int]:
     except ProvisioningError as exc:
         flash(str(exc))
         return _page(status=404)
-    prov.reload_broker()
+    _reload_broker(prov)
     flash(_("Device %(id)s revoked.", id=device_id))
     return redirect(url_for("devices.index"))

@@ -116,6 +116,9 @@ FR: dict[str, str] = {
     "The broker is not running: files updated only.":
         "Le broker ne tourne pas : fichiers mis à jour seulement.",
     "Device %(id)s revoked.": "Appareil %(id)s révoqué.",
+    "The broker runs as another user: reload it (systemctl reload mosquitto).":
+        "Le broker tourne sous un autre utilisateur : rechargez-le "
+        "(systemctl reload mosquitto).",
     "Device provisioning is not configured on this edge (panel_broker_dir).":
         "Le provisionnement n'est pas configuré sur cet edge (panel_broker_dir).",
     "The panel only adds shop-floor devices, never an edge or observer principal.":

@@ -13,8 +13,10 @@ import io
 import json
 import re
 import sqlite3
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -383,3 +385,59 @@ def test_live_stream_resumes_from_last_event_id(app, panel_db):
         assert len(taps) == 3 and taps[0]["customer"] == CUSTOMER  # manager: full id
     finally:
         resp.close()
+
+
+def _reload_as_nobody(pid_dir: str, db: str, out: Any) -> None:
+    """In a child that dropped to ``nobody``: the panel's broker reload, as in production."""
+    import os
+
+    from flask import get_flashed_messages
+
+    from edge.panel.devices import _reload_broker
+
+    app = create_app({"TESTING": True, "DB_PATH": db, "SECRET_KEY": "t"})
+    with app.test_request_context():
+        prov = Provisioner(Path(pid_dir), "store-test")
+        os.setgid(65534)  # only the reload runs unprivileged: the code tree may be 0700
+        os.setuid(65534)
+        reloaded = _reload_broker(prov)
+        out.put((reloaded, get_flashed_messages()))
+
+
+def test_a_broker_we_may_not_signal_is_said_not_crashed(panel_db, tmp_path):
+    # Production: mosquitto runs as its own user and the edge may not SIGHUP it. Here the
+    # "broker" is a process of ours (root) and the panel runs as nobody in a child.
+    import multiprocessing as mp
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.fail("this test drops privileges: run the suite as root (as CI does)")
+    import shutil
+
+    pid_dir = Path(tempfile.mkdtemp())  # /tmp/pytest-of-root is 0700: nobody reads there
+    os.chmod(pid_dir, 0o755)
+    db = panel_db
+    broker = subprocess.Popen(["sleep", "30"])
+    try:
+        (pid_dir / "mosquitto.pid").write_text(f"{broker.pid}\n")
+        os.chmod(pid_dir / "mosquitto.pid", 0o644)
+        q = mp.get_context("fork").Queue()
+        child = mp.get_context("fork").Process(target=_reload_as_nobody,
+                                               args=(str(pid_dir), str(db), q))
+        child.start()
+        reloaded, messages = q.get(timeout=20)
+        child.join(10)
+        assert reloaded is False
+        assert any("systemctl reload mosquitto" in m for m in messages)
+        assert broker.poll() is None  # not signalled
+    finally:
+        broker.kill()
+        broker.wait()
+        shutil.rmtree(pid_dir, ignore_errors=True)
+
+
+def test_hsts_only_over_https(mgr):
+    assert "Strict-Transport-Security" not in mgr.get("/").headers
+    r = mgr.get("/", base_url="https://localhost")
+    assert r.headers["Strict-Transport-Security"] == "max-age=31536000"
