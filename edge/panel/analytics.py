@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template
 from werkzeug.wrappers import Response
 
+from contract.layout import LayoutError, load_layout
 from edge.analytics import uptime
 
 from .db import read_db
@@ -37,10 +36,9 @@ def _zones(conn: Any) -> list[tuple[str, str]]:
     path = current_app.config.get("LAYOUT_PATH")
     if path:
         try:
-            layout = json.loads(Path(path).read_text("utf-8"))
-            zones = [(z["id"], z.get("name") or z["id"]) for z in layout.get("zones", [])]
-        except (OSError, ValueError, KeyError, TypeError):
-            zones = []
+            zones = [(z.id, z.name or z.id) for z in load_layout(path).zones]
+        except (OSError, LayoutError):
+            zones = []  # the edge refused to start with it anyway; show data zones
     known = {z for z, _ in zones}
     for (z,) in conn.execute("SELECT DISTINCT zone FROM devices WHERE zone IS NOT NULL"
                              " UNION SELECT DISTINCT zone FROM interest_hourly WHERE zone != ''"

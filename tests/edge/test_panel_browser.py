@@ -151,6 +151,10 @@ def test_manager_runs_the_store_from_a_tablet_in_chromium(edge_config, broker, d
                 for name in ("analytics", "operations", "prices", "users"):
                     page.click(f"nav >> text={name.capitalize()}")
                     expect(page.locator("h1")).to_be_visible()
+                    if name == "analytics":  # the layout's zone names, the tap counted
+                        expect(page.locator("#heatmap g[data-zone='kitchen']")).to_contain_text(
+                            "Kitchen")
+                        expect(page.locator("#table-products")).to_contain_text("Trail shoe")
                     _shot(page, name, tmp_path)
                 page.click("#switch-lang")
                 expect(page.locator("h1")).to_have_text("Utilisateurs")
