@@ -4,8 +4,9 @@ The outbox is a queue: once central has an event, housekeeping may delete it.
 What a store manager looks back on (which shelf drew interest last Tuesday,
 how long the shoe reader was offline) must outlive that, so the writer's
 housekeeping rolls each new interest event into ``interest_hourly`` (one row per
-hour, zone, shelf and product) and notes each device's effective state change in
-``device_state_history``, and keeps each device's latest telemetry. All run
+hour, zone, shelf and product) and each order's lines into ``orders_hourly``,
+notes each device's effective state change in ``device_state_history``, and
+keeps each device's latest telemetry. All run
 inside the housekeeping transaction, in whichever process owns the write
 connection, and are idempotent: each cursor (``analytics_cursor``) moves in the
 same transaction as the rows it counted.
@@ -51,6 +52,23 @@ def roll_up(conn: sqlite3.Connection, chunk: int = CHUNK) -> int:
         " FROM outbox WHERE seq > ? AND seq <= ? AND kind = 'interest'"
         " AND json_valid(payload) GROUP BY 1, 2, 3, 4"
         " ON CONFLICT (hour, zone, shelf, gtin) DO UPDATE SET taps = taps + excluded.taps",
+        (HOUR, HOUR, start, end))
+    # Orders (kiosk, click & collect) in the same outbox range: quantity per product and
+    # hour, for "tapped -> ordered". json_each walks each order's lines.
+    conn.execute(
+        "INSERT INTO orders_hourly (hour, gtin, quantity, orders)"
+        " SELECT CAST(json_extract(o.payload, '$.created_at') / ? AS INTEGER) * ?,"
+        " json_extract(line.value, '$.gtin'), sum(json_extract(line.value, '$.quantity')),"
+        " count(DISTINCT o.seq)"
+        " FROM outbox o, json_each(o.payload, '$.lines') AS line"
+        " WHERE o.seq > ? AND o.seq <= ? AND o.kind = 'order' AND json_valid(o.payload)"
+        " AND json_type(o.payload, '$.lines') = 'array'"
+        " AND json_type(line.value, '$.gtin') = 'text'"
+        " AND json_type(line.value, '$.quantity') = 'integer'"
+        " AND json_type(o.payload, '$.created_at') IN ('integer', 'real')"
+        " GROUP BY 1, 2"
+        " ON CONFLICT (hour, gtin) DO UPDATE SET quantity = quantity + excluded.quantity,"
+        " orders = orders + excluded.orders",
         (HOUR, HOUR, start, end))
     conn.execute("INSERT INTO analytics_cursor (name, seq) VALUES ('interest', ?)"
                  " ON CONFLICT (name) DO UPDATE SET seq = excluded.seq", (end,))

@@ -221,6 +221,13 @@ CREATE TABLE device_telemetry (
   device_id TEXT PRIMARY KEY,
   received_at REAL NOT NULL,
   payload TEXT NOT NULL
+);
+CREATE TABLE orders_hourly (
+  hour REAL NOT NULL,
+  gtin TEXT NOT NULL,
+  quantity INTEGER NOT NULL,
+  orders INTEGER NOT NULL,
+  PRIMARY KEY (hour, gtin)
 )
 """),
 ]

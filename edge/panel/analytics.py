@@ -71,12 +71,23 @@ def _tables(conn: Any, now: float) -> dict[str, tuple[list[str], list[tuple[Any,
         "SELECT h.gtin, coalesce(p.name, ''), sum(h.taps) AS taps FROM interest_hourly h"
         " LEFT JOIN products p ON p.gtin = h.gtin WHERE h.hour >= ? AND h.gtin != ''"
         " GROUP BY h.gtin ORDER BY taps DESC LIMIT 50", (since - 3600,)).fetchall()
+    week = now - 7 * DAY
+    funnel = conn.execute(
+        "SELECT t.gtin, coalesce(p.name, ''), t.taps, coalesce(o.quantity, 0),"
+        " coalesce(o.orders, 0) FROM (SELECT gtin, sum(taps) AS taps FROM interest_hourly"
+        " WHERE hour >= ? AND gtin != '' GROUP BY gtin) t"
+        " LEFT JOIN (SELECT gtin, sum(quantity) AS quantity, sum(orders) AS orders"
+        " FROM orders_hourly WHERE hour >= ? GROUP BY gtin) o ON o.gtin = t.gtin"
+        " LEFT JOIN products p ON p.gtin = t.gtin ORDER BY t.taps DESC LIMIT 50",
+        (week - 3600, week - 3600)).fetchall()
     ups = uptime(conn, since, now)
     return {
         "interest_hourly": (["hour", "zone", "shelf", "gtin", "taps"],
                             [(time.strftime("%Y-%m-%d %H:00", time.localtime(r[0])), *r[1:])
                              for r in hourly]),
         "products": (["gtin", "name", "taps"], [tuple(r) for r in products]),
+        "tapped_ordered": (["gtin", "name", "taps", "ordered", "orders", "conversion"],
+                           [(*r, f"{100 * r[4] / r[2]:.1f} %" if r[2] else "") for r in funnel]),
         "uptime": (["device", "uptime"], sorted(ups.items())),
     }
 

@@ -245,6 +245,31 @@ def test_hourly_aggregates_survive_outbox_cleanup(panel_db, mgr):
     assert mgr.get("/analytics/nothing.csv").status_code == 404
 
 
+def test_tapped_to_ordered_per_product(panel_db, mgr):
+    conn = _conn(panel_db)
+    now = time.time()
+    _interest(conn, 4, now - 60, "shoes", "09506000134352")
+    order = {"order_id": "o-1", "channel": "kiosk", "created_at": now - 30,
+             "fulfilment": {"type": "click_and_collect"},
+             "lines": [{"gtin": "09506000134352", "quantity": 2},
+                       {"gtin": "04006381333931", "quantity": 1}]}
+    bad = {"order_id": "o-2", "created_at": now, "lines": "not a list"}
+    for o in (order, bad):
+        conn.execute("INSERT INTO outbox (event_id, kind, customer_key, payload, created_at)"
+                     " VALUES (?, 'order', ?, ?, ?)", (o["order_id"], o["order_id"],
+                                                      json.dumps(o), now))
+    conn.execute("BEGIN")
+    analytics.roll_up(conn)
+    conn.execute("COMMIT")
+    assert conn.execute("SELECT gtin, quantity, orders FROM orders_hourly ORDER BY gtin"
+                        ).fetchall() == [("04006381333931", 1, 1), ("09506000134352", 2, 1)]
+    rows = list(csv.reader(io.StringIO(mgr.get("/analytics/tapped_ordered.csv").get_data(
+        as_text=True))))
+    assert rows[0] == ["gtin", "name", "taps", "ordered", "orders", "conversion"]
+    shoe = next(r for r in rows if r[0] == "09506000134352")
+    assert shoe[2:] == ["5", "2", "1", "20.0 %"]  # 1 fixture tap + 4; one order of 2
+
+
 def test_uptime_from_the_state_history(panel_db):
     conn = _conn(panel_db)
     t0 = 1_000_000.0
@@ -309,7 +334,8 @@ def test_every_string_has_a_french_translation():
     dynamic = {"received", "accepted", "duplicates", "quarantined", "interest", "presence",
                "online", "offline", "stale", "never_seen", "manager", "staff", "all",
                "unreviewed", "reviewed", "hour", "zone", "shelf", "gtin", "taps", "name",
-               "device", "uptime", "Top products", "Device uptime (24 h)",
+               "device", "uptime", "Top products", "Device uptime (24 h)", "ordered",
+               "orders", "conversion", "Tapped -> ordered (7 days)",
                "Interest per hour"}
     missing = sorted(t for t in texts | dynamic if t not in FR and t.lower() not in FR)
     assert len(texts) > 100 and missing == []
