@@ -146,12 +146,13 @@ def uptime(conn: sqlite3.Connection, since: float, now: float) -> dict[str, floa
 
 
 def also_viewed(conn: sqlite3.Connection, gtins: Sequence[str], *, window: int = 200_000,
-                limit: int = 5) -> list[tuple[str, int]]:
-    """Products other shoppers looked at, among those who looked at any of ``gtins``.
+                limit: int = 5) -> list[tuple[str, int, int]]:
+    """Products other shoppers looked at or bought, among those who looked at ``gtins``.
 
-    ``(gtin, shoppers)`` best first, from the last ``window`` outbox rows (sessions
-    and loyalty ids are the ``customer_key``): the add-on suggestions a salesperson
-    reads. Computed on demand for one customer, never stored.
+    ``(gtin, shoppers, buyers)`` best first, from the last ``window`` outbox rows
+    (interest events and orders; sessions and loyalty ids are the ``customer_key``):
+    the add-on suggestions a salesperson reads. A purchase counts like a look, and
+    breaks ties. Computed on demand for one customer, never stored.
     """
     wanted = [g for g in dict.fromkeys(gtins) if g][:50]
     if not wanted:
@@ -159,11 +160,17 @@ def also_viewed(conn: sqlite3.Connection, gtins: Sequence[str], *, window: int =
     (top,) = conn.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()
     marks = ",".join("?" * len(wanted))
     rows = conn.execute(
-        "WITH recent AS (SELECT customer_key, json_extract(payload, '$.gtin') AS gtin"
-        " FROM outbox WHERE seq > ? AND kind = 'interest'),"
-        f" peers AS (SELECT DISTINCT customer_key FROM recent WHERE gtin IN ({marks}))"
-        " SELECT gtin, count(DISTINCT customer_key) AS n FROM recent"
-        f" WHERE customer_key IN peers AND gtin IS NOT NULL AND gtin NOT IN ({marks})"
-        " GROUP BY gtin ORDER BY n DESC, gtin LIMIT ?",
-        (top - window, *wanted, *wanted, limit)).fetchall()
-    return [(r[0], r[1]) for r in rows]
+        "WITH recent AS (SELECT customer_key, json_extract(payload, '$.gtin') AS gtin,"
+        " 0 AS bought FROM outbox WHERE seq > ? AND kind = 'interest'"
+        " UNION ALL SELECT o.customer_key, json_extract(line.value, '$.gtin'), 1"
+        " FROM outbox o, json_each(o.payload, '$.lines') AS line WHERE o.seq > ?"
+        " AND o.kind = 'order' AND json_valid(o.payload)"
+        " AND json_type(o.payload, '$.lines') = 'array'),"
+        f" peers AS (SELECT DISTINCT customer_key FROM recent WHERE bought = 0"
+        f" AND gtin IN ({marks}))"
+        " SELECT gtin, count(DISTINCT customer_key) AS n,"
+        " count(DISTINCT CASE WHEN bought = 1 THEN customer_key END) AS b FROM recent"
+        f" WHERE customer_key IN peers AND typeof(gtin) = 'text' AND gtin NOT IN ({marks})"
+        " GROUP BY gtin ORDER BY n DESC, b DESC, gtin LIMIT ?",
+        (top - window, top - window, *wanted, *wanted, limit)).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]

@@ -7,7 +7,7 @@ across channels, interests. Nothing personal is shown unless the customer has
 granted the ``marketing`` consent in central (given in the app, at a kiosk, or
 at the till): without it the page says so and shows nothing else. Add-on
 suggestions come from the store's own data (:func:`edge.analytics.also_viewed`:
-what shoppers who looked at the same products also looked at). Lookups are
+what shoppers who looked at the same products also looked at or bought). Lookups are
 POSTs, so customer ids never sit in URLs, history or logs; the QR is read by a
 store scanner or from a photo taken with the tablet (:mod:`edge.panel.scanning`).
 """
@@ -92,7 +92,7 @@ def view_of(profile: dict[str, Any]) -> dict[str, Any]:
     products = [p.get("gtin") for p in interests.get("products", []) if isinstance(p, dict)]
     seen = [e.get("gtin") for e in timeline if e.get("gtin")]
     suggestions = also_viewed(read_db(), [*products, *seen])
-    names = _names(list({g for g in [*products, *seen, *(s for s, _ in suggestions)] if g}))
+    names = _names(list({g for g in [*products, *seen, *(s[0] for s in suggestions)] if g}))
     return {
         "consent": True,
         "points": profile.get("loyalty_points", 0),
@@ -101,7 +101,7 @@ def view_of(profile: dict[str, Any]) -> dict[str, Any]:
         "products": [(g, names.get(g, "")) for g in products[:10]],
         "categories": [c.get("category") for c in interests.get("categories", [])[:10]
                        if isinstance(c, dict)],
-        "suggestions": [(g, names.get(g, ""), n) for g, n in suggestions],
+        "suggestions": [(g, names.get(g, ""), n, b) for g, n, b in suggestions],
         "names": names,
     }
 

@@ -275,9 +275,10 @@ FR: dict[str, str] = {
     "loyalty points": "points de fidélité",
     "Interests": "Centres d'intérêt",
     "Suggestions for add-on sales": "Suggestions de ventes complémentaires",
-    "What shoppers who looked at the same products also looked at, in this store.":
-        "Ce que les clients qui ont regardé les mêmes produits ont aussi regardé, dans ce "
-        "magasin.",
+    "What shoppers who looked at the same products also looked at or bought, in this store.":
+        "Ce que les clients qui ont regardé les mêmes produits ont aussi regardé ou acheté, "
+        "dans ce magasin.",
+    "bought it": "l'ont acheté",
     "shoppers": "clients",
     "Recent activity": "Activité récente",
     "channel": "canal",

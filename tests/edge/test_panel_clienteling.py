@@ -39,13 +39,17 @@ def clerk(panel_db: Path, central: Central):
     conn = sqlite3.connect(panel_db, isolation_level=None)
     conn.executemany("INSERT OR REPLACE INTO products (gtin, name) VALUES (?, ?)",
                      [(SHOE, "Trail shoe"), (SOCKS, "Merino socks"), (TENT, "Fjord tent")])
-    # Three other shoppers looked at the shoe; two of them at the socks, one at the tent.
+    # Other shoppers looked at the shoe; two of them at the socks, one at the tent.
     rows = []
     for i, (session, gtin) in enumerate([("s1", SHOE), ("s1", SOCKS), ("s2", SHOE),
                                          ("s2", SOCKS), ("s3", SHOE), ("s3", TENT),
                                          ("s4", TENT)]):
         ev = {"event_id": f"cl-{i}", "gtin": gtin, "received_at": time.time()}
         rows.append((f"cl-{i}", "interest", session, json.dumps(ev), time.time()))
+    # s4 looked at the shoe too and bought the tent: a purchase breaks the socks/tent tie.
+    rows.append(("cl-8", "interest", "s4", json.dumps({"gtin": SHOE}), time.time()))
+    rows.append(("o-9", "order", "s4", json.dumps({"order_id": "o-9", "lines": [
+        {"gtin": TENT, "quantity": 1}]}), time.time()))
     conn.executemany("INSERT INTO outbox (event_id, kind, customer_key, payload, created_at)"
                      " VALUES (?, ?, ?, ?, ?)", rows)
     app = create_app({"TESTING": True, "DB_PATH": str(panel_db), "SECRET_KEY": "t",
@@ -79,7 +83,9 @@ def test_with_consent_a_scan_shows_points_activity_interests_and_add_ons(clerk, 
     assert re.search(r'id="points">.*?<span class="value">120<', html, re.S)
     assert "Trail shoe" in html  # interest and activity, named from the local catalogue
     suggestions = re.search(r'id="suggestions".*?</table>', html, re.S).group(0)
-    assert suggestions.index("Merino socks") < suggestions.index("Fjord tent")
+    cells = re.findall(r"<tr><td>([^<]+)</td><td class=\"num\">(\d+)</td>"
+                       r"<td class=\"num\">(\d+)</td>", suggestions)
+    assert cells == [("Fjord tent", "2", "1"), ("Merino socks", "2", "0")]
     assert "Trail shoe" not in suggestions  # not what they already looked at
     assert "C1" not in r.request.url  # a POST: the id is in no URL
 
