@@ -28,6 +28,8 @@ from .roles import MANAGER, requires
 
 bp = Blueprint("analytics", __name__, url_prefix="/analytics")
 DAY = 86400.0
+#: Rows per table on the page (a tablet scrolls); the CSV export has them all.
+PAGE_ROWS = 20
 
 
 def _zones(conn: Any) -> list[tuple[str, str]]:
@@ -103,7 +105,7 @@ def index() -> str:
     tiles = heatmap(zones, taps)
     rows = max(1, math.ceil(len(zones) / 3))
     return render_template("analytics.html", tables=_tables(conn, now), tiles=tiles,
-                           svg_h=rows * 120)
+                           svg_h=rows * 120, page_rows=PAGE_ROWS)
 
 
 def to_csv(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:

@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response
 from contract.topics import valid_id
 from edge.analytics import EFFECTIVE_STATE
 
+from . import fmt_duration
 from .db import read_db, write_db
 from .i18n import gettext as _
 from .roles import MANAGER, requires
@@ -66,8 +67,13 @@ def _telemetry(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
             msg = json.loads(payload)
         except ValueError:
             continue
-        out[device_id] = {k: msg[k] for k in TELEMETRY_FIELDS
-                          if isinstance(msg.get(k), int | float)}
+        values = {k: msg[k] for k in TELEMETRY_FIELDS
+                  if isinstance(msg.get(k), int | float) and not isinstance(msg[k], bool)}
+        if "uptime_s" in values:
+            values["uptime_s"] = fmt_duration(values["uptime_s"])
+        if "temperature_c" in values:
+            values["temperature_c"] = f"{values['temperature_c']:.1f}"
+        out[device_id] = values
     return out
 
 

@@ -81,6 +81,10 @@ FR: dict[str, str] = {
     "last seen": "vu",
     "clock": "horloge",
     "telemetry": "télémétrie",
+    "uptime_s": "en marche depuis",
+    "buffered": "en attente",
+    "reconnects": "reconnexions",
+    "temperature_c": "°C",
     "time": "heure",
     "product": "produit",
     "customer": "client",
@@ -220,6 +224,8 @@ FR: dict[str, str] = {
     "Device uptime (24 h)": "Disponibilité des appareils (24 h)",
     "uptime": "disponibilité",
     "Download CSV": "Télécharger en CSV",
+    "First %(n)s rows; the CSV has them all.":
+        "Les %(n)s premières lignes ; le CSV les contient toutes.",
     "Kept after the outbox is cleaned: counted hourly by the edge's housekeeping.":
         "Conservé après le nettoyage de la file : compté chaque heure par l'edge.",
     "No data yet.": "Pas encore de données.",
@@ -286,7 +292,7 @@ FR: dict[str, str] = {
 
 
 #: Keys that are identifiers rather than English (states stored in the database).
-EN: dict[str, str] = {"never_seen": "never seen"}
+EN: dict[str, str] = {"never_seen": "never seen", "uptime_s": "up", "temperature_c": "°C"}
 
 
 def current_language() -> str:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import ssl
+import sys
 import threading
 from typing import Any
 
@@ -56,6 +58,16 @@ def lan_address() -> str:
             return "127.0.0.1"
 
 
+def _error_log(msg: str = "", level: int = 20, traceback: bool = False) -> None:
+    """cheroot's errors into our log: a tablet dropping a TLS connection is not news."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, ssl.SSLError | ConnectionError) or "socket.error" in msg:
+        log.debug("panel connection: %s %s", msg, exc)
+        return
+    log.log(max(level, logging.WARNING) if traceback else level, "panel server: %s", msg,
+            exc_info=traceback)
+
+
 class PanelServer:
     def __init__(self, node: Any):
         cfg = node.cfg
@@ -68,6 +80,7 @@ class PanelServer:
         self._server = wsgi.Server((cfg.panel_host, cfg.panel_port), self.app,
                                    numthreads=cfg.panel_threads, server_name="vitrine-panel",
                                    timeout=10, shutdown_timeout=2)
+        self._server.error_log = _error_log  # type: ignore[method-assign]
         if tls:
             self._server.ssl_adapter = BuiltinSSLAdapter(str(cfg.panel_tls_cert),
                                                          str(cfg.panel_tls_key))

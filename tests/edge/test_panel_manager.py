@@ -335,7 +335,8 @@ def test_every_string_has_a_french_translation():
                "online", "offline", "stale", "never_seen", "manager", "staff", "all",
                "unreviewed", "reviewed", "hour", "zone", "shelf", "gtin", "taps", "name",
                "device", "uptime", "Top products", "Device uptime (24 h)", "ordered",
-               "orders", "conversion", "Tapped -> ordered (7 days)",
+               "orders", "conversion", "Tapped -> ordered (7 days)", "uptime_s", "buffered",
+               "reconnects", "temperature_c",
                "Interest per hour"}
     missing = sorted(t for t in texts | dynamic if t not in FR and t.lower() not in FR)
     assert len(texts) > 100 and missing == []
@@ -467,3 +468,20 @@ def test_hsts_only_over_https(mgr):
     assert "Strict-Transport-Security" not in mgr.get("/").headers
     r = mgr.get("/", base_url="https://localhost")
     assert r.headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+def test_latest_telemetry_is_kept_and_shown(panel_db, mgr):
+    conn = _conn(panel_db)
+    for i, (up, temp) in enumerate([(10, 20.0), (4000, 21.26)]):
+        conn.execute("INSERT INTO events (device_id, msg_id, channel, received_at, payload)"
+                     " VALUES ('nfc-01', ?, 'telemetry', ?, ?)",
+                     (f"t{i}", 100.0 + i, json.dumps({"uptime_s": up, "temperature_c": temp,
+                                                      "buffered": 3, "reconnects": True})))
+    conn.execute("BEGIN")
+    assert analytics.record_telemetry(conn) == 1
+    conn.execute("COMMIT")
+    assert analytics.record_telemetry(conn) == 0  # cursor moved
+    row = re.search(r'data-device="nfc-01".*?class="telemetry">(.*?)</td>',
+                    mgr.get("/devices/").get_data(as_text=True), re.S).group(1)
+    assert "up 67 min" in row and "°C 21.3" in row and "buffered 3" in row
+    assert "reconnects" not in row  # a boolean is not a count
