@@ -12,11 +12,12 @@ panel refuses edge and observer principals: those are installer decisions.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from contract.topics import valid_id
@@ -28,6 +29,7 @@ from .i18n import gettext as _
 from .roles import MANAGER, requires
 
 bp = Blueprint("devices", __name__, url_prefix="/devices")
+log = logging.getLogger("vitrine.edge.panel")
 #: What the panel may provision: shop-floor devices, never ``edge`` or ``observer``.
 PANEL_KINDS = ("nfc_reader", "qr_scanner", "camera", "kiosk", "signage")
 
@@ -141,6 +143,7 @@ def add() -> tuple[str, int] | Response:
         "INSERT INTO devices (device_id, kind, zone, shelf) VALUES (?, ?, ?, ?)"
         " ON CONFLICT(device_id) DO UPDATE SET kind = excluded.kind, zone = excluded.zone,"
         " shelf = excluded.shelf", (device_id, kind, zone, shelf))
+    log.info("panel: %s added device %s (%s)", g.user.username, device_id, kind)
     _reload_node()
     reloaded = _reload_broker(prov)
     flash(_("Broker reloaded.") if reloaded else
@@ -167,6 +170,7 @@ def revoke(device_id: str) -> Response | tuple[str, int]:
     except ProvisioningError as exc:
         flash(str(exc))
         return _page(status=404)
+    log.info("panel: %s revoked device %s", g.user.username, device_id)
     _reload_broker(prov)
     flash(_("Device %(id)s revoked.", id=device_id))
     return redirect(url_for("devices.index"))

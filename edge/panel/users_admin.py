@@ -8,6 +8,7 @@ the database every time) and ends their open live streams within seconds.
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from flask import Blueprint, flash, g, render_template, request
@@ -19,6 +20,7 @@ from .roles import MANAGER, requires
 from .users import ROLES, UserError, add_user, list_accounts, reset_password, set_disabled
 
 bp = Blueprint("users", __name__, url_prefix="/users")
+log = logging.getLogger("vitrine.edge.panel")
 
 
 def _page(shown: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
@@ -42,6 +44,7 @@ def add() -> tuple[str, int] | Response:
     except UserError as exc:
         flash(str(exc))
         return _page(status=400)
+    log.info("panel: %s added user %s", g.user.username, name)
     return _page(shown={"username": name, "password": password}, status=201)
 
 
@@ -53,6 +56,7 @@ def reset(username: str) -> tuple[str, int]:
     except UserError:
         flash(_("No such user."))
         return _page(status=404)
+    log.info("panel: %s reset the password of %s", g.user.username, username)
     return _page(shown={"username": username, "password": password})
 
 
@@ -68,6 +72,8 @@ def disable(username: str) -> tuple[str, int]:
     except UserError:
         flash(_("No such user."))
         return _page(status=404)
+    log.info("panel: %s %s user %s", g.user.username, "enabled" if enable else "disabled",
+             username)
     flash(_("User %(name)s enabled.", name=username) if enable
           else _("User %(name)s disabled.", name=username))
     return _page()
