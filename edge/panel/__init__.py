@@ -129,6 +129,7 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
         prices,
         quarantine,
         roles,
+        screens,
         users_admin,
     )
     from .auth import Throttle
@@ -141,8 +142,9 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
     csrf.init_app(app)
     db.init_app(app)
     for module in (auth, dashboard, devices, quarantine, events, i18n, live, users_admin,
-                   operations, analytics, prices, clienteling):
+                   operations, analytics, prices, clienteling, screens):
         app.register_blueprint(module.bp)
+    screens.attach(app, node)
     app.before_request(i18n.select_language)
     app.before_request(roles.enforce)  # after auth's user loader, registered above
     app.add_template_filter(_fmt_time, "when")

@@ -20,6 +20,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from contract.kinds import DEVICE_KINDS
 from contract.topics import valid_id
 from edge.analytics import EFFECTIVE_STATE
 
@@ -31,7 +32,7 @@ from .roles import MANAGER, requires
 bp = Blueprint("devices", __name__, url_prefix="/devices")
 log = logging.getLogger("vitrine.edge.panel")
 #: What the panel may provision: shop-floor devices, never ``edge`` or ``observer``.
-PANEL_KINDS = ("nfc_reader", "qr_scanner", "camera", "kiosk", "signage")
+PANEL_KINDS = DEVICE_KINDS
 
 
 def device_states(conn: sqlite3.Connection) -> dict[str, str]:

@@ -256,6 +256,21 @@ FR: dict[str, str] = {
     "The price each screen shows is decided by the price rule (edge/rules.py).":
         "Le prix affiché est décidé par la règle de prix (edge/rules.py).",
     "Stock on hand": "Stock en rayon",
+    # screens
+    "Screens": "Écrans",
+    "showing": "affiche",
+    "since": "depuis",
+    "pushed by %(who)s": "envoyé par %(who)s",
+    "nothing since the edge started": "rien depuis le démarrage de l'edge",
+    "No signage screen is registered.": "Aucun écran n'est enregistré.",
+    "Push a product to a zone": "Afficher un produit dans une zone",
+    "Show now": "Afficher maintenant",
+    "Pushing to screens needs the panel inside the edge node.":
+        "L'envoi aux écrans demande le panneau dans le nœud edge.",
+    "Pick a product and a zone that has screens.":
+        "Choisissez un produit et une zone qui a des écrans.",
+    "%(name)s sent to %(n)s screen(s) in %(zone)s.":
+        "%(name)s envoyé à %(n)s écran(s) de la zone %(zone)s.",
     # scanning
     "Scan the code or take a photo of it.": "Scannez le code ou prenez-le en photo.",
     "The photo is too large.": "La photo est trop grande.",
