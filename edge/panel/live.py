@@ -7,7 +7,8 @@ changed. It polls its own read-only connection every ``POLL_S``: that works the
 same whether the writer is a thread or a process, costs one indexed range read
 per poll, and keeps tap -> row well under the 250 ms budget
 (``python -m bench.panel``). Streams end after ``MAX_S`` (the browser
-reconnects by itself), when the server stops, or when the user is disabled.
+reconnects by itself; ``PANEL_STREAM_MAX_S`` in tests), when the server stops, or
+when the user is disabled.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def stream() -> Response:
         nonlocal last
         try:
             yield "retry: 1000\n\n"
-            deadline = time.monotonic() + MAX_S
+            deadline = time.monotonic() + app.config.get("PANEL_STREAM_MAX_S", MAX_S)
             next_status = 0.0
             next_ping = time.monotonic() + KEEPALIVE_S
             previous: dict[str, Any] | None = None

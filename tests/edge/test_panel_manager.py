@@ -485,3 +485,28 @@ def test_latest_telemetry_is_kept_and_shown(panel_db, mgr):
                     mgr.get("/devices/").get_data(as_text=True), re.S).group(1)
     assert "up 67 min" in row and "°C 21.3" in row and "buffered 3" in row
     assert "reconnects" not in row  # a boolean is not a count
+
+
+def test_a_stream_ends_by_itself(panel_db):
+    app = create_app({"TESTING": True, "DB_PATH": str(panel_db), "SECRET_KEY": "t",
+                      "PANEL_STREAM_MAX_S": 0.3})
+    c = app.test_client()
+    login(c, STAFF)
+    t0 = time.monotonic()
+    body = c.get("/live/stream").get_data(as_text=True)  # reads to the end
+    assert time.monotonic() - t0 < 5 and body.startswith("retry: 1000")
+
+
+def test_a_disabled_user_loses_the_stream(panel_db, mgr):
+    app = create_app({"TESTING": True, "DB_PATH": str(panel_db), "SECRET_KEY": "t"})
+    clerk = app.test_client()
+    login(clerk, STAFF)
+    resp = clerk.get("/live/stream")
+    try:
+        _read_events(resp, "status")
+        mgr.post("/users/clerk/disable", data={"csrf_token": mgr.token})
+        t0 = time.monotonic()
+        rest = b"".join(resp.response)  # the generator returns once it notices
+        assert time.monotonic() - t0 < 5 and b"event: tap" not in rest
+    finally:
+        resp.close()
