@@ -1,12 +1,14 @@
 """Benchmark: events/s ingested into profiles by central, load generator included.
 
-Runs real worker processes (``python -m central serve``) on SQLite, then on a
-throw-away PostgreSQL with one and with two workers, and posts pre-encoded
-500-event batches to them from a threaded load generator on the same machine
-(round-robin over workers, as a load balancer would). A response means the
-batch is committed, so events/s = events / wall time of the whole run.
+Runs real servers (``python -m central serve``: gunicorn with ``--workers``
+worker processes) on SQLite, then on a throw-away PostgreSQL with one and with two
+servers, and posts pre-encoded 500-event batches to them from a threaded load
+generator on the same machine (round-robin over servers, as a load balancer would).
+A response means the batch is committed, so events/s = events / wall time of the
+whole run. The baseline, in the same run: one werkzeug process (``--server
+werkzeug``, the development server) on PostgreSQL, same load.
 
-    python -m bench.central_ingest [--events 60000]
+    python -m bench.central_ingest [--events 60000] [--workers 4]
 
 Last line of output: one JSON object with the figures.
 """
@@ -65,12 +67,14 @@ def _wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 60) -> Non
 
 
 @contextmanager
-def central_workers(count: int, env_extra: dict[str, str]) -> Iterator[list[str]]:
-    """``count`` worker processes sharing the database in ``env_extra``; yields base URLs."""
+def central_workers(count: int, env_extra: dict[str, str], serve_args: Sequence[str] = ()
+                    ) -> Iterator[list[str]]:
+    """``count`` servers sharing the database in ``env_extra``; yields base URLs."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "VITRINE_CENTRAL_ADMIN_TOKEN": ADMIN,
            "VITRINE_CENTRAL_DEFAULT_TRACKING_CONSENT": "true", **env_extra}
     ports = [free_port() for _ in range(count)]
-    procs = [subprocess.Popen([sys.executable, "-m", "central", "serve", "--port", str(p)],
+    procs = [subprocess.Popen([sys.executable, "-m", "central", "serve", "--port", str(p),
+                               *serve_args],
                               env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL) for p in ports]
     bases = [f"http://127.0.0.1:{p}" for p in ports]
@@ -135,24 +139,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--customers", type=int, default=5_000)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers per server")
     args = parser.parse_args(argv)
-    results: dict[str, Any] = {"events": args.events, "batch_size": 500}
+    serve = ("--workers", str(args.workers))
+    results: dict[str, Any] = {"events": args.events, "batch_size": 500,
+                               "gunicorn_workers": args.workers}
     with tempfile.TemporaryDirectory() as tmp:
         env = {"VITRINE_CENTRAL_SQLITE_PATH": str(Path(tmp) / "central.db")}
-        with central_workers(1, env) as bases:
+        with central_workers(1, env, serve) as bases:
             rate = run_load(bases, store_token(bases[0]), make_events(args.events,
                                                                       args.customers), 500, 2)
         results["sqlite_events_per_s"] = round(rate)
-        print(f"sqlite, 1 worker: {rate:,.0f} events/s", flush=True)
+        print(f"sqlite, 1 server: {rate:,.0f} events/s", flush=True)
     cluster = start_cluster()
     try:
-        for workers in (1, 2):
-            url = cluster.create_schema(f"bench_ingest_{workers}")
-            with central_workers(workers, {"VITRINE_CENTRAL_DATABASE_URL": url}) as bases:
+        url = cluster.create_schema("bench_ingest_werkzeug")
+        with central_workers(1, {"VITRINE_CENTRAL_DATABASE_URL": url},
+                             ("--server", "werkzeug")) as bases:
+            baseline = run_load(bases, store_token(bases[0]),
+                                make_events(args.events, args.customers), 500, 3)
+        results["pg_werkzeug_baseline_events_per_s"] = round(baseline)
+        print(f"postgresql, werkzeug baseline: {baseline:,.0f} events/s", flush=True)
+        for servers in (1, 2):
+            url = cluster.create_schema(f"bench_ingest_{servers}")
+            with central_workers(servers, {"VITRINE_CENTRAL_DATABASE_URL": url},
+                                 serve) as bases:
                 rate = run_load(bases, store_token(bases[0]),
-                                make_events(args.events, args.customers), 500, 2 * workers + 1)
-            results[f"pg_{workers}_worker{'s' if workers > 1 else ''}_events_per_s"] = round(rate)
-            print(f"postgresql, {workers} worker(s): {rate:,.0f} events/s", flush=True)
+                                make_events(args.events, args.customers), 500, 2 * servers + 1)
+            key = f"pg_{servers}_server{'s' if servers > 1 else ''}"
+            results[f"{key}_events_per_s"] = round(rate)
+            results[f"{key}_vs_werkzeug_ratio"] = round(rate / baseline, 2)
+            print(f"postgresql, {servers} gunicorn server(s): {rate:,.0f} events/s", flush=True)
     finally:
         cluster.destroy()
     results["cpu_count"] = os.cpu_count()

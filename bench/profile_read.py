@@ -4,8 +4,9 @@ The data set is generated inside PostgreSQL (``INSERT ... SELECT`` over
 ``generate_series``, secondary indexes rebuilt after the load): per customer
 about 20 events over 90 days (interest taps, half of them anonymous and joined
 through the customer's session link, presence, loyalty credits, profile
-updates from CRM/web). A central worker process serves it; the client reads
-random profiles over HTTP one at a time and measures each round trip.
+updates from CRM/web). ``vitrine central serve`` (gunicorn, its default worker count)
+serves it; the client reads random profiles over HTTP one at a time and measures each
+round trip.
 
     python -m bench.profile_read [--customers 100000] [--events 2000000] [--reads 3000]
 
@@ -75,6 +76,11 @@ def load(url: str, customers: int, events: int) -> None:
                                       WHEN i %% 97 = 2 THEN 'profile'
                                       ELSE 'interest' END AS kind) k
             """, {"c": customers, "n": events, "now": now})
+        # Loyalty balances come from the ledger (central/loyalty.py): one entry per credit.
+        conn.execute("INSERT INTO loyalty_ledger (customer_id, points, ref_kind, ref_id, "
+                     "direction, source, event_id, occurred_at, recorded_at) SELECT "
+                     "customer_id, points, 'purchase', event_id, 'credit', 'bench', event_id, "
+                     "occurred_at, ingested_at FROM events WHERE kind = 'loyalty'")
         for ddl in _SECONDARY_INDEXES.values():
             conn.execute(ddl)
         conn.execute("ANALYZE")

@@ -10,25 +10,42 @@ load balancer in front of one PostgreSQL.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from central.config import CentralConfig, load_config
 from central.db import Database, open_database
-from central.errors import CentralError, ConfigError
+from central.errors import CentralError, ConfigError, TooManyRequests
+from central.json_safe import finite
 from central.migrations import migrate
+from central.rate_limit import RateLimiter
 
 log = logging.getLogger("central")
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Responses are strict JSON: a non-finite number stored long ago goes out as null."""
+
+    sort_keys = False
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("allow_nan", False)
+        return super().dumps(finite(obj), **kwargs)
 
 
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(CentralError)
     def central_error(exc: CentralError) -> Any:
-        return jsonify(error=type(exc).__name__, message=str(exc)), exc.status
+        resp = jsonify(error=type(exc).__name__, message=str(exc))
+        if isinstance(exc, TooManyRequests):
+            resp.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        return resp, exc.status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
@@ -54,11 +71,12 @@ def create_app(test_config: Mapping[str, Any] | None = None,
     """Build a central worker; ``test_config`` overrides every other configuration layer."""
     from central import admin, feeds, ingest, orders, privacy, profiles
 
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
+    app.json = StrictJSONProvider(app)
     cfg = load_config(config_file=config_file, override=test_config)
     app.config["CENTRAL"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["central_rate_limiter"] = RateLimiter()
     if not cfg.database_url:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.extensions["central_db"] = open_configured_database(cfg, app.instance_path)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from central import credentials
 from central.auth import require
 from central.errors import BadRequest, NotFound
+from central.request_input import json_body
 from contract.central_api import API_PREFIX
 
 bp = Blueprint("admin", __name__, url_prefix=API_PREFIX)
@@ -25,8 +26,8 @@ def healthz() -> Any:
 @bp.post("/admin/credentials")
 @require()
 def issue_credential() -> Any:
-    body = request.get_json(silent=True) or {}
-    kind, name = body.get("kind"), body.get("name")
+    body = json_body()
+    kind, name = (body.get("kind"), body.get("name")) if isinstance(body, dict) else (None, None)
     if not isinstance(kind, str) or not isinstance(name, str):
         raise BadRequest('body must be {"kind": "store"|"channel", "name": ...}')
     token = credentials.issue(current_app.extensions["central_db"], kind, name)

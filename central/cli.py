@@ -21,9 +21,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="TOML config file (else $VITRINE_CENTRAL_CONFIG)")
     parser.add_argument("--database-url", help="PostgreSQL URL (else SQLite)")
     sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="run a worker (default)")
+    serve = sub.add_parser("serve", help="serve the API (default): gunicorn, several workers")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8800)
+    serve.add_argument("--server", choices=["gunicorn", "werkzeug"],
+                       help="gunicorn (production, the default) or werkzeug (one process, "
+                            "development); else the `server` setting")
+    serve.add_argument("--workers", type=int, help="gunicorn worker processes")
+    serve.add_argument("--threads", type=int, help="threads per gunicorn worker")
     sub.add_parser("migrate", help="apply database migrations and exit")
     cred = sub.add_parser("credential", help="manage store/channel credentials")
     cred.add_argument("action", choices=["issue", "revoke", "list"])
@@ -36,17 +41,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
     from central import create_app
     from central.credentials import issue, list_all, revoke
-    from central.server import serve
+    from central.server import serve, serve_gunicorn
 
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    override = {"database_url": args.database_url} if args.database_url else None
+    override: dict[str, object] = {"database_url": args.database_url} if args.database_url else {}
+    for name in ("server", "workers", "threads"):
+        if getattr(args, name, None) is not None:
+            override[name] = getattr(args, name)
     try:
-        app = create_app(override, config_file=args.config)
+        # Also checks the configuration and migrates, in this (master) process.
+        app = create_app(override or None, config_file=args.config)
         db = app.extensions["central_db"]
         command = args.command or "serve"
+        host, port = getattr(args, "host", "127.0.0.1"), getattr(args, "port", 8800)
+        cfg = app.config["CENTRAL"]
+        if command == "serve" and cfg.server == "gunicorn":
+            db.close()  # never carry a connection pool across gunicorn's fork
+            serve_gunicorn(lambda: create_app(override or None, config_file=args.config),
+                           host, port, cfg.workers, cfg.threads)
+            return 0
         if command == "serve":
-            serve(app, getattr(args, "host", "127.0.0.1"), getattr(args, "port", 8800))
+            serve(app, host, port)
             return 0
         try:
             if command == "migrate":

@@ -62,6 +62,23 @@ class CentralConfig:
     #: Connections per worker when on PostgreSQL.
     pg_pool_min: int = 1
     pg_pool_max: int = 8
+    #: A store token sees a customer's summary only if the customer identified in that
+    #: store (with tracking consent) within this many days.
+    store_profile_window_days: float = 30.0
+    #: Customer lookups (profile reads) per minute and token, per worker process.
+    store_lookups_per_minute: int = 120
+    channel_lookups_per_minute: int = 6000
+    #: Largest loyalty ledger entry (points, either direction), and the most points
+    #: one customer may be credited per rolling 24 h, all sources together.
+    loyalty_max_points_per_entry: int = 5000
+    loyalty_max_points_per_day: int = 20000
+    #: How far ahead of central's clock a consent decision may be dated (clock skew).
+    consent_clock_skew_s: float = 300.0
+    #: ``vitrine central serve``: ``gunicorn`` (production) or ``werkzeug`` (development).
+    server: str = "gunicorn"
+    #: gunicorn worker processes and threads per worker.
+    workers: int = 4
+    threads: int = 4
     #: Per profile field: ``{"rule": "source_priority"|"most_recent"|"most_complete",
     #: "sources": [...]}``. Fields not listed use ``most_recent``.
     survivorship: dict[str, dict[str, Any]] = field(default_factory=_default_survivorship)
@@ -72,9 +89,17 @@ class CentralConfig:
         url = self.database_url
         if url and not url.startswith(("postgresql://", "postgres://")):
             raise ConfigError(f"database_url must be a postgresql:// URL, got {url!r}")
-        for name in ("timeline_limit", "max_batch_events", "max_body_bytes", "pg_pool_max"):
+        for name in ("timeline_limit", "max_batch_events", "max_body_bytes", "pg_pool_max",
+                     "store_lookups_per_minute", "channel_lookups_per_minute",
+                     "loyalty_max_points_per_entry", "loyalty_max_points_per_day", "workers",
+                     "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
+        if self.server not in ("gunicorn", "werkzeug"):
+            raise ConfigError(f"server must be gunicorn or werkzeug, got {self.server!r}")
+        for name in ("store_profile_window_days", "consent_clock_skew_s"):
+            if not 0 <= getattr(self, name) < 1e9:
+                raise ConfigError(f"{name} must be >= 0")
         if self.interest_half_life_days <= 0:
             raise ConfigError("interest_half_life_days must be > 0")
         check_rules(self.survivorship)

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from central.db import Database
-from central.errors import ConfigError
+from central.errors import InvalidName
 
 KINDS = ("store", "channel")
 TOKEN_PREFIX = "vtc_"
@@ -44,10 +44,11 @@ def hash_token(token: str) -> str:
 
 
 def _principal(kind: str, name: str) -> str:
-    if kind not in KINDS:
-        raise ConfigError(f"credential kind must be one of {KINDS}, got {kind!r}")
-    if not _NAME_RE.match(name):
-        raise ConfigError(f"invalid {kind} name {name!r}")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise InvalidName(f"credential kind must be one of {KINDS}, got {kind!r}")
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise InvalidName(f"invalid {kind} name {str(name)[:80]!r}: 1-64 letters, digits, "
+                          "'_', '.', '-'")
     return f"{kind}:{name}"
 
 

@@ -30,7 +30,9 @@ MAX_PARAMS = 30_000
 #: PostgreSQL array types of the non-text columns bulk-inserted with ``unnest``.
 PG_TYPES = {"occurred_at": "float8", "ingested_at": "float8", "created_at": "float8",
             "linked_at": "float8", "erased_at": "float8", "received_at": "float8",
-            "updated_at": "float8", "points": "int8", "granted": "int2"}
+            "updated_at": "float8", "points": "int8", "granted": "int2",
+            "recorded_at": "float8", "identified_at": "float8",
+            "seq": "int8"}
 #: Attempts of a transaction that lost a deadlock or serialization race.
 RETRIES = 5
 
@@ -44,6 +46,10 @@ class Tx:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(_translate(sql, self.dialect), params)
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """The same statement once per row of parameters (psycopg pipelines them)."""
+        self.conn.cursor().executemany(_translate(sql, self.dialect), rows)
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self.execute(sql, params).fetchall()

@@ -45,6 +45,10 @@ class NotFound(CentralError):
     status = 404
 
 
+class InvalidName(BadRequest):
+    """A credential kind or name that is not allowed (the admin API's 400, the CLI's error)."""
+
+
 class Conflict(CentralError):
     """An id reused with a different content (e.g. the same order id, another order)."""
 
@@ -53,3 +57,13 @@ class Conflict(CentralError):
 
 class EventRejected(ValueError):
     """One event of a batch is invalid; ``str()`` is the reason sent back to the sender."""
+
+
+class TooManyRequests(CentralError):
+    """A credential over its request rate; ``retry_after`` seconds until the next is allowed."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -17,15 +17,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from central import consent, identity
+from central import consent, identity, loyalty
+from central.credentials import Principal
 from central.db import Tx
+from central.errors import EventRejected
 from central.events import Event
+from central.loyalty import LoyaltyLimits
 
 _EVENT_COLUMNS = ("event_id", "kind", "channel", "source", "store_id", "zone", "customer_id",
                   "session_id", "gtin", "category", "points", "occurred_at", "ingested_at",
                   "payload", "alias_key")
-#: Payload keys that identify a person or could be linked to one later.
-_IDENTIFYING_KEYS = ("customer_id", "session_id", "alias")
 
 
 @dataclass
@@ -34,6 +35,9 @@ class BatchResult:
 
     accepted: list[str] = field(default_factory=list)
     duplicate: list[str] = field(default_factory=list)
+    #: ``{"event_id", "reason"}`` of events refused by a rule that needs the database
+    #: (a loyalty limit); the parser's rejections never get this far.
+    rejected: list[dict[str, str]] = field(default_factory=list)
 
 
 def anonymise(event: Event) -> Event:
@@ -43,14 +47,42 @@ def anonymise(event: Event) -> Event:
     statistics but cannot be linked back to a person: the customer id, the
     session id and the device alias (both could be linked later) are dropped.
     """
-    payload = {k: v for k, v in event.payload.items() if k not in _IDENTIFYING_KEYS}
+    payload = {k: v for k, v in event.payload.items() if k not in consent.IDENTIFYING_KEYS}
     return replace(event, customer_id=None, session_id=None, alias_key=None, payload=payload)
 
 
-def store_batch(tx: Tx, events: Sequence[Event], source: str, default_consent: bool,
-                now: float | None = None) -> BatchResult:
-    """Store ``events`` (already validated) as sent by ``source``; see module docstring."""
+def remember_stores(tx: Tx, events: Sequence[Event], consenting: set[str]) -> None:
+    """Record which stores each customer identified in (see ``customer_stores``).
+
+    ``identified_at`` (what scopes a store's profile lookups) is kept only for
+    customers with tracking consent; without it only the bare membership is
+    kept (no time), so that an erasure still reaches every store that may hold
+    a local copy.
+    """
+    seen: dict[tuple[str, str], float | None] = {}
+    for e in events:
+        if not (e.tracking and e.customer_id and e.store_id):
+            continue
+        key = (e.customer_id, e.store_id)
+        last = seen.get(key)
+        if e.customer_id in consenting and (last is None or e.occurred_at > last):
+            last = e.occurred_at
+        seen[key] = last
+    tx.insert_many(
+        "customer_stores", ("customer_id", "store_id", "identified_at"),
+        [(c, st, last) for (c, st), last in sorted(seen.items())],
+        "ON CONFLICT (customer_id, store_id) DO UPDATE SET identified_at = CASE WHEN "
+        "customer_stores.identified_at IS NULL OR excluded.identified_at > "
+        "customer_stores.identified_at THEN excluded.identified_at "
+        "ELSE customer_stores.identified_at END")
+
+
+def store_batch(tx: Tx, events: Sequence[Event], sender: Principal, default_consent: bool,
+                now: float | None = None, limits: LoyaltyLimits | None = None) -> BatchResult:
+    """Store ``events`` (already validated) as sent by ``sender``; see module docstring."""
     now = time.time() if now is None else now
+    limits = limits or LoyaltyLimits()
+    source = sender.label
     result = BatchResult()
     unique: dict[str, Event] = {}
     for ev in events:
@@ -67,16 +99,20 @@ def store_batch(tx: Tx, events: Sequence[Event], source: str, default_consent: b
             result.duplicate.append(ev.event_id)
         else:
             kept.append(ev)
+    kept = _ledger(tx, kept, sender, limits, now, result)
 
     consent.apply_consent_events(tx, [e for e in kept if e.kind == "consent"], now)
     tracked_customers = sorted({e.customer_id for e in kept if e.tracking and e.customer_id})
     consenting = consent.tracking_allowed(tx, tracked_customers, default_consent)
+    if sender.kind in ("store", "admin"):
+        remember_stores(tx, kept, consenting)
     stored = [anonymise(e) if e.tracking and e.customer_id and e.customer_id not in consenting
               else e for e in kept]
 
     rows = [(e.event_id, e.kind, e.channel, source, e.store_id, e.zone, e.customer_id,
              e.session_id, e.gtin, e.category, e.points, e.occurred_at, now,
-             json.dumps(e.payload, separators=(",", ":")), e.alias_key) for e in stored]
+             json.dumps(e.payload, separators=(",", ":"), allow_nan=False), e.alias_key)
+            for e in stored]
     new_ids = {r["event_id"] for r in tx.insert_many(
         "events", _EVENT_COLUMNS, rows, "ON CONFLICT (event_id) DO NOTHING", "event_id")}
     for e in stored:
@@ -90,3 +126,30 @@ def store_batch(tx: Tx, events: Sequence[Event], source: str, default_consent: b
     identity.link_sessions(tx, [(e.session_id, e.customer_id) for e in linking], now)
     identity.link_aliases(tx, [(e.alias_key, e.customer_id) for e in linking], now)
     return result
+
+
+def _ledger(tx: Tx, events: list[Event], sender: Principal, limits: LoyaltyLimits, now: float,
+            result: BatchResult) -> list[Event]:
+    """Append the loyalty events' ledger entries; return the events still to store.
+
+    A loyalty event already stored (same id) is left to the insert below to
+    report as a duplicate; one whose reference already has its entry is a
+    duplicate too; one refused by a limit is rejected and not stored at all.
+    """
+    loyal = [e for e in events if e.kind == "loyalty"]
+    if not loyal:
+        return events
+    cond, params = tx.member("event_id", [e.event_id for e in loyal])
+    known = {r["event_id"] for r in tx.all(f"SELECT event_id FROM events WHERE {cond}", params)}
+    out = []
+    for ev in events:
+        if ev.kind == "loyalty" and ev.event_id not in known:
+            try:
+                if not loyalty.record(tx, ev, sender, limits, now):
+                    result.duplicate.append(ev.event_id)
+                    continue
+            except EventRejected as exc:
+                result.rejected.append({"event_id": ev.event_id, "reason": str(exc)})
+                continue
+        out.append(ev)
+    return out

@@ -20,6 +20,7 @@ import fastjsonschema
 
 from central.credentials import Principal
 from central.errors import EventRejected
+from central.json_safe import problem
 from contract.validation import SchemaError, validate
 
 #: Channels whose events can reach a profile. ``store`` is the edge outbox.
@@ -36,11 +37,22 @@ TRACKING_KINDS = frozenset({"interest", "presence", "identify"})
 PROFILE_FIELDS = ("name", "email", "phone", "address", "birth_date", "preferred_store")
 #: Consent purposes a channel may record.
 CONSENT_PURPOSES = ("tracking", "marketing")
+#: Profile fields an in-store kiosk may set. Contact data (email, phone, address,
+#: birth date) and the name change only from the customer's own channels (web, app)
+#: and those acting at their request (call centre, CRM): a shared kiosk, or a leaked
+#: store token, must not be able to redirect a customer's mail.
+KIOSK_PROFILE_FIELDS = ("preferred_store",)
+#: What a loyalty ledger entry is tied to (see :mod:`central.loyalty`).
+LOYALTY_REFERENCES = ("order", "purchase")
+#: Consent decisions dated further ahead than this are refused (see :mod:`central.consent`).
+CONSENT_SKEW_S = 300.0
 
 MAX_ID_LEN = 128
 #: Timestamps before 2001-09-09 (1e9 s) or more than a day ahead are clock bugs.
 MIN_TS = 1e9
+MAX_TS = 1e11
 FUTURE_SLACK_S = 86_400.0
+_TS = {"type": "number", "minimum": MIN_TS, "maximum": MAX_TS}
 
 _ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LEN}
 #: Scope of a device-scoped alias: a channel or device family (``app``, ``web``, ``kiosk``).
@@ -59,20 +71,24 @@ CHANNEL_EVENT_SCHEMA: dict[str, Any] = {
         "event_id": _ID,
         "type": {"enum": list(CHANNEL_TYPES)},
         "channel": {"enum": [c for c in CHANNELS if c != "store"]},
-        "occurred_at": {"type": "number"},
+        "occurred_at": _TS,
         "customer_id": _OPT_ID,
         "session_id": _OPT_ID,
         "alias": _ALIAS,
         "store_id": _OPT_ID,
         "zone": {"type": ["string", "null"], "maxLength": MAX_ID_LEN},
         "gtin": {"type": ["string", "null"], "pattern": "^[0-9]{14}$"},
-        "product": {"type": ["object", "null"]},
+        "product": {"type": ["object", "null"], "maxProperties": 32},
         "fields": {
             "type": "object",
             "propertyNames": {"enum": list(PROFILE_FIELDS)},
             "additionalProperties": {"type": ["string", "null"], "maxLength": 512},
         },
         "points": {"type": "integer", "minimum": -1_000_000, "maximum": 1_000_000},
+        "reference": {
+            "type": "object", "required": ["kind", "id"], "additionalProperties": False,
+            "properties": {"kind": {"enum": list(LOYALTY_REFERENCES)}, "id": _ID},
+        },
         "consents": {
             "type": "object",
             "propertyNames": {"enum": list(CONSENT_PURPOSES)},
@@ -164,12 +180,13 @@ def _parse_store_event(raw: dict[str, Any], principal: Principal, now: float) ->
 _REQUIRED_BY_TYPE = {
     "identify": ("customer_id",),
     "profile": ("customer_id", "fields"),
-    "loyalty": ("customer_id", "points"),
+    "loyalty": ("customer_id", "points", "reference"),
     "consent": ("customer_id", "consents"),
 }
 
 
-def _parse_channel_event(raw: dict[str, Any], principal: Principal, now: float) -> Event:
+def _parse_channel_event(raw: dict[str, Any], principal: Principal, now: float,
+                         consent_skew: float) -> Event:
     try:
         _validate_channel_event(raw)
     except fastjsonschema.JsonSchemaException as exc:
@@ -185,6 +202,16 @@ def _parse_channel_event(raw: dict[str, Any], principal: Principal, now: float) 
     for key in _REQUIRED_BY_TYPE.get(kind, ()):
         if raw.get(key) in (None, {}, ""):
             raise EventRejected(f"{kind} events need {key}")
+    if kind == "profile" and channel == "kiosk":
+        refused = sorted(set(raw["fields"]) - set(KIOSK_PROFILE_FIELDS))
+        if refused:
+            raise EventRejected(f"the kiosk channel cannot change {', '.join(refused)}: "
+                                "contact data changes only from the customer's own channels")
+    if kind == "loyalty" and raw["points"] == 0:
+        raise EventRejected("loyalty events need non-zero points")
+    if kind == "consent" and raw["occurred_at"] > now + consent_skew:
+        raise EventRejected(f"consent dated {raw['occurred_at'] - now:.0f} s in the future "
+                            f"(at most {consent_skew:.0f} s of clock skew)")
     alias = raw.get("alias")
     aliased = alias_key(alias["scope"], alias["alias"]) if alias else None
     if kind == "identify" and not (raw.get("session_id") or aliased):
@@ -205,7 +232,8 @@ def _parse_channel_event(raw: dict[str, Any], principal: Principal, now: float) 
         alias_key=aliased)
 
 
-def parse_event(raw: Any, principal: Principal, now: float | None = None) -> Event:
+def parse_event(raw: Any, principal: Principal, now: float | None = None,
+                consent_skew: float = CONSENT_SKEW_S) -> Event:
     """Validate ``raw`` as sent by ``principal``; raise :class:`EventRejected` with a reason.
 
     An event without ``channel`` (or ``channel: "store"``) is a contract event
@@ -214,6 +242,9 @@ def parse_event(raw: Any, principal: Principal, now: float | None = None) -> Eve
     now = time.time() if now is None else now
     if not isinstance(raw, dict):
         raise EventRejected("an event must be a JSON object")
+    reason = problem(raw)
+    if reason:
+        raise EventRejected(reason)
     _check_id(raw)
     channel = raw.get("channel", "store")
     if channel == "store":
@@ -223,4 +254,4 @@ def parse_event(raw: Any, principal: Principal, now: float | None = None) -> Eve
         return _parse_store_event(body, principal, now)
     if channel not in CHANNELS:
         raise EventRejected(f"channel must be one of {CHANNELS}")
-    return _parse_channel_event(raw, principal, now)
+    return _parse_channel_event(raw, principal, now, consent_skew)

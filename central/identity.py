@@ -30,8 +30,21 @@ from central.events import Event, alias_key
 #: Kinds of anonymous identifiers linked to customers (``identity_links.kind``).
 LINK_KINDS = ("session", "alias")
 
-__all__ = ["LINK_KINDS", "alias_key", "alias_of_key", "link_sessions", "link_aliases",
-           "sessions_of", "alias_keys_of", "aliases_of", "erased_before"]
+__all__ = ["LINK_KINDS", "LINKED_EVENTS", "alias_key", "alias_of_key", "link_sessions",
+           "link_aliases", "sessions_of", "alias_keys_of", "aliases_of", "erased_before"]
+
+#: The three ways an event belongs to a customer, each a condition on ``events`` with
+#: one ``?`` (the customer id). Callers run one statement per branch instead of
+#: OR-ing them: PostgreSQL plans ``x IN (subquery) OR ...`` as a subplan that
+#: falls back to a linear scan per row once the customer's links outgrow
+#: ``work_mem`` (minutes for 250,000 sessions), while each branch alone is a
+#: semi-join. Subqueries, not parameter lists, so any number of links fits.
+LINKED_EVENTS = (
+    "customer_id = ?",
+    "session_id IN (SELECT value FROM identity_links WHERE kind = 'session' "
+    "AND customer_id = ?)",
+    "alias_key IN (SELECT value FROM identity_links WHERE kind = 'alias' AND customer_id = ?)",
+)
 
 
 def alias_of_key(key: str) -> dict[str, str]:

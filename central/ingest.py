@@ -11,18 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify
 
 from central.auth import require
 from central.errors import BadRequest, EventRejected
 from central.event_store import store_batch
-from central.events import Event, parse_event
+from central.events import CONSENT_SKEW_S, Event, parse_event
+from central.loyalty import LoyaltyLimits
+from central.request_input import json_body
 from contract.central_api import API_PREFIX
 
 bp = Blueprint("ingest", __name__, url_prefix=API_PREFIX)
 
 
-def parse_batch(body: Any, principal: Any, max_events: int
+def parse_batch(body: Any, principal: Any, max_events: int,
+                consent_skew: float = CONSENT_SKEW_S
                 ) -> tuple[list[Event], list[dict[str, str]]]:
     """Split a request body into valid events and ``{"event_id", "reason"}`` rejections."""
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
@@ -34,7 +37,7 @@ def parse_batch(body: Any, principal: Any, max_events: int
     rejected: list[dict[str, str]] = []
     for index, raw in enumerate(raw_events):
         try:
-            good.append(parse_event(raw, principal))
+            good.append(parse_event(raw, principal, consent_skew=consent_skew))
         except EventRejected as exc:
             event_id = raw.get("event_id") if isinstance(raw, dict) else None
             rejected.append({"event_id": event_id if isinstance(event_id, str) else None,
@@ -46,9 +49,11 @@ def parse_batch(body: Any, principal: Any, max_events: int
 @require("store", "channel")
 def ingest_events() -> Any:
     cfg = current_app.config["CENTRAL"]
-    body = request.get_json(silent=True)
-    good, rejected = parse_batch(body, g.principal, cfg.max_batch_events)
+    good, rejected = parse_batch(json_body(), g.principal, cfg.max_batch_events,
+                                 cfg.consent_clock_skew_s)
     db = current_app.extensions["central_db"]
-    result = db.run(lambda tx: store_batch(tx, good, g.principal.label,
-                                           cfg.default_tracking_consent))
-    return jsonify(accepted=result.accepted, duplicate=result.duplicate, rejected=rejected)
+    limits = LoyaltyLimits(cfg.loyalty_max_points_per_entry, cfg.loyalty_max_points_per_day)
+    result = db.run(lambda tx: store_batch(tx, good, g.principal, cfg.default_tracking_consent,
+                                           limits=limits))
+    return jsonify(accepted=result.accepted, duplicate=result.duplicate,
+                   rejected=rejected + result.rejected)

@@ -20,7 +20,10 @@ _PG_LOCK_ID = 0x56495452  # "VITR"
 _SERIAL = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",
            "postgres": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"}
 
-MIGRATIONS: list[tuple[int, str, list[str]]] = [
+#: A statement is SQL for both engines, or ``{dialect: sql}`` (a dialect left out skips it).
+Statement = str | dict[str, str]
+
+MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
     (1, "core schema", [
         """CREATE TABLE credentials (
             principal TEXT PRIMARY KEY,
@@ -144,6 +147,60 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             version BIGINT NOT NULL,
             updated_at DOUBLE PRECISION NOT NULL)""",
     ]),
+    # Least privilege (central/loyalty.py, central/profiles.py, central/privacy.py):
+    # - loyalty points live in an append-only ledger, one entry per (order or
+    #   purchase, direction): the database refuses UPDATE, and a second credit for
+    #   the same purchase conflicts instead of adding up. Earlier loyalty events
+    #   become "legacy" entries so balances do not change.
+    # - customer_stores: which stores a customer identified in (identified_at only
+    #   while tracking consent holds), to scope store lookups and route erasures.
+    # - erasure_stores: which stores receive each erasure order, with the sessions
+    #   aliases that store saw; orders erased before this migration go to every store.
+    (5, "least privilege", [
+        """CREATE TABLE loyalty_ledger (
+            entry_id {serial},
+            customer_id TEXT NOT NULL,
+            points BIGINT NOT NULL,
+            ref_kind TEXT NOT NULL,
+            ref_id TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            source TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            occurred_at DOUBLE PRECISION NOT NULL,
+            recorded_at DOUBLE PRECISION NOT NULL,
+            UNIQUE (ref_kind, ref_id, direction))""",
+        "CREATE INDEX loyalty_ledger_customer ON loyalty_ledger (customer_id, recorded_at)",
+        "INSERT INTO loyalty_ledger (customer_id, points, ref_kind, ref_id, direction, source, "
+        "event_id, occurred_at, recorded_at) SELECT customer_id, points, 'legacy', event_id, "
+        "CASE WHEN points < 0 THEN 'debit' ELSE 'credit' END, source, event_id, occurred_at, "
+        "ingested_at FROM events WHERE kind = 'loyalty' AND customer_id IS NOT NULL "
+        "AND points IS NOT NULL",
+        {"sqlite": "CREATE TRIGGER loyalty_ledger_append_only BEFORE UPDATE ON loyalty_ledger "
+                   "BEGIN SELECT RAISE(ABORT, 'loyalty_ledger is append-only'); END",
+         "postgres": "CREATE FUNCTION loyalty_ledger_append_only() RETURNS trigger "
+                     "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
+                     "'loyalty_ledger is append-only'; END $$"},
+        {"postgres": "CREATE TRIGGER loyalty_ledger_append_only BEFORE UPDATE ON loyalty_ledger "
+                     "FOR EACH ROW EXECUTE FUNCTION loyalty_ledger_append_only()"},
+        """CREATE TABLE customer_stores (
+            customer_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            identified_at DOUBLE PRECISION,
+            PRIMARY KEY (customer_id, store_id))""",
+        "INSERT INTO customer_stores (customer_id, store_id, identified_at) "
+        "SELECT customer_id, store_id, MAX(occurred_at) FROM events "
+        "WHERE customer_id IS NOT NULL AND store_id IS NOT NULL "
+        "AND kind IN ('presence', 'interest', 'identify') GROUP BY customer_id, store_id",
+        """CREATE TABLE erasure_stores (
+            seq BIGINT NOT NULL,
+            store_id TEXT NOT NULL,
+            session_ids TEXT NOT NULL,
+            alias_keys TEXT NOT NULL,
+            PRIMARY KEY (store_id, seq))""",
+        "INSERT INTO erasure_stores (seq, store_id, session_ids, alias_keys) SELECT e.seq, "
+        "c.name, e.session_ids, COALESCE(e.alias_keys, '[]') FROM erasures e, credentials c "
+        "WHERE c.kind = 'store'",
+    ]),
 ]
 
 
@@ -164,7 +221,9 @@ def _migrate(tx: Tx) -> list[int]:
         if version in done:
             continue
         for stmt in statements:
-            tx.execute(stmt.replace("{serial}", _SERIAL[tx.dialect]))
+            sql = stmt.get(tx.dialect) if isinstance(stmt, dict) else stmt
+            if sql:
+                tx.execute(sql.replace("{serial}", _SERIAL[tx.dialect]))
         tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                    (version, name, time.time()))
         newly.append(version)

@@ -16,11 +16,12 @@ import time
 from typing import Any
 
 import fastjsonschema
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify
 
 from central.auth import require, require_store_scope
 from central.db import Tx
 from central.errors import BadRequest, Conflict, Forbidden
+from central.request_input import int_arg, json_body
 from contract.central_api import API_PREFIX
 
 bp = Blueprint("orders", __name__, url_prefix=API_PREFIX)
@@ -35,7 +36,7 @@ ORDER_SCHEMA: dict[str, Any] = {
         "order_id": _ID,
         "channel": {"enum": list(ORDER_CHANNELS)},
         "customer_id": {"type": ["string", "null"], "maxLength": 128},
-        "created_at": {"type": "number"},
+        "created_at": {"type": "number", "minimum": 0, "maximum": 1e11},
         "fulfilment": {
             "type": "object",
             "required": ["type"],
@@ -53,7 +54,8 @@ ORDER_SCHEMA: dict[str, Any] = {
                 "properties": {
                     "gtin": {"type": "string", "pattern": "^[0-9]{14}$"},
                     "quantity": {"type": "integer", "minimum": 1, "maximum": 10_000},
-                    "unit_price_cents": {"type": "integer", "minimum": 0},
+                    "unit_price_cents": {"type": "integer", "minimum": 0,
+                                         "maximum": 10**10},
                 },
             },
         },
@@ -107,7 +109,7 @@ def orders_since(tx: Tx, store_id: str, since: int, limit: int) -> list[dict[str
 @bp.post("/orders")
 @require("store", "channel")
 def post_order() -> Any:
-    order = request.get_json(silent=True)
+    order = json_body()
     try:
         _validate_order(order)
     except fastjsonschema.JsonSchemaException as exc:
@@ -117,7 +119,14 @@ def post_order() -> Any:
         raise Forbidden("a store credential can only submit kiosk orders")
     if principal.kind == "channel" and order["channel"] != principal.name:
         raise Forbidden(f"channel {order['channel']!r} is not the authenticated channel")
-    store_id = route(order, current_app.config["CENTRAL"].home_delivery_store)
+    home_store = current_app.config["CENTRAL"].home_delivery_store
+    store_id = route(order, home_store)
+    if principal.kind == "store" and store_id not in (principal.name, home_store):
+        raise Forbidden("a store credential can only submit orders it fulfils (collected "
+                        "in this store) or home deliveries from the warehouse")
+    if principal.kind == "store" and store_id == home_store and (
+            order["fulfilment"]["type"] != "home_delivery"):
+        raise Forbidden("a store credential can only submit orders it fulfils")
     db = current_app.extensions["central_db"]
     status, seq = db.run(lambda tx: submit(tx, order, store_id, principal.label, time.time()))
     return jsonify(order_id=order["order_id"], status=status, store_id=store_id, seq=seq), (
@@ -128,11 +137,8 @@ def post_order() -> Any:
 @require("store")
 def store_orders(store_id: str) -> Any:
     require_store_scope(store_id)
-    try:
-        since = int(request.args.get("since", 0))
-        limit = min(max(int(request.args.get("limit", 100)), 1), 1000)
-    except ValueError:
-        raise BadRequest("since and limit must be integers") from None
+    since = int_arg("since", 0)
+    limit = int_arg("limit", 100, 1, 1000)
     db = current_app.extensions["central_db"]
     items = db.run(lambda tx: orders_since(tx, store_id, since, limit), write=False)
     return jsonify(orders=items, next=items[-1]["seq"] if items else since)

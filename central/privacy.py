@@ -15,29 +15,59 @@ import json
 import time
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify
 
 from central import identity
 from central.auth import require, require_store_scope
 from central.consent import consents_of_request, set_consent
 from central.db import Tx
-from central.errors import BadRequest
+from central.json_safe import loads_lenient
 from central.profiles import build_profile
+from central.request_input import int_arg, json_body
 from contract.central_api import API_PREFIX
 
 bp = Blueprint("privacy", __name__, url_prefix=API_PREFIX)
 
 MAX_FEED_PAGE = 1000
 
+#: Rows fetched per round trip when exporting.
+EXPORT_BATCH = 5000
+
+
+def _holders(tx: Tx, customer_id: str) -> dict[str, tuple[set[str], set[str]]]:
+    """Stores that may hold a local copy of the customer, with the sessions and aliases
+    each saw: where it identified (``customer_stores``), where its linked events came
+    from, and which stores fulfil its orders."""
+    out: dict[str, tuple[set[str], set[str]]] = {}
+    for row in tx.all("SELECT store_id FROM customer_stores WHERE customer_id = ? UNION "
+                      "SELECT store_id FROM orders WHERE customer_id = ?",
+                      (customer_id, customer_id)):
+        out.setdefault(row["store_id"], (set(), set()))
+    for branch in identity.LINKED_EVENTS:
+        for row in tx.all("SELECT DISTINCT store_id, session_id, alias_key FROM events WHERE "
+                          f"store_id IS NOT NULL AND source LIKE ? AND {branch}",
+                          ("store:%", customer_id)):
+            sessions, aliases = out.setdefault(row["store_id"], (set(), set()))
+            if row["session_id"]:
+                sessions.add(row["session_id"])
+            if row["alias_key"]:
+                aliases.add(row["alias_key"])
+    return out
+
 
 def erase(tx: Tx, customer_id: str, requested_by: str, now: float) -> int:
-    """Delete everything linked to ``customer_id``; return the erasure order's seq."""
+    """Delete everything linked to ``customer_id``; return the erasure order's seq.
+
+    The erasure order goes only to the stores that may hold a copy (see
+    :func:`_holders`), each with only the sessions and aliases it saw.
+    """
     sessions = identity.sessions_of(tx, customer_id)
     aliases = identity.alias_keys_of(tx, customer_id)
-    tx.execute(f"DELETE FROM events WHERE customer_id = ? OR session_id IN "
-               f"{tx.in_list(sessions)} OR alias_key IN {tx.in_list(aliases)}",
-               [customer_id, *sessions, *aliases])
-    for table in ("identity_links", "consents", "customers"):
+    holders = _holders(tx, customer_id)
+    for branch in identity.LINKED_EVENTS:
+        tx.execute(f"DELETE FROM events WHERE {branch}", (customer_id,))
+    for table in ("identity_links", "consents", "loyalty_ledger", "customer_stores",
+                  "customers"):
         tx.execute(f"DELETE FROM {table} WHERE customer_id = ?", (customer_id,))
     tx.insert_many("erased_identities", ("kind", "value", "erased_at"),
                    [("customer", customer_id, now)] + [("session", s, now) for s in sessions]
@@ -46,36 +76,69 @@ def erase(tx: Tx, customer_id: str, requested_by: str, now: float) -> int:
     row = tx.one("INSERT INTO erasures (customer_id, session_ids, alias_keys, erased_at, "
                  "requested_by) VALUES (?, ?, ?, ?, ?) RETURNING seq",
                  (customer_id, json.dumps(sessions), json.dumps(aliases), now, requested_by))
-    return int(row["seq"])
+    seq = int(row["seq"])
+    tx.insert_many("erasure_stores", ("seq", "store_id", "session_ids", "alias_keys"),
+                   [(seq, store, json.dumps(sorted(s)), json.dumps(sorted(a)))
+                    for store, (s, a) in sorted(holders.items())])
+    return seq
+
+
+def _batched(tx: Tx, sql: str, params: list[Any], key: str) -> list[Any]:
+    """All rows of ``sql ... AND <key> > ? ORDER BY <key> LIMIT ?``, one batch at a time."""
+    out: list[Any] = []
+    after: Any = ""
+    while True:
+        rows = tx.all(f"{sql} AND {key} > ? ORDER BY {key} LIMIT ?",
+                      [*params, after, EXPORT_BATCH])
+        out.extend(rows)
+        if len(rows) < EXPORT_BATCH:
+            return out
+        after = rows[-1][key]
 
 
 def export(tx: Tx, customer_id: str, cfg: Any) -> dict[str, Any]:
-    """Everything central holds about the customer, as one JSON document."""
+    """Everything central holds about the customer, as one JSON document.
+
+    Read in batches of :data:`EXPORT_BATCH` rows by key, so the size of the
+    customer's history bounds nothing but the document itself; payloads stored
+    before ``NaN`` was refused come out with ``null`` in its place.
+    """
     profile = build_profile(tx, customer_id, cfg)
-    sessions = profile["identity"]["sessions"]
-    aliases = identity.alias_keys_of(tx, customer_id)
-    events = tx.all(f"SELECT event_id, kind, channel, store_id, occurred_at, payload FROM events "
-                    f"WHERE customer_id = ? OR session_id IN {tx.in_list(sessions)} "
-                    f"OR alias_key IN {tx.in_list(aliases)} ORDER BY occurred_at, event_id",
-                    [customer_id, *sessions, *aliases])
+    found: dict[str, Any] = {}
+    for branch in identity.LINKED_EVENTS:
+        for row in _batched(tx, "SELECT event_id, kind, channel, store_id, occurred_at, "
+                                f"payload FROM events WHERE {branch}", [customer_id],
+                            "event_id"):
+            found[row["event_id"]] = row
+    events = sorted(found.values(), key=lambda r: (r["occurred_at"], r["event_id"]))
     orders = tx.all("SELECT order_id, store_id, received_at, payload FROM orders "
                     "WHERE customer_id = ? ORDER BY seq", (customer_id,))
+    ledger = tx.all("SELECT points, ref_kind, ref_id, direction, source, event_id, "
+                    "occurred_at, recorded_at FROM loyalty_ledger WHERE customer_id = ? "
+                    "ORDER BY entry_id", (customer_id,))
+    stores = tx.all("SELECT store_id, identified_at FROM customer_stores "
+                    "WHERE customer_id = ? ORDER BY store_id", (customer_id,))
     return {
         "exported_at": time.time(),
         "profile": profile,
         "events": [{**{k: r[k] for k in ("event_id", "kind", "channel", "store_id",
-                                         "occurred_at")}, "payload": json.loads(r["payload"])}
-                   for r in events],
+                                         "occurred_at")},
+                    "payload": loads_lenient(r["payload"])} for r in events],
         "orders": [{"order_id": r["order_id"], "store_id": r["store_id"],
-                    "received_at": r["received_at"], "order": json.loads(r["payload"])}
+                    "received_at": r["received_at"], "order": loads_lenient(r["payload"])}
                    for r in orders],
+        "loyalty_ledger": [dict(r) for r in ledger],
+        "stores": [dict(r) for r in stores],
     }
 
 
-def erasures_since(tx: Tx, since: int, limit: int) -> list[dict[str, Any]]:
-    """Erasure orders for the edges; ``aliases`` lets a kiosk drop a locally kept alias."""
-    rows = tx.all("SELECT seq, customer_id, session_ids, alias_keys, erased_at FROM erasures "
-                  "WHERE seq > ? ORDER BY seq LIMIT ?", (since, limit))
+def erasures_since(tx: Tx, store_id: str, since: int, limit: int) -> list[dict[str, Any]]:
+    """Erasure orders for ``store_id``'s edge: only customers it may hold, with only the
+    sessions and aliases it saw (``aliases`` lets a kiosk drop a locally kept alias)."""
+    rows = tx.all("SELECT s.seq, e.customer_id, s.session_ids, s.alias_keys, e.erased_at "
+                  "FROM erasure_stores s JOIN erasures e ON e.seq = s.seq "
+                  "WHERE s.store_id = ? AND s.seq > ? ORDER BY s.seq LIMIT ?",
+                  (store_id, since, limit))
     return [{"seq": r["seq"], "customer_id": r["customer_id"],
              "session_ids": json.loads(r["session_ids"]),
              "aliases": [identity.alias_of_key(k) for k in json.loads(r["alias_keys"] or "[]")],
@@ -83,21 +146,17 @@ def erasures_since(tx: Tx, since: int, limit: int) -> list[dict[str, Any]]:
             for r in rows]
 
 
-def _int_arg(name: str, default: int) -> int:
-    try:
-        return int(request.args.get(name, default))
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer") from None
-
-
 @bp.put("/customers/<customer_id>/consents")
 @require("channel")
 def put_consents(customer_id: str) -> Any:
-    changes, at = consents_of_request(request.get_json(silent=True))
+    cfg = current_app.config["CENTRAL"]
+    now = time.time()
+    changes, at = consents_of_request(json_body(), now, cfg.consent_clock_skew_s)
     db = current_app.extensions["central_db"]
 
     def apply(tx: Tx) -> dict[str, bool]:
-        return {purpose: set_consent(tx, customer_id, purpose, granted, g.principal.name, at)
+        return {purpose: set_consent(tx, customer_id, purpose, granted, g.principal.name, at,
+                                     now)
                 for purpose, granted in changes.items()}
 
     return jsonify(customer_id=customer_id, applied=db.run(apply))
@@ -123,11 +182,8 @@ def export_customer(customer_id: str) -> Any:
 @require("store")
 def store_erasures(store_id: str) -> Any:
     require_store_scope(store_id)
-    since = _int_arg("since", 0)
-    limit = min(max(_int_arg("limit", MAX_FEED_PAGE), 1), MAX_FEED_PAGE)
+    since = int_arg("since", 0)
+    limit = int_arg("limit", MAX_FEED_PAGE, 1, MAX_FEED_PAGE)
     db = current_app.extensions["central_db"]
-    items = db.run(lambda tx: erasures_since(tx, since, limit), write=False)
+    items = db.run(lambda tx: erasures_since(tx, store_id, since, limit), write=False)
     return jsonify(erasures=items, next=items[-1]["seq"] if items else since)
-
-
-

@@ -8,17 +8,18 @@ seen, surviving field values) is computed from their rows in Python.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, g, jsonify
 
-from central import identity, interests, survivorship
+from central import consent, identity, interests, loyalty, survivorship
 from central.auth import require
 from central.config import CentralConfig
+from central.credentials import Principal
 from central.db import Tx
-from central.errors import NotFound
+from central.errors import NotFound, TooManyRequests
+from central.json_safe import loads_lenient
 from central.survivorship import Observation
 from contract.central_api import API_PREFIX
 
@@ -34,7 +35,10 @@ def recent_activity(tx: Tx, customer_id: str, since: float, limit: int) -> list[
 
     Newest first. One indexed branch per identifier kind; the alias branch
     leaves out events already found through their (linked) session, so an
-    event carrying both is counted once without a de-duplicating ``UNION``.
+    event carrying both is counted once without a de-duplicating ``UNION``. That
+    test is a correlated ``NOT EXISTS`` (a primary-key probe per row), not ``NOT
+    IN (subquery)``, which PostgreSQL runs as a linear scan per row once the
+    customer's sessions outgrow ``work_mem``.
     """
     linked = "SELECT value FROM identity_links WHERE kind = '{}' AND customer_id = ?"
     # SQLite without ANALYZE statistics prefers events_customer for "customer_id IS
@@ -47,7 +51,8 @@ def recent_activity(tx: Tx, customer_id: str, since: float, limit: int) -> list[
         f"AND session_id IN ({linked.format('session')}) AND occurred_at >= ? "
         f"UNION ALL SELECT {_ACTIVITY_COLUMNS} FROM events WHERE {anon} "
         f"AND alias_key IN ({linked.format('alias')}) AND occurred_at >= ? "
-        f"AND (session_id IS NULL OR session_id NOT IN ({linked.format('session')})) "
+        "AND (session_id IS NULL OR NOT EXISTS (SELECT 1 FROM identity_links l WHERE "
+        "l.kind = 'session' AND l.value = events.session_id AND l.customer_id = ?)) "
         "ORDER BY occurred_at DESC, event_id LIMIT ?",
         (customer_id, since, customer_id, since, customer_id, since, customer_id, limit))
 
@@ -57,7 +62,9 @@ def observations(tx: Tx, customer_id: str) -> list[Observation]:
                   "WHERE customer_id = ? AND kind = 'profile'", (customer_id,))
     out = []
     for row in rows:
-        for field, value in json.loads(row["payload"]).get("fields", {}).items():
+        payload = loads_lenient(row["payload"])
+        fields = payload.get("fields") if isinstance(payload, dict) else None
+        for field, value in (fields if isinstance(fields, dict) else {}).items():
             if isinstance(value, str):
                 out.append(Observation(field, value, row["channel"], row["occurred_at"]))
     return out
@@ -71,9 +78,8 @@ def consents_of(tx: Tx, customer_id: str) -> dict[str, dict[str, Any]]:
 
 
 def loyalty_points(tx: Tx, customer_id: str) -> int:
-    row = tx.one("SELECT COALESCE(SUM(points), 0) AS total FROM events "
-                 "WHERE customer_id = ? AND kind = 'loyalty'", (customer_id,))
-    return int(row["total"]) if row else 0
+    """The balance of the customer's loyalty ledger (:mod:`central.loyalty`)."""
+    return loyalty.balance(tx, customer_id)
 
 
 def _timeline_entry(row: Any) -> dict[str, Any]:
@@ -111,9 +117,58 @@ def build_profile(tx: Tx, customer_id: str, cfg: CentralConfig, now: float | Non
     }
 
 
+#: What a store token sees of a customer: what the floor needs to serve them,
+#: nothing to contact them with (docs/permissions.md).
+SUMMARY_FIELDS = ("customer_id", "name", "loyalty_points", "interests", "last_seen",
+                  "timeline")
+
+
+def store_summary(tx: Tx, customer_id: str, store_id: str, cfg: CentralConfig,
+                  now: float | None = None) -> dict[str, Any]:
+    """The profile summary a store may read, or :class:`NotFound`.
+
+    Only for a customer who identified in this store within
+    ``store_profile_window_days`` and whose tracking consent holds; any other
+    customer, existing or not, gets the same 404, so a store token cannot probe
+    which ids exist. The summary has the name but no contact data, no consents,
+    no identifiers, and only this store's part of the activity.
+    """
+    now = time.time() if now is None else now
+    since = now - cfg.store_profile_window_days * interests.DAY_S
+    row = tx.one("SELECT identified_at FROM customer_stores WHERE customer_id = ? "
+                 "AND store_id = ? AND identified_at >= ?", (customer_id, store_id, since))
+    if row is None or not consent.tracking_allowed(tx, [customer_id],
+                                                   cfg.default_tracking_consent):
+        raise NotFound(f"no customer {customer_id!r}")
+    full = build_profile(tx, customer_id, cfg, now)
+    here = [e for e in full["timeline"] if e.get("store_id") == store_id]
+    seen = full["last_seen"] if (full["last_seen"] or {}).get("store_id") == store_id else None
+    name = full["identity"]["fields"].get("name")
+    return {"customer_id": customer_id, "name": name["value"] if name else None,
+            "loyalty_points": full["loyalty_points"], "interests": full["interests"],
+            "last_seen": seen, "timeline": here}
+
+
+def check_lookup_rate(principal: Principal, cfg: CentralConfig) -> None:
+    """Raise :class:`TooManyRequests` when ``principal`` is over its lookup rate."""
+    per_minute = {"store": cfg.store_lookups_per_minute,
+                  "channel": cfg.channel_lookups_per_minute}.get(principal.kind)
+    if per_minute is None:
+        return
+    wait = current_app.extensions["central_rate_limiter"].allow(principal.label, per_minute)
+    if wait:
+        raise TooManyRequests(f"at most {per_minute} customer lookups per minute for "
+                              f"{principal.kind} credentials", wait)
+
+
 @bp.get("/customers/<customer_id>")
 @require("store", "channel")
 def get_profile(customer_id: str) -> Any:
     cfg = current_app.config["CENTRAL"]
     db = current_app.extensions["central_db"]
+    principal: Principal = g.principal
+    check_lookup_rate(principal, cfg)
+    if principal.kind == "store":
+        return jsonify(db.run(lambda tx: store_summary(tx, customer_id, principal.name, cfg),
+                              write=False))
     return jsonify(db.run(lambda tx: build_profile(tx, customer_id, cfg), write=False))

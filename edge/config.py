@@ -96,6 +96,9 @@ class EdgeConfig:
     #: The broker directory (passwd, acl, registry.json) the panel provisions devices
     #: in; empty = adding and revoking devices from the panel is off.
     panel_broker_dir: Path | None = None
+    #: Reverse proxies in front of the panel whose X-Forwarded-For is trusted (0 = none:
+    #: the connecting address is the client, which the login throttle keys on).
+    panel_trusted_proxies: int = 0
 
     def loyalty_keyring(self) -> dict[str, bytes]:
         keys: dict[str, bytes] = {}

@@ -32,9 +32,11 @@ def decode_frame_message(item: Inbound) -> Inbound:
         validate("frame", msg)
         data = base64.b64decode(msg["image"], validate=True)
         found = decode_image(data, fmt=msg["format"])  # must match what it claims
-    except (ValueError, UnicodeDecodeError, SchemaError, binascii.Error) as exc:
+    except (ValueError, UnicodeDecodeError, SchemaError, binascii.Error,
+            RecursionError) as exc:
         # ValueError covers JSON errors and FrameError; the pipeline re-checks
         # JSON and schema and reports those precisely, so only flag image errors.
+        # RecursionError: json recurses per nesting level; deep nesting is not_json.
         if isinstance(exc, FrameError | binascii.Error):
             item.frame_error = ("bad_frame", str(exc)[:200])
         return item

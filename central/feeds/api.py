@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from central.auth import require, require_store_scope
 from central.db import Database
-from central.errors import BadRequest, NotFound
+from central.errors import NotFound
 from central.feeds import model
 from central.feeds.validation import parse_load
+from central.request_input import MAX_QUERY_INT, int_arg, json_body
 from contract.central_api import API_PREFIX
 
 bp = Blueprint("feeds", __name__, url_prefix=API_PREFIX)
@@ -27,13 +28,6 @@ def _spec(feed: str) -> model.FeedSpec:
     return spec
 
 
-def _int_arg(name: str, default: int) -> int:
-    try:
-        return int(request.args.get(name, default))
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer") from None
-
-
 def load(db: Database, feed: str, body: Any, now: float | None = None) -> int:
     """Validate and store one load (all or nothing); return the feed's new version."""
     spec = _spec(feed)
@@ -47,8 +41,8 @@ def load(db: Database, feed: str, body: Any, now: float | None = None) -> int:
 def read_feed(store_id: str, feed: str) -> Any:
     require_store_scope(store_id)
     spec = _spec(feed)
-    since = _int_arg("since", 0)
-    limit = min(max(_int_arg("limit", MAX_PAGE), 1), MAX_PAGE)
+    since = int_arg("since", 0, minimum=-MAX_QUERY_INT)
+    limit = int_arg("limit", MAX_PAGE, 1, MAX_PAGE)
     db = current_app.extensions["central_db"]
     return jsonify(db.run(lambda tx: model.read(tx, spec, store_id, since, limit), write=False))
 
@@ -56,6 +50,6 @@ def read_feed(store_id: str, feed: str) -> Any:
 @bp.put("/admin/feeds/<feed>")
 @require()
 def load_feed(feed: str) -> Any:
-    body = request.get_json(silent=True)
+    body = json_body()
     version = load(current_app.extensions["central_db"], feed, body)
     return jsonify(feed=feed, version=version)

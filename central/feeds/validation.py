@@ -16,7 +16,7 @@ from central.errors import BadRequest
 _GTIN = {"type": "string", "pattern": "^[0-9]{14}$"}
 _ID = {"type": "string", "pattern": "^[A-Za-z0-9*][A-Za-z0-9_.-]{0,63}$"}
 _TEXT = {"type": ["string", "null"], "maxLength": 500}
-_TIME = {"type": "number", "minimum": 0}
+_TIME = {"type": "number", "minimum": 0, "maximum": 1e11}
 
 _PRODUCT = {"type": "object", "required": ["gtin", "name"], "additionalProperties": False,
             "properties": {"gtin": _GTIN, "name": {"type": "string", "minLength": 1,
@@ -25,7 +25,8 @@ _PRODUCT = {"type": "object", "required": ["gtin", "name"], "additionalPropertie
 _PRICE_KEY = {"store_id": _ID, "gtin": _GTIN, "kind": {"enum": ["regular", "promo"]},
               "valid_from": _TIME}
 _PRICE = {"type": "object", "required": ["gtin", "price_cents"], "additionalProperties": False,
-          "properties": {**_PRICE_KEY, "valid_to": {"type": ["number", "null"]},
+          "properties": {**_PRICE_KEY, "valid_to": {"type": ["number", "null"], "minimum": 0,
+                                                       "maximum": 1e11},
                          "price_cents": {"type": "integer", "minimum": 0,
                                          "maximum": 10**10},
                          "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},

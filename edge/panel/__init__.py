@@ -24,6 +24,8 @@ from typing import Any
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 from werkzeug.wrappers import Response
 
 csrf = CSRFProtect()
@@ -52,6 +54,15 @@ def _security_headers(resp: Response) -> Response:
     return resp
 
 
+class SqliteInt(IntegerConverter):
+    """werkzeug's ``int`` converter bounded to SQLite's 64-bit INTEGER."""
+
+    def __init__(self, url_map: Any, fixed_digits: int = 0, min: int | None = None,
+                 max: int | None = None, signed: bool = False) -> None:
+        super().__init__(url_map, fixed_digits, min, 2**63 - 1 if max is None else max,
+                         signed)
+
+
 def _fmt_time(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "\u2014"
 
@@ -71,7 +82,9 @@ def fmt_duration(s: float | None) -> str:
 
 
 def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> Flask:
-    """Build the panel; ``test_config`` overrides (``DB_PATH``, ``SECRET_KEY``...)."""
+    """Build the panel; ``test_config`` overrides (``DB_PATH``, ``SECRET_KEY``,
+    ``PANEL_TRUSTED_PROXIES``: how many reverse proxies' ``X-Forwarded-For`` to trust,
+    0 by default)."""
     app = Flask(__name__)
     app.config.from_mapping(
         SECRET_KEY=None,
@@ -84,6 +97,7 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
         SESSION_COOKIE_NAME="vitrine_panel",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
         MAX_CONTENT_LENGTH=64 * 1024,
+        PANEL_TRUSTED_PROXIES=getattr(getattr(node, "cfg", None), "panel_trusted_proxies", 0),
     )
     if test_config:
         app.config.update(test_config)
@@ -115,6 +129,9 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
         finally:
             db.conn.close()
 
+    # Every <int:...> in a panel URL is a SQLite INTEGER: larger would overflow in the
+    # query (a 500), so the router answers 404 for it, on every page present and future.
+    app.url_map.converters["int"] = SqliteInt
     from . import (
         analytics,
         auth,
@@ -132,13 +149,22 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
         screens,
         users_admin,
     )
-    from .auth import Throttle
+    from .login_guard import FREE_FAILURES_PER_CLIENT, LoginThrottle, SessionRegistry
 
     app.extensions["vitrine_node"] = node
     #: Set when the server stops, so that open event streams end at once.
     app.extensions["vitrine_panel_stopping"] = threading.Event()
-    app.extensions["vitrine_panel_throttle"] = Throttle(
-        app.config.get("PANEL_THROTTLE_LIMIT", 20))
+    # Per client address (guesses spread over many names) and per (user, client).
+    app.extensions["vitrine_panel_throttle"] = LoginThrottle(
+        free=app.config.get("PANEL_THROTTLE_LIMIT", FREE_FAILURES_PER_CLIENT))
+    app.extensions["vitrine_panel_throttle_user"] = LoginThrottle()
+    app.extensions["vitrine_panel_sessions"] = SessionRegistry(
+        app.config["PERMANENT_SESSION_LIFETIME"].total_seconds())
+    proxies = int(app.config.get("PANEL_TRUSTED_PROXIES") or 0)
+    if proxies > 0:
+        # Only when configured: a forged X-Forwarded-For must not pick the address
+        # the throttle keys on when no proxy is in front.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     csrf.init_app(app)
     db.init_app(app)
     for module in (auth, dashboard, devices, quarantine, events, i18n, live, users_admin,

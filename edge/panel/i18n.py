@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, make_response, redirect, request, url_for
+from flask import Blueprint, g, make_response, redirect, request
 from werkzeug.wrappers import Response
 
 from .roles import PUBLIC, requires
@@ -330,11 +330,10 @@ def select_language() -> None:
 @bp.route("/lang", methods=("POST",))
 @requires(PUBLIC)
 def set_language() -> Response:
+    from .auth import _safe_next  # the login's own same-site check: one rule for both
+
     lang = request.form.get("lang", "en")
-    back = request.form.get("next", "")
-    if not (back.startswith("/") and not back.startswith(("//", "/\\"))):
-        back = url_for("dashboard.index")
-    resp = make_response(redirect(back))
+    resp = make_response(redirect(_safe_next(request.form.get("back"))))
     if lang in LANGUAGES:
         resp.set_cookie(COOKIE, lang, max_age=365 * 86400, secure=True, httponly=True,
                         samesite="Strict")

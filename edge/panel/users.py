@@ -2,10 +2,11 @@
 
 Passwords are stored only as werkzeug hashes (scrypt by default, PBKDF2 accepted),
 like the broker's device credentials: nothing on the edge disk can be replayed.
-After ``MAX_FAILURES`` wrong passwords in a row an account is locked for
-``LOCKOUT_S`` seconds, so a shop-floor tablet left on the login page cannot be
-used to guess a manager's password. Unknown names cost one hash check too, so
-response time does not tell which names exist.
+Accounts are never locked: a lockout lets any stranger lock the manager out by
+typing wrong passwords. Guessing is slowed instead per (user, client) with
+growing delays (:mod:`edge.panel.login_guard`); ``failed_logins`` still counts
+wrong passwords in a row, for the operator. Unknown names cost one hash check
+too, so response time does not tell which names exist.
 
 Also the small ``vitrine edge panel-user`` command that creates them.
 """
@@ -13,6 +14,8 @@ Also the small ``vitrine edge panel-user`` command that creates them.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -25,8 +28,6 @@ from functools import lru_cache
 from werkzeug.security import check_password_hash, generate_password_hash
 
 ROLES = ("manager", "staff")
-MAX_FAILURES = 5
-LOCKOUT_S = 300.0
 MIN_PASSWORD = 10
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -47,10 +48,9 @@ class PanelUser:
 
 @dataclass(frozen=True)
 class LoginResult:
-    """``user`` on success; ``locked`` when the account is locked (password not checked)."""
+    """``user`` on success, None for a wrong name or password (the two look alike)."""
 
     user: PanelUser | None
-    locked: bool = False
 
 
 @lru_cache(maxsize=1)
@@ -144,30 +144,37 @@ def failed_logins(conn: sqlite3.Connection, username: str) -> tuple[int, float |
 
 def authenticate(conn: sqlite3.Connection, username: str, password: str,
                  now: float | None = None) -> LoginResult:
-    """Check a login and record its outcome (failure count, lockout, last login)."""
+    """Check a login and record its outcome (failure count, last login)."""
     now = time.time() if now is None else now
     row = conn.execute("SELECT role, password_hash, locked_until FROM panel_users"
                        " WHERE username = ? AND disabled = 0", (username,)).fetchone()
     if row is None:  # unknown and disabled accounts look alike
         check_password_hash(_dummy_hash(), password)
         return LoginResult(None)
-    role, pw_hash, locked_until = row
-    if locked_until is not None and locked_until > now:
-        return LoginResult(None, locked=True)
+    role, pw_hash, _locked_until = row  # locks of older versions are ignored
     if check_password_hash(pw_hash, password):
         conn.execute("UPDATE panel_users SET failed_logins = 0, locked_until = NULL,"
                      " last_login_at = ? WHERE username = ?", (now, username))
         return LoginResult(PanelUser(username, role))
-    # Increment in SQL: two guesses racing on two panel threads both count. fetchall()
-    # steps the statement to its end, so the write transaction closes at once.
-    [(failures,)] = conn.execute("UPDATE panel_users SET failed_logins = failed_logins + 1"
-                                 " WHERE username = ? RETURNING failed_logins",
-                                 (username,)).fetchall()
-    if failures < MAX_FAILURES:
-        return LoginResult(None)
-    conn.execute("UPDATE panel_users SET failed_logins = 0, locked_until = ? WHERE username = ?",
-                 (now + LOCKOUT_S, username))
-    return LoginResult(None, locked=True)
+    # Increment in SQL: two guesses racing on two panel threads both count.
+    conn.execute("UPDATE panel_users SET failed_logins = failed_logins + 1 WHERE username = ?",
+                 (username,))
+    return LoginResult(None)
+
+
+def session_stamp(conn: sqlite3.Connection, username: str, secret_key: str) -> str | None:
+    """A fingerprint of ``username``'s password hash, or None for no such user.
+
+    A session records the stamp it was opened with; a password reset changes
+    the hash, so the stamp, so every session opened with the old password ends
+    (the stamp is keyed by the panel's secret: the cookie never carries anything
+    derived from the hash alone).
+    """
+    row = conn.execute("SELECT password_hash FROM panel_users WHERE username = ?",
+                       (username,)).fetchone()
+    if row is None:
+        return None
+    return hmac.new(secret_key.encode(), row[0].encode(), hashlib.sha256).hexdigest()[:32]
 
 
 # -- vitrine edge panel-user ----------------------------------------------------------

@@ -94,11 +94,12 @@ def test_implausible_timestamps_are_rejected(raw: dict, ts: float) -> None:
 
 
 @given(st.sampled_from([c for c in CHANNELS if c != "store"]), timestamps, ids,
-       st.integers(min_value=-1000, max_value=1000))
+       st.integers(min_value=-1000, max_value=1000).filter(bool))
 def test_channel_events_only_from_their_channel(channel: str, at: float, cust: str,
                                                 points: int) -> None:
     raw = {"event_id": "e1", "type": "loyalty", "channel": channel, "occurred_at": at,
-           "customer_id": cust, "points": points}
+           "customer_id": cust, "points": points,
+           "reference": {"kind": "purchase", "id": "p1"}}
     if channel == "web":
         assert parse_event(raw, WEB, now=NOW).points == points
     else:
@@ -124,3 +125,33 @@ def test_store_types_are_the_contract_ones() -> None:
     assert parse_event({"event_id": "x", "type": "security", "store_id": "store-a",
                         "device_id": "d", "reason": "forged", "received_at": time.time()},
                        STORE).kind == "security"
+
+
+@given(store_interest(), st.sampled_from(["device_ts", "received_at"]),
+       st.one_of(st.floats(min_value=1e11, exclude_min=True, allow_infinity=True),
+                 st.floats(max_value=-1e-9, allow_infinity=True), st.just(float("nan")),
+                 st.integers(min_value=10**11 + 1)))
+def test_out_of_range_numbers_are_rejected_with_their_field(raw: dict, key: str,
+                                                            value: float) -> None:
+    """Every number is bounded (schemas, and 2**53 for any number anywhere): issue 11."""
+    raw[key] = value
+    try:
+        parse_event(raw, STORE, now=NOW)
+    except EventRejected as exc:
+        assert key in str(exc)
+    else:
+        raise AssertionError(f"accepted {key}={value!r}")
+
+
+@given(st.sampled_from(["fields", "consents", "reference", "product"]),
+       st.sampled_from([float("nan"), float("inf"), 2**60, -(2**60)]))
+def test_no_nan_or_huge_number_anywhere_in_a_channel_event(key: str, value: float) -> None:
+    raw = {"event_id": "e1", "type": "loyalty", "channel": "web", "occurred_at": NOW,
+           "customer_id": "c1", "points": 5, "reference": {"kind": "purchase", "id": "p"},
+           key: {"nested": [value]}}
+    try:
+        parse_event(raw, WEB, now=NOW)
+    except EventRejected as exc:
+        assert key in str(exc)
+    else:
+        raise AssertionError(f"accepted {value!r} in {key}")

@@ -86,12 +86,14 @@ def test_channel_events_share_the_endpoint(central: Central) -> None:
         channel_event("interest", "web", session_id="w1", gtin="00000000000024",
                       product={"category": "bags"}),
         channel_event("identify", "web", session_id="w1", customer_id="c7"),
-        channel_event("loyalty", "web", customer_id="c7", points=120),
+        channel_event("loyalty", "web", customer_id="c7", points=120,
+                      reference={"kind": "purchase", "id": "web-p1"}),
     ]
     status, body = central.post_events(events, token=web)
     assert status == 200 and len(body["accepted"]) == 3, body
-    status, body = central.post_events([channel_event("loyalty", "app", customer_id="c7",
-                                                      points=5)], token=web)
+    status, body = central.post_events([channel_event(
+        "loyalty", "app", customer_id="c7", points=5,
+        reference={"kind": "purchase", "id": "app-p1"})], token=web)
     assert "not the authenticated channel" in body["rejected"][0]["reason"]
     profile = central.profile("c7")
     assert profile["loyalty_points"] == 120

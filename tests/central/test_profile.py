@@ -71,7 +71,8 @@ def test_timeline_spans_stores_and_channels_newest_first(central: Central) -> No
     central.post_events([presence("c1", "s2", store="store-b", at=now - 200, zone="z9")],
                         token=other)
     central.post_events([channel_event("loyalty", "app", at=now - 100, customer_id="c1",
-                                       points=40)], token=app)
+                                       points=40, reference={"kind": "purchase", "id": "p1"})],
+                        token=app)
     profile = central.profile("c1")
     assert [(e["channel"], e.get("store_id")) for e in profile["timeline"]] == [
         ("app", None), ("store", "store-b"), ("store", "store-a")]

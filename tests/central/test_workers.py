@@ -27,7 +27,7 @@ def start_worker(url: str, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "VITRINE_CENTRAL_ADMIN_TOKEN": ADMIN_TOKEN,
            "VITRINE_CENTRAL_DEFAULT_TRACKING_CONSENT": "true", "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "central", "--database-url", url, "serve",
-                             "--port", str(port)], env=env, cwd=ROOT,
+                             "--port", str(port), "--workers", "2"], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=log.open("wb"))
 
 
@@ -77,7 +77,8 @@ def test_concurrent_overlapping_batches_are_stored_exactly_once(workers: list[st
         events += [interest(f"ws{c}", at=now + c + i, gtin=f"{i % 5 + 1:014d}")
                    for i in range(1, 150)]
         events += [channel_event("loyalty", "kiosk", at=now + c, customer_id=f"wc{c}",
-                                 points=10) for _ in range(10)]
+                                 points=10, reference={"kind": "purchase", "id": f"t{c}-{i}"})
+                   for i in range(10)]
     # Overlapping batches: each event is in two batches, each batch sent to both workers.
     batches = [events[i:i + 300] for i in range(0, len(events), 150)]
     jobs = [(base, batch) for batch in batches for base in (a, b)]
@@ -92,8 +93,8 @@ def test_concurrent_overlapping_batches_are_stored_exactly_once(workers: list[st
     assert set(accepted) == {e["event_id"] for e in events}
     assert all(body["rejected"] == [] for _, body in results)
     for c in (0, 19):
-        pa = call("GET", f"{a}/api/v1/customers/wc{c}", token)[1]
-        pb = call("GET", f"{b}/api/v1/customers/wc{c}", token)[1]
+        pa = call("GET", f"{a}/api/v1/customers/wc{c}", ADMIN_TOKEN)[1]
+        pb = call("GET", f"{b}/api/v1/customers/wc{c}", ADMIN_TOKEN)[1]
         # Same view from both workers; interest scores decay with time and the two
         # reads are a moment apart, so scores are compared to 3 decimals.
         assert _without_scores(pa) == _without_scores(pb)

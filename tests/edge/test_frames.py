@@ -22,3 +22,10 @@ def test_broken_frame_is_quarantined(edge, device, edge_config):
                                     "image": base64.b64encode(b"\x89PNG not really").decode()})
     rows = wait_until(lambda: query(edge_config.db_path, "SELECT reason FROM quarantine"))
     assert rows == [("bad_frame",)]
+
+
+def test_deeply_nested_frame_is_quarantined_as_not_json(edge, device, edge_config):
+    """Deep nesting made the frame lane's JSON parser recurse out: ``internal_error``."""
+    device("cam-01").send("frame", b"[" * 200_000)
+    rows = wait_until(lambda: query(edge_config.db_path, "SELECT reason FROM quarantine"))
+    assert rows == [("not_json",)]

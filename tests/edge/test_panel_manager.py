@@ -304,12 +304,12 @@ def test_operations_and_alarms_on_every_page(mgr):
 
 
 def test_french_everywhere(mgr):
-    r = mgr.post("/lang", data={"csrf_token": mgr.token, "lang": "fr", "next": "/devices/"})
+    r = mgr.post("/lang", data={"csrf_token": mgr.token, "lang": "fr", "back": "/devices/"})
     assert r.status_code == 302 and r.location == "/devices/"
     html = mgr.get("/devices/").get_data(as_text=True)
     assert '<html lang="fr">' in html and "Appareils" in html and "muet" in html
     assert "Broker injoignable" in html
-    r = mgr.post("/lang", data={"csrf_token": mgr.token, "lang": "fr", "next": "//evil.example"})
+    r = mgr.post("/lang", data={"csrf_token": mgr.token, "lang": "fr", "back": "//evil.example"})
     assert r.location == "/"
 
 
@@ -510,3 +510,10 @@ def test_a_disabled_user_loses_the_stream(panel_db, mgr):
         assert time.monotonic() - t0 < 5 and b"event: tap" not in rest
     finally:
         resp.close()
+
+
+@pytest.mark.parametrize("back", ["//evil.example", "/\t/evil.example", "/\\evil.example",
+                                  "https://evil.example/", "/%0d%0aX: y"])
+def test_language_switch_never_redirects_off_site(mgr, back):
+    r = mgr.post("/lang", data={"csrf_token": mgr.token, "lang": "fr", "back": back})
+    assert r.status_code == 302 and r.location in ("/", back) and "evil" not in r.location

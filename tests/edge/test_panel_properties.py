@@ -70,7 +70,7 @@ def test_csv_round_trips_and_is_formula_free(rows):
 
 FORM = st.dictionaries(st.sampled_from(["username", "role", "device_id", "kind", "zone", "shelf",
                                         "gtin", "price", "remove", "quantity", "q", "code",
-                                        "enable", "lang", "next"]), ANY_TEXT, max_size=6)
+                                        "enable", "lang", "back", "next"]), ANY_TEXT, max_size=6)
 POSTS = ["/users/add", "/users/clerk/reset", "/users/x%00y/disable", "/devices/add",
          "/devices/nfc-01/revoke", "/prices/markdown", "/stock/count", "/clienteling/lookup",
          "/quarantine/1/review", "/lang"]
