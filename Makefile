@@ -29,6 +29,7 @@ bench: deps-test $(STAMP)
 	$(PY) -m bench.ingest
 	$(PY) -m bench.latency
 	$(PY) -m bench.request
+	$(PY) -m bench.pipeline
 	$(PY) -m bench.central_ingest
 	$(PY) -m bench.drain
 	$(PY) -m bench.profile_read

@@ -36,7 +36,7 @@ ERROR_CODES = {
     "not_found": "the thing asked about does not exist (e.g. an unknown GTIN)",
     "internal": "the edge failed (e.g. its database); retry with the same request_id",
 }
-_OP_NAMES = ("ping", "product", "session_end")
+_OP_NAMES = ("ping", "product", "stock", "session_end")
 
 
 class RequestError(Exception):

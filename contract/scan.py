@@ -70,6 +70,8 @@ def classify(text: str) -> ScanContent:
     if _is_web_url(body):
         if looks_like_digital_link(body):
             link = parse_digital_link(body)
+            if link.gtin is None:  # a valid link to a pallet, a location, an asset...
+                return ScanContent("url", ais=dict(link.ais), text=body, symbology=symbology)
             return ScanContent("product", gtin=link.gtin, ais=dict(link.ais), text=body,
                                symbology=symbology)
         return ScanContent("url", text=body, symbology=symbology)

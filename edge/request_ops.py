@@ -14,7 +14,9 @@ from contract.requests import RequestError
 
 from .catalogue import Catalogue
 from .requests import RequestContext, RequestRouter
+from .rules import Rules
 from .sessions import Sessions
+from .stock_view import stock_view
 
 
 def ping(ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
@@ -33,6 +35,15 @@ def product_lookup(catalogue: Catalogue):  # noqa: ANN201 - returns a Handler
     return product
 
 
+def stock_lookup(rules: Rules):  # noqa: ANN201 - returns a Handler
+    """``stock``: the same view as ``SyncClient.stock_view``, from the writer's connection."""
+
+    def stock(ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        return stock_view(ctx.conn, ctx.store_id, body["gtin"], rules, ctx.now)
+
+    return stock
+
+
 def session_end(sessions: Sessions):  # noqa: ANN201 - returns a Handler
     """``session_end``: close the caller's session; its next reads start anonymous.
 
@@ -47,7 +58,9 @@ def session_end(sessions: Sessions):  # noqa: ANN201 - returns a Handler
     return end
 
 
-def register_ops(router: RequestRouter, catalogue: Catalogue, sessions: Sessions) -> None:
+def register_ops(router: RequestRouter, catalogue: Catalogue, sessions: Sessions,
+                 rules: Rules | None = None) -> None:
     router.register("ping", ping)
     router.register("product", product_lookup(catalogue))
+    router.register("stock", stock_lookup(rules or Rules()))
     router.register("session_end", session_end(sessions))

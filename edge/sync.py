@@ -43,7 +43,8 @@ from . import erasure
 from .central_client import CentralReader, SyncError
 from .feed_apply import APPLIERS, apply_stock, materialise
 from .feed_fetch import fetch_feed
-from .rules import Candidate, Rules
+from .rules import Rules
+from .stock_view import WEB_WAREHOUSE, stock_view
 
 log = logging.getLogger("vitrine.edge.sync")
 
@@ -79,7 +80,7 @@ class SyncClient:
                  rules: Rules | None = None, on_change: Callable[[str], None] | None = None,
                  mqtt: MqttSettings | None = None, page_size: int = 5000,
                  timeout_s: float = 30.0, backoff_base_s: float = 1.0,
-                 backoff_cap_s: float = 300.0, warehouse: str = "web-warehouse",
+                 backoff_cap_s: float = 300.0, warehouse: str = WEB_WAREHOUSE,
                  clock: Callable[[], float] = time.time,
                  rng: random.Random | None = None) -> None:
         merged = {**DEFAULT_CADENCES, **(cadences or {})}
@@ -296,23 +297,8 @@ class SyncClient:
     def stock_view(self, gtin: str) -> dict[str, Any]:
         """What a kiosk shows: this store (rule-resolved), other stores, the web warehouse."""
         with self._lock:
-            rows = self._conn.execute("SELECT location, quantity, observed_at FROM sync_stock "
-                                      "WHERE gtin = ?", (gtin,)).fetchall()
-            count = self._conn.execute("SELECT quantity, counted_at FROM local_stock_counts "
-                                       "WHERE gtin = ?", (gtin,)).fetchone()
-        by_loc = {loc: (qty, at) for loc, qty, at in rows}
-        candidates = [Candidate("store_count", count[0], count[1])] if count else []
-        if self.store_id in by_loc:
-            qty, at = by_loc[self.store_id]
-            candidates.append(Candidate("central", qty, at))
-        win = self.rules.resolve("stock", candidates, self.clock())
-        return {"gtin": gtin,
-                "this_store": None if win is None else {"quantity": win.value,
-                                                        "source": win.source,
-                                                        "observed_at": win.observed_at},
-                "other_stores": {loc: q for loc, (q, _) in sorted(by_loc.items())
-                                 if loc not in (self.store_id, self.warehouse)},
-                "web_warehouse": by_loc.get(self.warehouse, (None, None))[0]}
+            return stock_view(self._conn, self.store_id, gtin, self.rules, self.clock(),
+                              self.warehouse)
 
     # -- real-time stock push ----------------------------------------------------------------
 

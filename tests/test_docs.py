@@ -267,3 +267,12 @@ def test_acl_example_is_rendered_by_the_provisioner():
                   for name, role in ACL_EXAMPLE_PRINCIPALS]
     assert _read(ACL_EXAMPLE) == provisioning.render_acl(ACL_EXAMPLE_STORE, principals), \
         "broker_config/acl.example drifted from vitrine.provisioning.render_acl"
+
+
+def test_every_device_kind_is_documented(protocol):
+    from contract.kinds import DEVICE_KINDS
+    from contract.requests import REQUEST_OPS
+
+    state_row = next(line for line in protocol.splitlines() if line.startswith("| `kind` |"))
+    assert [k for k in DEVICE_KINDS if f'"{k}"' not in state_row] == []
+    assert _missing(REQUEST_OPS, protocol, "| `{}` |") == [], "request ops without a row"

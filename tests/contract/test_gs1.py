@@ -304,21 +304,26 @@ def test_parse_any_domain_with_path_prefix_and_extras() -> None:
 @pytest.mark.parametrize(
     ("uri", "gtin"),
     [
-        ("https://id.gs1.org/01/96385074", "00000096385074"),
-        ("https://id.gs1.org/01/036000291452", "00036000291452"),
-        ("http://id.gs1.org/01/4006381333931/", "04006381333931"),
-        ("HTTPS://example.com/gtin/09506000134352", GTIN),
+        ("https://id.gs1.org/01/00000096385074", "00000096385074"),
+        ("HTTPS://example.com/01/09506000134352", GTIN),
         ("https://example.com/01/01/09506000134352", GTIN),  # prefix segment "01"
         ("https://[2001:db8::1]/01/09506000134352", GTIN),
+        ("https://a./01/09506000134352", GTIN),  # fully qualified host name
+        ("https://a:65535/01/09506000134352", GTIN),
+        ("https://192.0.2.1/01/09506000134352", GTIN),
+        ("https://a/00/faux/01/09506000134352", GTIN),  # AI-looking prefix: rightmost key
     ],
 )
 def test_gtin_forms(uri: str, gtin: str) -> None:
     assert parse_digital_link(uri).gtin == gtin
 
 
-def test_short_names_and_percent_decoding() -> None:
-    link = parse_digital_link("https://e.example/gtin/09506000134352/lot/A%2FB%25/ser/%41")
-    assert link.ais == {"10": "A/B%", "21": "A"}
+def test_percent_decoding() -> None:
+    link = parse_digital_link("https://e.example/01/09506000134352/10/A%2FB%25/21/%41?"
+                              "7002=A%2BB")
+    assert link.ais == {"10": "A/B%", "21": "A", "7002": "A+B"}
+    with pytest.raises(GS1Error, match="set 82"):  # "+" in a query is a space: not GS1 data
+        parse_digital_link("https://e.example/01/09506000134352?7002=A+B")
 
 
 def test_lot_value_equal_to_primary_key_is_not_confused() -> None:
@@ -326,10 +331,10 @@ def test_lot_value_equal_to_primary_key_is_not_confused() -> None:
     assert link.ais == {"10": "01", "21": "X"}
 
 
-def test_unknown_numeric_query_key_is_kept_as_ai() -> None:
-    link = parse_digital_link("https://e.example/01/09506000134352?7003=2601011200&1=x&=y")
+def test_query_ais_and_other_parameters() -> None:
+    link = parse_digital_link("https://e.example/01/09506000134352?7003=2601011200&x=1&=y&flag")
     assert link.ais == {"7003": "2601011200"}
-    assert link.extra == {"1": "x", "": "y"}
+    assert link.extra == {"x": "1", "": "y", "flag": ""}
 
 
 @pytest.mark.parametrize(
@@ -337,25 +342,47 @@ def test_unknown_numeric_query_key_is_kept_as_ai() -> None:
     [
         ("https://id.gs1.org/01/09506000134353", "bad check digit"),
         ("https://id.gs1.org/01/09506000134", "bad length"),
-        ("https://id.gs1.org/01/ABC", "not digits"),
+        ("https://id.gs1.org/01/ABCDEFGHIJKLMN", "not digits"),
         ("ftp://id.gs1.org/01/09506000134352", "not an http"),
-        ("https://id.gs1.org/shop/item/42", "no /01/"),
+        ("https://id.gs1.org/shop/item/42", "no primary key"),
         ("https://id.gs1.org/01/09506000134352/21/S/10/L", "in that order"),
         ("https://id.gs1.org/01/09506000134352/10/A/10/B", "in that order"),
         ("https://id.gs1.org/01/09506000134352/99/X", "in that order"),
-        ("https://id.gs1.org/01/09506000134352/10", "in that order"),
+        ("https://id.gs1.org/01/09506000134352/10/L/235/T", "in that order"),
+        ("https://id.gs1.org/01/09506000134352/10", "no primary key"),
+        ("https://id.gs1.org/01/09506000134352/", "trailing slash"),
+        ("https://id.gs1.org/01/09506000134352/10//21/S", "empty value"),
+        ("https://id.gs1.org/gtin/09506000134352", "deprecated short name"),
+        ("https://id.gs1.org/01/09506000134352/lot/L", "deprecated short name"),
+        ("https://id.gs1.org/01/9506000134352", "14 digits"),
+        ("https://id.gs1.org/01/96385074", "14 digits"),
+        ("HtTpS://id.gs1.org/01/09506000134352", "not an http"),
+        ("https://id.gs1.org/01/09506000134352?1=x", "unknown AI"),
+        ("https://id.gs1.org/01/09506000134352?9999=x", "unknown AI"),
+        ("https://id.gs1.org/01/09506000134352?17=", "empty value"),
+        ("https://id.gs1.org/01/09506000134352?10=L", "belongs in the path"),
+        ("https://id.gs1.org/01/09506000134352/21/S?10=L", "belongs in the path"),
+        ("https://id.gs1.org/01/09506000134352?00=006141411234567890", "belongs in the path"),
+        ("https://id.gs1.org/00/006141411234567890/10/L", "in that order"),
+        ("https://id.gs1.org/414/9520123456788/21/S", "in that order"),
+        ("https://id.gs1.org/01/09506000134352?7003=2613011200", "bad date"),
+        ("https://id.gs1.org/01/09506000134352?7003=2601012460", "bad time"),
+        ("https://id.gs1.org/01/09506000134352?15=260100&7006=260100", "bad date"),
+        ("https://id.gs1.org/01/09506000134352/10/A%00", "NUL"),
         ("https://id.gs1.org/01/09506000134352?17=261331", "bad date"),
         ("https://id.gs1.org/01/09506000134352?17=2612", "bad length"),
         ("https://id.gs1.org/01/09506000134352/10/" + "A" * 21, "bad length"),
         ("https://id.gs1.org/01/09506000134352/10/A%20B", "bad character"),
         ("https://id.gs1.org/01/09506000134352/10/A%FF", "bad percent-encoding"),
-        ("https://id.gs1.org/01/09506000134352/10/A%ZZ", "bad character in URI path"),
+        ("https://id.gs1.org/01/09506000134352/10/A%ZZ", "bad percent-encoding"),
         ("https://id.gs1.org/01/09506000134352/10/L?10=L", "duplicate AI"),
         ("https://id.gs1.org/01/09506000134352?17=261231&17=261231", "duplicate AI"),
         ("https://id.gs1.org/01/09506000134352?01=09506000134352", "belongs in the path"),
-        ("https://id.gs1.org/01/09506000134352?x=<script>", "bad character in URI query"),
+        ("https://id.gs1.org/01/09506000134352?x=<script>", "bad character"),
         ("https://user@id.gs1.org/01/09506000134352", "bad host"),
         ("https:///01/09506000134352", "bad host"),
+        ("https://id.gs1.org", "no path"),
+        ("https://[fe80::1%25lo]/01/09506000134352", "bad host"),
         ("https://id.gs1.org/01/09506000134352 ", "bad character"),
         ("https://id.gs1.org/01/09506000134352\n", "bad character"),
         ("https://ïd.gs1.org/01/09506000134352", "bad character"),
@@ -397,6 +424,9 @@ def test_digital_link_is_hashable_and_frozen() -> None:
     [
         (f"https://id.gs1.org/01/{GTIN}", True),
         (f"https://x.example/p/gtin/{GTIN}?17=1", True),
+        ("https://x.example/00/006141411234567890", True),
+        ("https://x.example/414/9520123456788", True),
+        ("https://shop.example/401/about", False),
         ("https://x.example/01/12345678/more", True),
         ("https://x.example/01/1234567", False),
         ("https://blog.example/2024/01/15/post", False),
@@ -416,7 +446,9 @@ SCHEMES = st.sampled_from(["http", "https"])
 GTIN14S = _with_check_digit(14)
 QUALIFIERS = st.dictionaries(st.sampled_from(["22", "10", "21"]), SEGMENT_VALUES, max_size=3)
 QUERY_AIS = st.fixed_dictionaries({}, optional={
-    "17": DATES, "15": DATES, "3103": _n(6, 6), "400": _x(30), "7003": _n(10, 10)})
+    "17": DATES, "15": DATES, "3103": _n(6, 6), "400": _x(30),
+    "7003": st.builds(lambda d, h, m: f"{d}{h:02d}{m:02d}", DATES, st.integers(0, 23),
+                      st.integers(0, 59))})
 
 
 @st.composite
@@ -467,3 +499,55 @@ def test_parse_digital_link_uri_soup_only_raises_gs1error(text: str) -> None:
         return
     assert len(link.gtin) == 14
     assert parse_digital_link(link.to_uri()).ais == link.ais
+
+
+# Examples in the style of GS1's Digital Link standard and its reference parser's published
+# test cases (gs1-syntax-engine, dl.c): every primary key, qualifier alternatives, stems.
+@pytest.mark.parametrize(
+    ("uri", "key", "value", "ais"),
+    [
+        ("https://id.gs1.org/00/006141411234567890", "00", "006141411234567890", {}),
+        ("HTTP://a/00/006141411234567890", "00", "006141411234567890", {}),
+        ("https://a/more/stem/00/006141411234567890", "00", "006141411234567890", {}),
+        ("https://id.gs1.org/01/09520123456788/22/2A/10/ABC123/21/12345?17=180426",
+         "01", "09520123456788", {"22": "2A", "10": "ABC123", "21": "12345", "17": "180426"}),
+        ("https://id.gs1.org/01/09520123456788/235/TPX-1", "01", "09520123456788",
+         {"235": "TPX-1"}),
+        ("https://id.gs1.org/01/09520123456788/235/TPX-1?10=L1", "01", "09520123456788",
+         {"235": "TPX-1", "10": "L1"}),
+        ("https://id.gs1.org/253/9520123456788ABC", "253", "9520123456788ABC", {}),
+        ("https://id.gs1.org/255/9520123456788", "255", "9520123456788", {}),
+        ("https://id.gs1.org/401/ABC-123", "401", "ABC-123", {}),
+        ("https://id.gs1.org/402/95201234567890122", "402", "95201234567890122", {}),
+        ("https://id.gs1.org/414/9520123456788/254/EXT1", "414", "9520123456788",
+         {"254": "EXT1"}),
+        ("https://id.gs1.org/414/9520123456788/7040/1ABC", "414", "9520123456788",
+         {"7040": "1ABC"}),
+        ("https://id.gs1.org/415/9520123456788/8020/REF9", "415", "9520123456788",
+         {"8020": "REF9"}),
+        ("https://id.gs1.org/417/9520123456788", "417", "9520123456788", {}),
+        ("https://id.gs1.org/8003/09520123456788SER", "8003", "09520123456788SER", {}),
+        ("https://id.gs1.org/8004/9520123ASSET", "8004", "9520123ASSET", {}),
+        ("https://id.gs1.org/8006/095201234567880102/22/V/10/L", "8006",
+         "095201234567880102", {"22": "V", "10": "L"}),
+        ("https://id.gs1.org/8010/9520123CP/8011/42", "8010", "9520123CP", {"8011": "42"}),
+        ("https://id.gs1.org/8013/MODEL-42", "8013", "MODEL-42", {}),
+        ("https://id.gs1.org/8017/952012345678901233/8019/7", "8017", "952012345678901233",
+         {"8019": "7"}),
+        ("https://id.gs1.org/8018/952012345678901233", "8018", "952012345678901233", {}),
+    ],
+)
+def test_every_primary_key(uri: str, key: str, value: str, ais: dict[str, str]) -> None:
+    link = parse_digital_link(uri)
+    assert (link.key, link.key_value, link.ais) == (key, value, ais)
+    assert link.gtin == (value if key == "01" else None)
+    again = parse_digital_link(link.to_uri())
+    assert (again.key, again.key_value, again.ais) == (key, value, ais)
+
+
+def test_the_ai_table_has_every_gs1_ai_family() -> None:
+    for ai in ("235", "243", "253", "255", "4300", "4333", "7003", "7040", "7239", "8013",
+               "8030", "3955", "3695"):
+        assert ai in KNOWN_AIS, ai
+    for not_an_ai in ("1", "03", "19", "23", "3170", "4334", "7100", "8014"):
+        assert not_an_ai not in KNOWN_AIS, not_an_ai

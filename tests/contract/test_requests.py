@@ -19,11 +19,18 @@ from contract.requests import (
     parse_request_envelope,
     readable_request_id,
 )
+from contract.topics import (
+    TopicError,
+    is_request_topic,
+    parse_request_topic,
+    reply_topic,
+    request_topic,
+)
 from contract.validation import schema
 
 
 def test_ops_are_loaded_with_their_schemas():
-    assert set(REQUEST_OPS) == {"ping", "product", "session_end"}
+    assert set(REQUEST_OPS) == {"ping", "product", "stock", "session_end"}
     for op in REQUEST_OPS.values():
         assert set(op.kinds) <= set(DEVICE_KINDS)
         assert op.request_schema["type"] == op.reply_schema["type"] == "object"
@@ -97,3 +104,21 @@ def test_parsers_only_raise_request_error(data):
             assert exc.code == "bad_request"
     rid = readable_request_id(data)
     assert rid is None or isinstance(rid, str)
+
+
+@given(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", fullmatch=True),
+       st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", fullmatch=True))
+def test_request_topic_round_trip(store: str, device: str) -> None:
+    topic = request_topic(store, device)
+    assert is_request_topic(topic)
+    assert parse_request_topic(topic) == (store, device)
+    assert not is_request_topic(reply_topic(store, device))
+
+
+@given(st.text(max_size=120))
+def test_request_topic_parser_only_raises_topic_error(text: str) -> None:
+    try:
+        store, device = parse_request_topic(text)
+    except TopicError:
+        return
+    assert request_topic(store, device) == text

@@ -78,7 +78,8 @@ def test_commands_are_typed_bad_ones_counted_repeats_dropped(broker, edge_pub):
         edge_pub(topic, show("c1"))
         edge_pub(topic, show("c1"))  # QoS 1 redelivery
         edge_pub(topic, show("c2"))
-        wait_until(lambda: len(got) == 2)
+        # both handlers ran for both commands (the failing one runs after the list's)
+        wait_until(lambda: len(got) == 2 and screen.stats.handler_errors == 2)
         assert [c.cmd_id for c in got] == ["c1", "c2"]
         assert all(isinstance(c, ShowProduct) for c in got)
         assert screen.stats.bad_commands == 2 and len(screen.bad_commands) == 2
@@ -143,3 +144,19 @@ def test_readers_get_no_persistent_session_and_no_commands(broker):
     assert make(broker, "kiosk-01", "kiosk").persistent is True
     with pytest.raises(ValueError, match="unknown device kind 'toaster'"):
         DeviceSession("127.0.0.1", broker.port, broker.store_id, "x-01", "pw", kind="toaster")
+
+
+def test_the_session_socket_has_tcp_nodelay(broker):
+    """Nagle + delayed ACK would add 20-40 ms to every request/reply round trip."""
+    import socket
+
+    from contract.mqtt_wire import BufferedSocket
+
+    kiosk = make(broker, "kiosk-01", "kiosk")
+    assert kiosk.start(wait=5)
+    try:
+        sock = kiosk._client.socket()
+        raw = sock._sock if isinstance(sock, BufferedSocket) else sock
+        assert raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        kiosk.close(2)

@@ -62,6 +62,27 @@ def test_ping_and_product_lookup(kiosk, broker):
     assert err.value.code == "unknown_op"
 
 
+def test_stock_is_what_the_rules_pick(kiosk, edge_config):
+    import sqlite3
+
+    now = time.time()
+    conn = sqlite3.connect(edge_config.db_path)
+    with conn:
+        conn.executemany("INSERT INTO sync_stock (location, gtin, quantity, observed_at) "
+                         "VALUES (?, ?, ?, ?)",
+                         [("store-test", GTIN, 12, now - 600), ("store-b", GTIN, 4, now - 600),
+                          ("web-warehouse", GTIN, 300, now - 600)])
+        conn.execute("INSERT INTO local_stock_counts (gtin, quantity, counted_at, counted_by) "
+                     "VALUES (?, 3, ?, 'staff-7')", (GTIN, now - 60))
+    conn.close()
+    view = kiosk.request("stock", {"gtin": GTIN})
+    assert view["this_store"] == {"quantity": 3, "source": "store_count",
+                                  "observed_at": pytest.approx(now - 60)}
+    assert view["other_stores"] == {"store-b": 4} and view["web_warehouse"] == 300
+    assert kiosk.request("stock", {"gtin": GTIN_2}) == {
+        "gtin": GTIN_2, "this_store": None, "other_stores": {}, "web_warehouse": None}
+
+
 def _raw_request(broker, device_id: str, payload: bytes) -> dict[str, Any]:
     """Publish a hand-made request as ``device_id`` and return the edge's reply."""
     c = make_client(broker.port, device_id, f"{device_id}-pw")

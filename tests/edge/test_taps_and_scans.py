@@ -31,10 +31,26 @@ def test_registered_tag_without_ndef_maps_uid_to_product(edge, observer, device)
     assert ev["gtin"] == GTIN_2 and ev["zone"] == "kitchen" and ev["shelf"] == "K1"
 
 
-def test_qr_scan_with_aim_prefix_and_short_gtin(edge, observer, device):
-    device("qr-01").send("qr", {"text": "]Q1https://shop.example/p/01/4006381333931?17=261231"})
+def test_qr_scan_with_aim_prefix_and_path_prefix(edge, observer, device):
+    device("qr-01").send("qr", {"text": "]Q1https://shop.example/p/01/04006381333931?17=261231"})
     (ev,) = observer.wait_for("interest")
     assert ev["gtin"] == GTIN_2 and ev["source"] == "qr" and ev["zone"] == "kitchen"
+
+
+def test_a_digital_link_the_gs1_reference_rejects_never_reaches_the_stream(
+        edge, observer, device, edge_config):
+    """A short GTIN, a deprecated /gtin/ name or a trailing slash: quarantined, with why."""
+    qr = device("qr-01")
+    qr.send("qr", {"text": "https://shop.example/p/01/4006381333931"})
+    qr.send("qr", {"text": "https://id.gs1.org/gtin/04006381333931"})
+    qr.send("qr", {"text": "https://id.gs1.org/01/04006381333931/"})
+    qr.send("qr", {"text": "https://id.gs1.org/01/04006381333931?10=L1"})
+    rejected = observer.wait_for("rejected", 4)
+    assert [r["reason"] for r in rejected] == ["bad_gs1"] * 4
+    assert "14 digits" in rejected[0]["detail"] and "short name" in rejected[1]["detail"]
+    assert "trailing slash" in rejected[2]["detail"]
+    assert "belongs in the path" in rejected[3]["detail"]
+    assert not [k for k, _ in observer.events if k == "interest"]
 
 
 def test_duplicate_message_id_is_recorded_once(edge, observer, device, edge_config):
