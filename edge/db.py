@@ -222,12 +222,13 @@ CREATE TABLE device_telemetry (
   received_at REAL NOT NULL,
   payload TEXT NOT NULL
 );
-CREATE TABLE orders_hourly (
-  hour REAL NOT NULL,
+CREATE TABLE product_daily (
+  day REAL NOT NULL,
   gtin TEXT NOT NULL,
-  quantity INTEGER NOT NULL,
-  orders INTEGER NOT NULL,
-  PRIMARY KEY (hour, gtin)
+  taps INTEGER NOT NULL DEFAULT 0,
+  ordered INTEGER NOT NULL DEFAULT 0,
+  orders INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (day, gtin)
 )
 """),
 ]

@@ -64,33 +64,28 @@ def heatmap(zones: Sequence[tuple[str, str]], taps: dict[str, int], cols: int = 
     return tiles
 
 
-def _tables(conn: Any, now: float) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
+def _tables(conn: Any, now: float, limit: int = 500
+            ) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
+    """The analytics tables, at most ``limit`` rows each (the page shows fewer)."""
     since = now - DAY
     hourly = conn.execute(
         "SELECT hour, zone, shelf, gtin, taps FROM interest_hourly WHERE hour >= ?"
-        " ORDER BY hour DESC, taps DESC LIMIT 500", (since - 3600,)).fetchall()
+        " ORDER BY hour DESC, taps DESC LIMIT ?", (since - 3600, limit)).fetchall()
+    # Per product over the last 7 calendar days (UTC), from the small daily table.
+    week = (int(now // DAY) - 6) * DAY
     products = conn.execute(
-        "SELECT h.gtin, coalesce(p.name, ''), sum(h.taps) AS taps FROM interest_hourly h"
-        " LEFT JOIN products p ON p.gtin = h.gtin WHERE h.hour >= ? AND h.gtin != ''"
-        " GROUP BY h.gtin ORDER BY taps DESC LIMIT 50", (since - 3600,)).fetchall()
-    week = now - 7 * DAY
-    funnel = conn.execute(
-        "SELECT t.gtin, coalesce(p.name, ''), t.taps, coalesce(o.quantity, 0),"
-        " coalesce(o.orders, 0) FROM (SELECT gtin, sum(taps) AS taps FROM interest_hourly"
-        " WHERE hour >= ? AND gtin != '' GROUP BY gtin) t"
-        " LEFT JOIN (SELECT gtin, sum(quantity) AS quantity, sum(orders) AS orders"
-        " FROM orders_hourly WHERE hour >= ? GROUP BY gtin) o ON o.gtin = t.gtin"
-        " LEFT JOIN products p ON p.gtin = t.gtin ORDER BY t.taps DESC LIMIT 50",
-        (week - 3600, week - 3600)).fetchall()
+        "SELECT d.gtin, coalesce(p.name, ''), sum(d.taps) AS taps, sum(d.ordered),"
+        " sum(d.orders) FROM product_daily d LEFT JOIN products p ON p.gtin = d.gtin"
+        " WHERE d.day >= ? GROUP BY d.gtin ORDER BY taps DESC, d.gtin LIMIT ?",
+        (week, limit)).fetchall()
     ups = uptime(conn, since, now)
     return {
+        "products": (["gtin", "name", "taps", "ordered", "orders", "conversion"],
+                     [(*r, f"{100 * r[4] / r[2]:.1f} %" if r[2] else "") for r in products]),
+        "uptime": (["device", "uptime"], sorted(ups.items())),
         "interest_hourly": (["hour", "zone", "shelf", "gtin", "taps"],
                             [(time.strftime("%Y-%m-%d %H:00", time.localtime(r[0])), *r[1:])
                              for r in hourly]),
-        "products": (["gtin", "name", "taps"], [tuple(r) for r in products]),
-        "tapped_ordered": (["gtin", "name", "taps", "ordered", "orders", "conversion"],
-                           [(*r, f"{100 * r[4] / r[2]:.1f} %" if r[2] else "") for r in funnel]),
-        "uptime": (["device", "uptime"], sorted(ups.items())),
     }
 
 
@@ -104,7 +99,8 @@ def index() -> str:
     zones = _zones(conn)
     tiles = heatmap(zones, taps)
     rows = max(1, math.ceil(len(zones) / 3))
-    return render_template("analytics.html", tables=_tables(conn, now), tiles=tiles,
+    return render_template("analytics.html", tables=_tables(conn, now, PAGE_ROWS + 1),
+                           tiles=tiles,
                            svg_h=rows * 120, page_rows=PAGE_ROWS)
 
 

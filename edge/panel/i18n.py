@@ -216,7 +216,6 @@ FR: dict[str, str] = {
     "Heatmap": "Carte de chaleur",
     "Interest per zone over the last 24 hours, on the store's zones.":
         "Intérêt par zone sur les dernières 24 heures, sur les zones du magasin.",
-    "Top products": "Produits les plus regardés",
     "Tapped -> ordered (7 days)": "Regardé -> commandé (7 jours)",
     "ordered": "commandé",
     "orders": "commandes",
