@@ -32,8 +32,8 @@ DAY = 86400.0
 PAGE_ROWS = 20
 
 
-def _zones(conn: Any) -> list[tuple[str, str]]:
-    """``(zone id, name)`` in layout order; zones seen in data but not in the layout after."""
+def _zones(conn: Any, busy: Iterable[str]) -> list[tuple[str, str]]:
+    """``(zone id, name)`` in layout order, then zones with devices or taps (``busy``)."""
     zones: list[tuple[str, str]] = []
     path = current_app.config.get("LAYOUT_PATH")
     if path:
@@ -42,12 +42,10 @@ def _zones(conn: Any) -> list[tuple[str, str]]:
         except (OSError, LayoutError):
             zones = []  # the edge refused to start with it anyway; show data zones
     known = {z for z, _ in zones}
-    for (z,) in conn.execute("SELECT DISTINCT zone FROM devices WHERE zone IS NOT NULL"
-                             " UNION SELECT DISTINCT zone FROM interest_hourly WHERE zone != ''"
-                             " ORDER BY 1"):
-        if z not in known:
-            zones.append((z, z))
-            known.add(z)
+    found = {r[0] for r in conn.execute("SELECT DISTINCT zone FROM devices"
+                                        " WHERE zone IS NOT NULL")} | set(busy)
+    for z in sorted(found - known - {""}):
+        zones.append((z, z))
     return zones
 
 
@@ -96,7 +94,7 @@ def index() -> str:
     now = time.time()
     taps = dict(conn.execute("SELECT zone, sum(taps) FROM interest_hourly WHERE hour >= ?"
                              " GROUP BY zone", (now - DAY - 3600,)).fetchall())
-    zones = _zones(conn)
+    zones = _zones(conn, taps)
     tiles = heatmap(zones, taps)
     rows = max(1, math.ceil(len(zones) / 3))
     return render_template("analytics.html", tables=_tables(conn, now, PAGE_ROWS + 1),
