@@ -52,11 +52,11 @@ def _register_errors(app: Flask) -> None:
         return jsonify(error=exc.name, message=exc.description), exc.code
 
 
-def open_configured_database(cfg: CentralConfig, instance_path: str | Path) -> Database:
+def open_configured_database(cfg: CentralConfig) -> Database:
     """Open (and migrate) the database ``cfg`` names; used by the app and the CLI."""
-    sqlite_path = Path(cfg.sqlite_path)
-    if not sqlite_path.is_absolute():
-        sqlite_path = Path(instance_path) / sqlite_path
+    sqlite_path = cfg.sqlite_file
+    if not cfg.database_url:
+        sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     db = open_database(cfg.database_url, sqlite_path, cfg.pg_pool_min, cfg.pg_pool_max)
     try:
         migrate(db)
@@ -69,7 +69,7 @@ def open_configured_database(cfg: CentralConfig, instance_path: str | Path) -> D
 def create_app(test_config: Mapping[str, Any] | None = None,
                config_file: str | Path | None = None) -> Flask:
     """Build a central worker; ``test_config`` overrides every other configuration layer."""
-    from central import admin, feeds, ingest, orders, privacy, profiles
+    from central import admin, feeds, ingest, openapi, orders, privacy, profiles
 
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
     app.json = StrictJSONProvider(app)
@@ -77,10 +77,8 @@ def create_app(test_config: Mapping[str, Any] | None = None,
     app.config["CENTRAL"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
     app.extensions["central_rate_limiter"] = RateLimiter()
-    if not cfg.database_url:
-        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    app.extensions["central_db"] = open_configured_database(cfg, app.instance_path)
-    for module in (ingest, profiles, privacy, orders, admin, feeds):
+    app.extensions["central_db"] = open_configured_database(cfg)
+    for module in (ingest, profiles, privacy, orders, admin, feeds, openapi):
         app.register_blueprint(module.bp)
     _register_errors(app)
     log.info("central ready on %s", app.extensions["central_db"].dialect)

@@ -13,17 +13,26 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from central.config import DEFAULT_PORT, default_data_dir
 from central.errors import CentralError
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vitrine central", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="vitrine central", description=__doc__.split("\n")[0],
+        epilog=f"Defaults: listens on 127.0.0.1:{DEFAULT_PORT}; without --database-url the "
+               f"database is SQLite at {default_data_dir() / 'central.db'} (outside the "
+               "checkout; data_dir / $VITRINE_CENTRAL_DATA_DIR or sqlite_path / "
+               "$VITRINE_CENTRAL_SQLITE_PATH move it). The HTTP API is described at "
+               "GET /api/v1/openapi.json.")
     parser.add_argument("--config", help="TOML config file (else $VITRINE_CENTRAL_CONFIG)")
-    parser.add_argument("--database-url", help="PostgreSQL URL (else SQLite)")
+    parser.add_argument("--database-url", help="PostgreSQL URL (default: the SQLite file below)")
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="serve the API (default): gunicorn, several workers")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8800)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
+                       help=f"HTTP port (default: {DEFAULT_PORT})")
     serve.add_argument("--server", choices=["gunicorn", "werkzeug"],
                        help="gunicorn (production, the default) or werkzeug (one process, "
                             "development); else the `server` setting")
@@ -54,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app = create_app(override or None, config_file=args.config)
         db = app.extensions["central_db"]
         command = args.command or "serve"
-        host, port = getattr(args, "host", "127.0.0.1"), getattr(args, "port", 8800)
+        host, port = getattr(args, "host", "127.0.0.1"), getattr(args, "port", DEFAULT_PORT)
         cfg = app.config["CENTRAL"]
         if command == "serve" and cfg.server == "gunicorn":
             db.close()  # never carry a connection pool across gunicorn's fork

@@ -23,6 +23,18 @@ from central.errors import ConfigError
 
 ENV_PREFIX = "VITRINE_CENTRAL_"
 
+#: Where central listens unless told otherwise (``vitrine central serve --port``).
+DEFAULT_PORT = 8800
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/vitrine/central``, else ``~/.local/share/vitrine/central``: outside
+    any checkout, so a ``git clean`` or a fresh clone never takes the customer database
+    with it."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "vitrine" / "central"
+
+
 #: Sources of profile fields, most trusted first (the CRM is the system of record).
 DEFAULT_SOURCE_PRIORITY = ["crm", "web", "app", "call_centre", "store", "kiosk"]
 
@@ -41,8 +53,11 @@ class CentralConfig:
 
     #: PostgreSQL URL (``postgresql://...``); when unset, SQLite at :attr:`sqlite_path`.
     database_url: str | None = None
-    #: SQLite file; relative paths resolve against the Flask instance folder.
-    sqlite_path: str = "central.db"
+    #: Where central keeps its files (the SQLite database); outside the checkout.
+    data_dir: str = field(default_factory=lambda: str(default_data_dir()))
+    #: SQLite file; empty = ``{data_dir}/central.db``. A relative path resolves against
+    #: the current directory.
+    sqlite_path: str = ""
     #: Bearer token of the admin API (credentials, privacy). Unset: admin API disabled.
     admin_token: str | None = None
     #: Tracking consent of a customer never asked. False: privacy by default.
@@ -82,6 +97,11 @@ class CentralConfig:
     #: Per profile field: ``{"rule": "source_priority"|"most_recent"|"most_complete",
     #: "sources": [...]}``. Fields not listed use ``most_recent``.
     survivorship: dict[str, dict[str, Any]] = field(default_factory=_default_survivorship)
+
+    @property
+    def sqlite_file(self) -> Path:
+        """The SQLite database file these settings name."""
+        return Path(self.sqlite_path or Path(self.data_dir) / "central.db").absolute()
 
     def validate(self) -> CentralConfig:
         from central.survivorship import check_rules

@@ -119,7 +119,10 @@ def store_batch(tx: Tx, events: Sequence[Event], sender: Principal, default_cons
         (result.accepted if e.event_id in new_ids else result.duplicate).append(e.event_id)
 
     fresh = [e for e in stored if e.event_id in new_ids]
-    customers = sorted({e.customer_id for e in fresh if e.customer_id})
+    # A member who shows their card has a profile (identity, points, consents) whatever
+    # their tracking consent: consent decides what is kept about the visit, not whether
+    # the member exists. Hence the ids of ``kept``, before anonymisation.
+    customers = sorted({e.customer_id for e in kept if e.customer_id})
     tx.insert_many("customers", ("customer_id", "created_at"), [(c, now) for c in customers],
                    "ON CONFLICT (customer_id) DO NOTHING")
     linking = [e for e in fresh if e.tracking and e.customer_id]

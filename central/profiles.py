@@ -109,6 +109,9 @@ def build_profile(tx: Tx, customer_id: str, cfg: CentralConfig, now: float | Non
             "fields": survivorship.resolve(observations(tx, customer_id), cfg.survivorship),
         },
         "consents": consents_of(tx, customer_id),
+        # What the consents mean today, the default included (docs/operations.md).
+        "tracking": bool(consent.tracking_allowed(tx, [customer_id],
+                                                  cfg.default_tracking_consent)),
         "loyalty_points": loyalty_points(tx, customer_id),
         "last_seen": ({"store_id": seen["store_id"], "zone": seen["zone"],
                        "at": seen["occurred_at"], "channel": seen["channel"]} if seen else None),

@@ -1,5 +1,9 @@
 """Real-time stock push: publish central's stock changes to one store's MQTT broker.
 
+The same process also runs the erasure push (:mod:`central.erasure_push`): a
+nudge on ``.../edge/sync/erasures`` that makes an online edge apply a new
+erasure order within seconds.
+
 The edge pulls the stock feed every minute (``edge/sync.py``); this bridge makes
 a change visible in the store within about a second instead. One bridge runs per
 store, next to central or in the store::
@@ -103,10 +107,11 @@ class StockPublisher:
                                      cafile=target.cafile).start()
         self.connected = self._client.connected
 
-    def publish(self, payload: bytes) -> None:
-        """Publish and wait for the broker's ack; :class:`PushError` unless accepted."""
+    def publish(self, payload: bytes, topic: str | None = None) -> None:
+        """Publish (on ``topic``, default the stock topic) and wait for the broker's ack;
+        :class:`PushError` unless accepted."""
         try:
-            self._client.publish(self.topic, payload, self.ack_timeout_s)
+            self._client.publish(topic or self.topic, payload, self.ack_timeout_s)
         except PublishError as exc:
             raise PushError(str(exc)) from None
 
@@ -236,6 +241,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the bridge until SIGTERM/SIGINT; returns the process exit status."""
     from central import create_app
+    from central.erasure_push import ErasureBridge
+    from contract.erasure_push import sync_erasures_topic
 
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO,
@@ -257,9 +264,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                                             f"vitrine-stock-push-{args.store}"), topic)
     bridge = StockBridge(db, args.store, publisher.publish,
                          interval_s=max(args.interval_ms, 10) / 1000)
+    erasures_topic = sync_erasures_topic(args.store)
+    erasures = ErasureBridge(db, args.store, lambda p: publisher.publish(p, erasures_topic),
+                             interval_s=max(args.interval_ms, 10) / 1000)
+    erasure_thread = threading.Thread(target=erasures.run, name="erasure-push", daemon=True)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         bridge.stop()
+        erasures.stop()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -268,8 +280,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not publisher.connected.wait(10):  # bounded: run() then retries with backoff
             log.warning("broker %s:%d not reachable yet", args.broker_host, args.broker_port)
+        erasure_thread.start()
         bridge.run()
     finally:
+        erasures.stop()
+        if erasure_thread.is_alive():
+            erasure_thread.join(10)
         publisher.close()
         db.close()
     return 0

@@ -53,6 +53,12 @@ class ShowProduct(_Command):
     brand: str | None = None
     price_cents: int | None = None
     currency: str | None = None
+    #: What the screen shows around the price (docs/protocol.md section 14.3).
+    promo: str | None = None
+    was_price_cents: int | None = None
+    image: str | None = None
+    stock: int | None = None
+    online: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +85,32 @@ class ShowLabel(_Command):
     currency: str | None = None
 
 
-Command = ShowProduct | CustomerIdentified | ShowLabel
+@dataclass(frozen=True, slots=True)
+class SetPlaylist(_Command):
+    """Signage: every playlist that may play on this screen (retained on its topic)."""
+
+    cmd: ClassVar[str] = "set_playlist"
+    version: str
+    playlists: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelBitmap(_Command):
+    """Shelf label: the bitmap to display, packed (contract/eslabel.py), and its hash."""
+
+    cmd: ClassVar[str] = "label_bitmap"
+    gtin: str
+    width: int
+    height: int
+    planes: str
+    hash: str
+    price_cents: int | None = None
+    currency: str | None = None
+
+
+Command = ShowProduct | CustomerIdentified | ShowLabel | SetPlaylist | LabelBitmap
 COMMAND_TYPES: dict[str, type[_Command]] = {
-    c.cmd: c for c in (ShowProduct, CustomerIdentified, ShowLabel)}
+    c.cmd: c for c in (ShowProduct, CustomerIdentified, ShowLabel, SetPlaylist, LabelBitmap)}
 
 
 def parse_command(data: bytes | str | dict[str, Any]) -> Command:

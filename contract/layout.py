@@ -18,7 +18,9 @@ Format (``"format": "vitrine-layout/1"``)::
                     "category": "shoes", "price_cents": 8999, "currency": "EUR",
                     "zone": "shoes"}],         # optional: where its shelf labels are
       "devices":  [{"id": "nfc-shoes-01", "kind": "nfc_reader",
-                    "zone": "shoes", "shelf": "shoes-A"}],   # shelf may be null
+                    "zone": "shoes", "shelf": "shoes-A"},    # shelf may be null
+                   {"id": "esl-0001", "kind": "shelf_label", "zone": "shoes",
+                    "gtin": "04012345000018", "size": "2.9"}],  # labels: product, panel
       "tags":     [{"uid": "04a1b2c3d4e5f6", "gtin": "04012345000018",
                     "zone": "shoes", "shelf": "shoes-A", "ndef": true}],
       "customers": [{"id": "C0001234", "card_uid": "a3f2910c", "has_app": true}]
@@ -54,6 +56,8 @@ from .kinds import DEVICE_KINDS
 from .topics import valid_id
 
 FORMAT = "vitrine-layout/1"
+#: Shelf label panels (contract.eslabel.SIZES), by diagonal in inches.
+LABEL_SIZES = ("2.9", "4.2")
 DEFAULT_DIGITAL_LINK_BASE = "https://id.gs1.org"
 
 _HEX_UID = re.compile(r"^(?:[0-9a-f]{8}|[0-9a-f]{14}|[0-9a-f]{20})$")
@@ -94,6 +98,9 @@ class DeviceSpec:
     kind: str
     zone: str
     shelf: str | None = None
+    #: Shelf labels only: the product the label shows, and its panel ("2.9" or "4.2").
+    gtin: str | None = None
+    size: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +263,13 @@ def _check(zones: list[Zone], products: list[Product], devices: list[DeviceSpec]
             errors.append(f"device {d.id}: unknown kind {d.kind!r}")
         if d.zone not in zone_ids:
             errors.append(f"device {d.id}: unknown zone {d.zone!r}")
+        if d.kind == "shelf_label":
+            if d.gtin not in gtins:
+                errors.append(f"device {d.id}: a shelf label needs a known gtin, not {d.gtin!r}")
+            if d.size not in (None, *LABEL_SIZES):
+                errors.append(f"device {d.id}: size must be one of {', '.join(LABEL_SIZES)}")
+        elif d.gtin is not None or d.size is not None:
+            errors.append(f"device {d.id}: gtin and size are for shelf labels only")
     for t in tags:
         if not _HEX_UID.match(t.uid):
             errors.append(f"tag {t.uid!r}: uid must be 4, 7 or 10 bytes of hex")

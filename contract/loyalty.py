@@ -8,8 +8,12 @@ Claim keys are one letter so an app token fits a small, quickly scanned QR code:
 ``k`` key id (rotation), ``c`` opaque loyalty customer id, ``t`` "card" or "app",
 ``i``/``e`` issued-at/expiry (UNIX seconds), ``n`` 12 random bytes, and for card tokens
 ``u``, the UID of the tag the token was written to, so a token copied onto another tag is
-detected. Tokens are readable by anyone who scans them, hence the customer id only: the
-mapping to a person stays in the loyalty system.
+detected. An app token may also carry ``g``, the GTIN-14 of a product the customer scanned
+with their own app: the read then says, under the retailer's signature, who scanned what,
+the evidence that lets a read at a shared shelf device be credited to a person
+(docs/protocol.md section 9, "Who a read is credited to"). Tokens are readable by anyone
+who scans them, hence the customer id only: the mapping to a person stays in the loyalty
+system.
 
 Replay rule: app tokens are single-use (a screenshot of someone's QR must not work twice);
 card tokens are multi-use and protected by the tag UID binding instead.
@@ -28,6 +32,8 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn
+
+from .gs1 import gtin_check_digit
 
 __all__ = [
     "MAX_TOKEN_CHARS",
@@ -62,6 +68,7 @@ _CUSTOMER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _UID = re.compile(r"[0-9a-fA-F]{8,20}")  # 4, 7 or 10 byte tag UIDs, as in the nfc schema
 _NONCE = re.compile(r"[A-Za-z0-9_-]{16}")  # 12 bytes, base64url
 _KINDS = ("card", "app")
+_GTIN = re.compile(r"[0-9]{14}")
 
 
 class TokenError(ValueError):
@@ -121,6 +128,8 @@ class TokenClaims:
     expires_at: int
     nonce: str
     card_uid: str | None = None
+    #: App tokens only: the product (GTIN-14) the customer scanned with their app.
+    gtin: str | None = None
 
 
 def looks_like_token(text: str) -> bool:
@@ -163,6 +172,7 @@ def issue_token(
     key_id: str = "k1",
     card_uid: str | None = None,
     nonce: bytes | None = None,
+    gtin: str | None = None,
 ) -> str:
     """Issue a token for ``customer_id``, valid from ``now`` for ``ttl_s`` seconds.
 
@@ -182,6 +192,8 @@ def issue_token(
         raise ValueError("card tokens need card_uid: 8-20 hex digits")
     if kind == "app" and card_uid is not None:
         raise ValueError("app tokens are not bound to a card")
+    if gtin is not None and (kind != "app" or not _valid_gtin(gtin)):
+        raise ValueError("gtin: app tokens only, 14 digits with a valid check digit")
     if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) or ttl_s <= 0:
         raise ValueError("ttl_s must be a positive int")
     if not 0 <= now <= _MAX_TIME - ttl_s:  # written so that NaN fails too
@@ -195,6 +207,8 @@ def issue_token(
                               "e": issued_at + ttl_s, "n": _b64encode(nonce)}
     if card_uid is not None:
         claims["u"] = card_uid.lower()
+    if gtin is not None:
+        claims["g"] = gtin
     body = _b64encode(json.dumps(claims, separators=(",", ":")).encode("ascii"))
     signing_input = PREFIX + body
     return f"{signing_input}.{_b64encode(_sign(key, signing_input))}"
@@ -285,8 +299,13 @@ def _claims(raw: Mapping[str, Any]) -> TokenClaims:
     if kind not in _KINDS:
         raise TokenMalformed("claim 't' must be 'card' or 'app'")
     expected = {"k", "c", "t", "i", "e", "n"} | ({"u"} if kind == "card" else set())
-    if set(raw) != expected:
+    if set(raw) != expected and not (kind == "app" and set(raw) == expected | {"g"}):
         raise TokenMalformed("unexpected set of claims")
+    gtin = None
+    if "g" in raw:
+        gtin = _str_claim(raw, "g", _GTIN)
+        if not _valid_gtin(gtin):
+            raise TokenMalformed("claim 'g' has a bad check digit")
     issued_at, expires_at = _int_claim(raw, "i"), _int_claim(raw, "e")
     if expires_at <= issued_at:
         raise TokenMalformed("token expires before it is issued")
@@ -298,7 +317,12 @@ def _claims(raw: Mapping[str, Any]) -> TokenClaims:
         expires_at=expires_at,
         nonce=_str_claim(raw, "n", _NONCE),
         card_uid=_str_claim(raw, "u", _UID) if kind == "card" else None,
+        gtin=gtin,
     )
+
+
+def _valid_gtin(gtin: str) -> bool:
+    return _GTIN.fullmatch(gtin) is not None and int(gtin[-1]) == gtin_check_digit(gtin[:-1])
 
 
 def _check_binding(claims: TokenClaims, card_uid: str | None) -> None:

@@ -109,9 +109,9 @@ def candidate_strings(items: list[NdefItem]) -> list[str]:
 # --------------------------------------------------------------------------- encoders
 
 
-def _encode(record: ndef.Record) -> bytes:
+def _encode(*records: ndef.Record) -> bytes:
     try:
-        raw = b"".join(ndef.message_encoder([record]))
+        raw = b"".join(ndef.message_encoder(list(records)))
     except _NDEFLIB_ERRORS as exc:  # ValueError covers unencodable text (lone surrogates)
         raise NdefError(f"cannot encode: {exc}") from None
     if len(raw) > MAX_NDEF_BYTES:
@@ -132,6 +132,19 @@ def encode_uri(uri: str) -> bytes:
     """A one-record NDEF message holding ``uri`` (with the standard prefix abbreviation)."""
     _check_uri(uri)
     return _encode(ndef.UriRecord(uri))
+
+
+def encode_uris(*uris: str) -> bytes:
+    """One NDEF message of several URI records, in order.
+
+    What a phone's loyalty app presents over NFC when it sends a product it
+    scanned together with the customer's app token: one read that says who.
+    """
+    if not uris:
+        raise NdefError("cannot encode an empty message")
+    for uri in uris:
+        _check_uri(uri)
+    return _encode(*(ndef.UriRecord(u) for u in uris))
 
 
 def encode_text(text: str, language: str = "en") -> bytes:

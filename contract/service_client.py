@@ -34,7 +34,10 @@ class ServiceClient:
 
     def __init__(self, host: str, port: int, username: str, password: str, *, client_id: str,
                  cafile: str | None = None, keepalive: int = 30,
-                 reconnect_min_s: float = 0.2, reconnect_max_s: float = 10.0) -> None:
+                 reconnect_min_s: float = 0.2, reconnect_max_s: float = 10.0,
+                 protocol: str = "5") -> None:
+        """``protocol``: "5", or "3.1.1" for a subscriber on a broker that speaks only that
+        (publishing needs 5: an ACL refusal is only visible in an MQTT 5 PUBACK)."""
         self.host, self.port = host, port
         self.connected = threading.Event()
         #: Set once every subscription of the current connection is acknowledged.
@@ -44,7 +47,8 @@ class ServiceClient:
         self._acks: dict[int, Any] = {}
         self._acks_lock = threading.Lock()
         self._pending_sub: int | None = None
-        c = VitrineClient(client_id)
+        c = VitrineClient(client_id, protocol=mqtt.MQTTv311 if protocol == "3.1.1"
+                          else mqtt.MQTTv5)
         c.username_pw_set(username, password or None)
         if cafile:
             c.tls_set(ca_certs=cafile)

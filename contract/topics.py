@@ -16,8 +16,9 @@ from .kinds import COMMAND_FAMILY
 
 PREFIX = "vitrine/v1"
 
-#: What a device publishes under ``devices/{device_id}/``.
-DEVICE_CHANNELS = ("state", "nfc", "qr", "frame", "telemetry")
+#: What a device publishes under ``devices/{device_id}/``. ``label``: what a shelf
+#: label displays; ``play``: proof of play of a signage screen.
+DEVICE_CHANNELS = ("state", "nfc", "qr", "frame", "telemetry", "label", "play")
 
 #: What the edge publishes for in-store consumers under ``events/`` and ``edge/``.
 EDGE_CHANNELS = ("interest", "presence", "security", "rejected")

@@ -25,10 +25,13 @@ MAX_PAYLOAD_BYTES: dict[str, int] = {
     "qr": 8_192,
     "telemetry": 4_096,
     "frame": 2_097_152,
+    "label": 1_024,
+    "play": 2_048,
 }
 
 SCHEMA_NAMES = ("state", "nfc", "qr", "frame", "telemetry", "interest", "presence", "security",
-                "rejected", "command", "request", "reply")
+                "rejected", "command", "request", "reply",
+                "label", "play")
 
 
 class SchemaError(ValueError):

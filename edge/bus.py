@@ -135,10 +135,16 @@ class EdgeBus:
         """Acknowledge a committed batch to the broker (QoS 1 messages only)."""
         self.client.ack_many([it.mid for it in items if it.qos == 1])
 
-    def publish_command(self, family: str, device_id: str, command: dict[str, Any]) -> None:
-        """Send a kiosk or signage command (QoS 1; the device keeps a persistent session)."""
+    def publish_command(self, family: str, device_id: str, command: dict[str, Any],
+                        retain: bool = False) -> None:
+        """Send a command (QoS 1; the device keeps a persistent session).
+
+        ``retain`` only for state a device must find on (re)connection even when
+        the edge is down: a screen's playlists (docs/protocol.md section 14).
+        """
         self.client.publish(command_topic(self.cfg.store_id, family, device_id),
-                            json.dumps(command, separators=(",", ":")), qos=1)
+                            json.dumps(command, separators=(",", ":"), ensure_ascii=False),
+                            qos=1, retain=retain)
 
     def publish_reply(self, topic: str, payload: bytes) -> None:
         """Answer a device's request (QoS 1), called only after the commit that made it."""

@@ -45,3 +45,16 @@ class CentralReader:
         if not isinstance(body, dict):
             raise SyncError(f"{path}: not a JSON object")
         return body
+
+    def get_bytes(self, path: str, limit: int = 8 * 1024 * 1024) -> bytes:
+        """GET a binary resource (a product picture) from central, at most ``limit`` bytes."""
+        req = urllib.request.Request(self.url + path, method="GET")
+        req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                data = resp.read(limit + 1)
+        except (OSError, http.client.HTTPException) as exc:
+            raise SyncError(f"{path}: {exc}") from None
+        if len(data) > limit:
+            raise SyncError(f"{path}: larger than {limit} bytes")
+        return data

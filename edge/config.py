@@ -43,11 +43,18 @@ class EdgeConfig:
     #: SQLite ``synchronous``: FULL survives power loss, NORMAL survives process
     #: crashes (SIGKILL) and is what the benchmarks were run with by default.
     sqlite_synchronous: str = "NORMAL"
+    #: How long a write waits for another connection's write lock (the sync
+    #: client's feeds, an operator's sqlite3 shell) before the batch is retried.
+    #: Tests shorten it to see a held lock at once.
+    sqlite_busy_timeout_s: float = 30.0
     #: Retailer loyalty keys as ``kid:hex,kid:hex``; first is current.
     loyalty_keys: str = ""
     token_leeway_s: float = 30.0
-    #: A shelf device's anonymous session ends after this much silence.
+    #: A device's anonymous session ends after this much silence.
     session_gap_s: float = 90.0
+    #: A kiosk's identified session ends after this much silence (the shopper walked
+    #: away without pressing "I'm done"); the kiosk's own timeout usually comes first.
+    kiosk_idle_s: float = 60.0
     #: Devices silent for heartbeat_s * this factor are marked stale.
     stale_factor: float = 2.5
     stale_check_s: float = 5.0
@@ -99,6 +106,18 @@ class EdgeConfig:
     #: Reverse proxies in front of the panel whose X-Forwarded-For is trusted (0 = none:
     #: the connecting address is the client, which the login throttle keys on).
     panel_trusted_proxies: int = 0
+    #: Signage and shelf labels (edge/signage_runtime.py): where the asset cache lives and
+    #: its byte budget; the asset server screens fetch images from (0 = none: set it, e.g.
+    #: 8081, where screens run); how long a tapped product stays on screen and how soon
+    #: another one may replace it.
+    assets_dir: Path | None = None  # default: "assets" next to the database
+    assets_budget_mb: int = 512
+    assets_host: str = "127.0.0.1"
+    assets_port: int = 0
+    spotlight_hold_s: float = 15.0
+    spotlight_min_show_s: float = 3.0
+    #: Resolver written into shelf labels' Digital Link QR codes.
+    digital_link_base: str = "https://id.gs1.org"
 
     def loyalty_keyring(self) -> dict[str, bytes]:
         keys: dict[str, bytes] = {}

@@ -188,10 +188,63 @@ CREATE TABLE request_replies (
 );
 CREATE INDEX request_replies_at ON request_replies(at)
 """),
+    # Attribution (edge/sessions.py): a session is anonymous, one identified read, or a
+    # kiosk session that ends; event_customers says exactly which raw reads are whose, so
+    # erasure deletes those and nobody else's, and whatever deletes a raw read (erasure,
+    # retention) takes its attribution with it. Sessions from before are kind 'legacy'.
+    ("0006_attribution", """
+ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'legacy';
+ALTER TABLE sessions ADD COLUMN ended_at REAL;
+ALTER TABLE sessions ADD COLUMN end_reason TEXT;
+UPDATE sessions SET ended_at = last_at, end_reason = 'legacy';
+CREATE INDEX sessions_customer ON sessions(customer_id);
+CREATE TABLE event_customers (
+  device_id TEXT NOT NULL,
+  msg_id TEXT NOT NULL,
+  customer_id TEXT NOT NULL,
+  PRIMARY KEY (device_id, msg_id, customer_id)
+);
+CREATE INDEX event_customers_customer ON event_customers(customer_id);
+CREATE TRIGGER events_forget_customers AFTER DELETE ON events BEGIN
+  DELETE FROM event_customers WHERE device_id = OLD.device_id AND msg_id = OLD.msg_id;
+END
+"""),
+    # Signage and shelf labels: product content (promotion, images in the asset cache),
+    # the store's playlists, and per label what the edge sent and what the label acked.
+    ("0007_signage_labels", """
+CREATE TABLE product_content (
+  gtin TEXT PRIMARY KEY,
+  promo TEXT,
+  was_price_cents INTEGER,
+  images TEXT NOT NULL DEFAULT '[]',
+  updated_at REAL NOT NULL
+);
+CREATE TABLE signage_playlists (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  doc TEXT NOT NULL,
+  version TEXT NOT NULL,
+  loaded_at REAL NOT NULL
+);
+CREATE TABLE shelf_labels (
+  device_id TEXT PRIMARY KEY,
+  gtin TEXT NOT NULL,
+  size TEXT NOT NULL DEFAULT '2.9',
+  zone TEXT,
+  want_hash TEXT,
+  want_price_cents INTEGER,
+  sent_at REAL,
+  acked_hash TEXT,
+  acked_price_cents INTEGER,
+  acked_at REAL,
+  refused INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT
+);
+CREATE INDEX shelf_labels_gtin ON shelf_labels(gtin)
+"""),
     # The panel as a manager's tool (edge/panel/, edge/analytics.py): users a manager can
     # disable, hourly interest aggregates that outlive the outbox rows they were counted
     # from (the cursor says how far they got), and a history of each device's state.
-    ("0006_panel_analytics", """
+    ("0008_panel_analytics", """
 ALTER TABLE panel_users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE interest_hourly (
   hour REAL NOT NULL,
@@ -238,18 +291,35 @@ class MigrationError(RuntimeError):
     """The database is newer than this code, or a migration failed."""
 
 
-def connect(path: str | Path, *, synchronous: str = "NORMAL") -> sqlite_utils.Database:
+def connect(path: str | Path, *, synchronous: str = "NORMAL",
+            busy_timeout_s: float = 30.0) -> sqlite_utils.Database:
     """Open the edge database with the pragmas every process must agree on."""
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                           timeout=busy_timeout_s)
     conn.execute("PRAGMA journal_mode=WAL")
     if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
         raise MigrationError(f"refusing synchronous={synchronous!r}: NORMAL, FULL or EXTRA")
     conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
     return sqlite_utils.Database(conn)
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements; a trigger body's own ``;`` does not end one."""
+    out: list[str] = []
+    buf = ""
+    for piece in sql.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip(" \n;"):
+        out.append(buf.strip())
+    return out
 
 
 def migrate(db: sqlite_utils.Database) -> list[str]:
@@ -266,7 +336,7 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in filter(None, (s.strip() for s in sql.split(";"))):
+            for statement in _statements(sql):
                 conn.execute(statement)
             conn.execute("INSERT INTO _migrations VALUES (?, strftime('%s','now'))", (name,))
             conn.execute("COMMIT")

@@ -6,11 +6,16 @@ the session ids it knew). The edge's sync client polls
 :class:`edge.sync.SyncClient`), and an edge that was offline for days catches
 up from its last seq. For each order, in one transaction with the cursor:
 
+- ``events`` (raw device messages) credited to the customer are deleted: the
+  pipeline records each read it credits to someone in ``event_customers``
+  (:mod:`edge.sessions` says when a read is someone's), so the reads of other
+  shoppers at the same device, before, between and after, stay;
 - ``sessions`` of the customer (central's ids plus the ones this edge linked
-  locally and may not have forwarded yet) are deleted;
-- ``events`` (raw device messages) received at a session's device inside that
-  session's time window are deleted: sessions of one device never overlap, so
-  those messages are exactly the ones the session was made of;
+  locally and may not have forwarded yet) are deleted; sessions carrying a
+  customer are only ever that customer's. Sessions recorded before migration
+  ``0006_attribution`` (kind ``legacy``) were per device and could hold other
+  shoppers' reads; for those the old rule stays (raw reads inside the
+  session's window are deleted), erring on the side of the erased customer;
 - ``outbox`` rows of the customer or of those sessions (by ``customer_key`` or
   by ``customer_id``/``session_id`` in the payload) are deleted, **except
   orders**: central keeps orders as accounting records (docs/operations.md);
@@ -64,9 +69,14 @@ def erase_customer(conn: sqlite3.Connection, customer_id: str,
     sessions = sorted(set(session_ids) | set(local))
     marks = _marks(sessions)
     deleted = conn.execute(
+        "DELETE FROM events WHERE id IN (SELECT e.id FROM events e JOIN event_customers c "
+        "ON e.device_id = c.device_id AND e.msg_id = c.msg_id WHERE c.customer_id = ?)",
+        (customer_id,)).rowcount
+    deleted += conn.execute(
         f"DELETE FROM events WHERE id IN (SELECT e.id FROM events e JOIN sessions s "
         f"ON e.device_id = s.device_id AND e.received_at BETWEEN s.started_at AND s.last_at "
-        f"WHERE s.session_id IN {marks})", sessions).rowcount
+        f"WHERE s.kind = 'legacy' AND s.session_id IN {marks})", sessions).rowcount
+    conn.execute("DELETE FROM event_customers WHERE customer_id = ?", (customer_id,))
     keys = [customer_id, *sessions]
     deleted += conn.execute(
         f"DELETE FROM outbox WHERE kind != 'order' AND (customer_key IN {_marks(keys)} "

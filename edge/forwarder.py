@@ -67,7 +67,7 @@ DAY_S = 86_400.0
 #: Kinds sent in ``POST /api/v1/events`` batches; orders go one by one to ``/orders``.
 EVENT_KINDS = ("interest", "presence", "security")
 #: Kinds the retention policy may expire or shed; everything else waits forever.
-EXPIRABLE_KINDS = ("interest", "presence")
+EXPIRABLE_KINDS = ("interest", "presence", "play")
 #: Orders tried per cycle (they are rare, and each is its own request).
 ORDERS_PER_CYCLE = 50
 

@@ -16,11 +16,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from contract.kinds import COMMAND_FAMILY
 from contract.topics import is_request_topic
 
+from .assets import AssetCache
 from .bus import EdgeBus
 from .catalogue import Catalogue
 from .commands import commands_for
@@ -28,6 +30,7 @@ from .config import EdgeConfig
 from .db import connect, migrate
 from .frames import FrameLane
 from .inbound import Inbound
+from .labels import seed_labels
 from .metrics import Metrics
 from .pipeline import BatchResult
 from .requests import OutboundReply
@@ -41,7 +44,8 @@ EventListener = Callable[[str, dict[str, Any]], None]
 class EdgeNode:
     def __init__(self, cfg: EdgeConfig):
         self.cfg = cfg
-        self.db = connect(cfg.db_path, synchronous=cfg.sqlite_synchronous)
+        self.db = connect(cfg.db_path, synchronous=cfg.sqlite_synchronous,
+                          busy_timeout_s=cfg.sqlite_busy_timeout_s)
         migrate(self.db)
         if cfg.layout_path:
             layout = load_layout(cfg.layout_path)
@@ -49,6 +53,7 @@ class EdgeNode:
                 raise LayoutError(f"{cfg.layout_path} describes store {layout['store_id']!r},"
                                   f" this edge is {cfg.store_id!r}")
             counts = seed(self.db, layout)
+            counts["shelf_labels"] = seed_labels(self.db.conn, layout)
             log.info("seeded from %s: %s", cfg.layout_path, counts)
         self.metrics = Metrics()
         #: The pipeline and its state live where the SQLite write connection is:
@@ -82,8 +87,15 @@ class EdgeNode:
         #: The store manager's web panel (edge/panel/), when ``cfg.panel_port`` is set.
         self.panel_url: str | None = None
         self._panel: Any = None
+        #: Product pictures and media for screens and labels, filled by the catalogue feed.
+        self.assets = AssetCache(cfg.assets_dir or Path(cfg.db_path).parent / "assets",
+                                 cfg.assets_budget_mb * 1024 * 1024)
         if cfg.central_url:
             self._init_central_link()
+        #: Screens and shelf labels (edge/signage_runtime.py): its own thread and connection.
+        from .signage_runtime import SignageRuntime
+
+        self.signage = SignageRuntime(cfg, self.bus.publish_command, assets=self.assets)
 
     def _init_central_link(self) -> None:
         from .forwarder import Forwarder
@@ -101,8 +113,9 @@ class EdgeNode:
             {"catalogue": cfg.sync_catalogue_s, "prices": cfg.sync_prices_s,
              "stock": cfg.sync_stock_s, "erasures": cfg.sync_erasures_s},
             store_id=cfg.store_id, on_change=lambda feed: self.request_reload(),
+            assets=self.assets,
             mqtt=MqttSettings(cfg.mqtt_host, cfg.mqtt_port, cfg.mqtt_username,
-                              cfg.mqtt_password))
+                              cfg.mqtt_password, protocol=cfg.mqtt_protocol))
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> EdgeNode:
@@ -115,6 +128,7 @@ class EdgeNode:
         if self.sync is not None:
             self.sync.start()
         self.bus.start()
+        self.signage.start()
         if self.cfg.panel_port:
             from .panel.server import start_panel
 
@@ -135,6 +149,7 @@ class EdgeNode:
             self.sync.stop()
         for t in self._side_threads:
             t.join(10)
+        self.signage.stop()
         self.frames.shutdown()
         self.bus.stop()
         if self.writer is not None:
@@ -249,7 +264,8 @@ class EdgeNode:
             for kind, payloads in by_kind.items():
                 self.bus.publish_events(kind, payloads)
             decoded = [e for e in events if e[1] is not None]
-            for family, device_id, command in commands_for(decoded, self.catalogue):
+            commands = self.signage.route(commands_for(decoded, self.catalogue))
+            for family, device_id, command in commands:
                 self.bus.publish_command(family, device_id, command)
                 for listener in self.listeners:
                     listener(f"command.{family}", {"device_id": device_id, **command})

@@ -9,7 +9,8 @@ broker after :meth:`Pipeline.process_batch` returns, i.e. after the commit.
 Order of checks for a device message: topic -> size -> known device -> JSON
 -> schema -> content parsing (NDEF, GS1: pure, may quarantine) -> dedupe on
 (device_id, msg_id) -> stateful steps (loyalty token and its replay record,
-sessions) -> derived events. Deduplication comes before any stateful step so
+sessions) -> derived events, credited to a customer only on evidence
+(:mod:`edge.sessions`). Deduplication comes before any stateful step so
 that a redelivered app token is not mistaken for a replay.
 """
 
@@ -42,9 +43,10 @@ from .catalogue import Catalogue
 from .dedupe import RecentKeys
 from .identity import Identifier
 from .inbound import Inbound
+from .label_reports import record_label_report
 from .metrics import Metrics
 from .registry import Registry
-from .sessions import Sessions
+from .sessions import SINGLE_USER_KINDS, Session, Sessions
 
 log = logging.getLogger("vitrine.edge.pipeline")
 #: Shelf labels and tags are a finite set, scanned over and over: parsing a
@@ -350,6 +352,13 @@ class Pipeline:
         self.registry.touch(dt.device_id, now)
         if dt.channel == "telemetry":
             return
+        if dt.channel == "label":  # what a shelf label now displays (edge/label_reports.py)
+            outcome = record_label_report(self.conn, dt.device_id, msg, now)
+            result.counts[f"label_report.{outcome}"] += 1
+            return
+        if dt.channel == "play":  # proof of play: stored, and forwarded to central
+            self._play(dt.device_id, msg, now, device_ts, result)
+            return
         if dt.channel == "frame" and not contents:
             result.counts["frames_without_code"] += 1
             return
@@ -380,8 +389,10 @@ class Pipeline:
     def _derive(self, device_id: str, channel: str, msg: dict[str, Any],
                 contents: list[ScanContent], now: float, device_ts: float | None,
                 result: BatchResult) -> None:
+        """Presence and interest events of one read, credited as :mod:`edge.sessions` says."""
         device = self.catalogue.device(device_id)
         zone = device.zone if device else None
+        single_user = device is not None and device.kind in SINGLE_USER_KINDS
         session = self.sessions.touch(self.conn, device_id, now)
         base = {"store_id": self.store_id, "device_id": device_id, "zone": zone,
                 "received_at": now, "device_ts": device_ts}
@@ -394,7 +405,9 @@ class Pipeline:
             n += 1
             return uuid5_str(f"{self.store_id}/{device_id}/{msg['msg_id']}/{n}")
 
-        products: list[tuple[str | None, ScanContent | None]] = []
+        #: (gtin, what was read, session it is credited to or None for "whoever this read is").
+        products: list[tuple[str, ScanContent | None, Session | None]] = []
+        identified: list[Session] = []  # sessions the tokens of this read opened
         for content in contents:
             if content.kind == "loyalty" and content.token:
                 try:
@@ -408,31 +421,67 @@ class Pipeline:
                     self._quarantine_row(now, self._topic, device_id, f"token_{reason}",
                                          str(exc)[:200], content.token.encode(), result)
                     continue
-                session = self.sessions.identify(self.conn, session, claims.customer_id)
+                owner = self.sessions.identify(self.conn, device_id, claims.customer_id, now,
+                                               single_user=single_user)
+                identified.append(owner)
+                if single_user:
+                    session = owner  # the kiosk's next reads, and the rest of this one
                 ev = {"event_id": event_id(), "type": "presence", **base,
-                      "customer_id": claims.customer_id, "session_id": session.session_id,
+                      "customer_id": claims.customer_id, "session_id": owner.session_id,
                       "method": claims.kind}
                 self._emit("presence", ev, claims.customer_id, result)
+                self._credit(device_id, msg["msg_id"], claims.customer_id)
+                if claims.gtin:  # scanned with their own app: signed, so theirs
+                    products.append((claims.gtin, None, owner))
             elif content.kind == "product" and content.gtin:
-                products.append((content.gtin, content))
+                products.append((content.gtin, content, None))
             else:
                 result.counts["unrecognised_content"] += 1
         if not products and tag is not None and tag.gtin:
-            products.append((tag.gtin, None))
+            products.append((tag.gtin, None, None))
         if not contents and uid and tag is None:
             result.counts["unknown_tag"] += 1
-        for gtin, content in products:
+        # A product read together with exactly one customer's token is theirs; with
+        # two customers' tokens in one read, nobody's (there is no telling whose).
+        read_owner = (identified[0] if len({s.customer_id for s in identified}) == 1
+                      else None)
+        for gtin, content, owner in products:
+            credited = owner or (read_owner if not single_user else None) or session
             ev = {"event_id": event_id(), "type": "interest", **base,
                   "zone": (tag.zone if tag and tag.zone else zone),
                   "shelf": (tag.shelf if tag else None) or (device.shelf if device else None),
                   "gtin": gtin, "product": self.catalogue.product(gtin),
-                  "customer_id": session.customer_id, "session_id": session.session_id,
+                  "customer_id": credited.customer_id, "session_id": credited.session_id,
                   "source": channel}
             if content is not None and content.ais:
                 # What the edge read besides the GTIN (lot, serial, expiry...), so a
                 # device builder can see it; a copy: cached classifications are shared.
                 ev["ais"] = dict(content.ais)
-            self._emit("interest", ev, session.customer_id or session.session_id, result)
+            self._emit("interest", ev, credited.customer_id or credited.session_id, result)
+            if credited.customer_id:
+                self._credit(device_id, msg["msg_id"], credited.customer_id)
+                result.counts["interest.credited"] += 1
+
+    def _credit(self, device_id: str, msg_id: str, customer_id: str) -> None:
+        """Record that this raw read is ``customer_id``'s: what erasure deletes, exactly."""
+        self.conn.execute("INSERT OR IGNORE INTO event_customers VALUES (?, ?, ?)",
+                          (device_id, msg_id, customer_id))
+
+    def _play(self, device_id: str, msg: dict[str, Any], now: float,
+              device_ts: float | None, result: BatchResult) -> None:
+        """One item a screen showed: a ``play`` outbox row for central, no customer in it.
+
+        Not published in store (``events/``): nothing in the store needs it, and
+        central attributes interest to what was on screen.
+        """
+        ev = {"event_id": uuid5_str(f"{self.store_id}/{device_id}/{msg['msg_id']}/1"),
+              "type": "play", "store_id": self.store_id, "device_id": device_id,
+              "zone": msg.get("zone"), "item_id": msg["item_id"], "kind": msg["kind"],
+              "playlist_id": msg.get("playlist_id"), "trigger": msg["trigger"],
+              "gtin": msg.get("gtin"), "started_at": msg["started_at"],
+              "duration_s": msg["duration_s"], "received_at": now, "device_ts": device_ts}
+        self._outbox_rows.append((ev["event_id"], "play", f"device:{device_id}", dumps(ev), now))
+        result.counts["play"] += 1
 
     def _emit(self, kind: str, event: dict[str, Any], customer_key: str,
               result: BatchResult) -> None:

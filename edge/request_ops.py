@@ -52,7 +52,7 @@ def session_end(sessions: Sessions):  # noqa: ANN201 - returns a Handler
     """
 
     def end(ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
-        ended, fresh = sessions.end(ctx.conn, ctx.device_id, ctx.now)
+        ended, fresh = sessions.end(ctx.conn, ctx.device_id, ctx.now, body["reason"])
         return {"committed": True, "ended_session_id": ended, "session_id": fresh.session_id}
 
     return end

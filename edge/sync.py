@@ -3,8 +3,10 @@
 The store serves kiosks and signage from local tables, never from central: a
 link down for days means older prices, not a dead store. :class:`SyncClient`
 pulls each feed of central/feeds on its own cadence (catalogue every three
-days, prices daily, stock every minute by default), and stock is also pushed
-in real time over MQTT (:mod:`contract.stock_push`).
+days, prices daily, stock every minute, erasures every five minutes by
+default); stock is also pushed in real time over MQTT (:mod:`contract.stock_push`),
+and a pushed erasure nudge makes the erasure feed due at once
+(:mod:`contract.erasure_push`).
 
 Each pull fetches every page first, then applies them in **one** SQLite
 transaction on the client's own connection (``BEGIN IMMEDIATE``; WAL lets the
@@ -36,10 +38,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contract.erasure_push import (
+    ErasureMessageError,
+    parse_erasure_message,
+    sync_erasures_topic,
+)
 from contract.service_client import ServiceClient
 from contract.stock_push import StockMessageError, parse_stock_message, sync_stock_topic
 
-from . import erasure
+from . import content_feed, erasure
+from .assets import AssetCache
 from .central_client import CentralReader, SyncError
 from .feed_apply import APPLIERS, apply_stock, materialise
 from .feed_fetch import fetch_feed
@@ -50,8 +58,9 @@ log = logging.getLogger("vitrine.edge.sync")
 
 DAY_S = 86_400.0
 FEEDS = ("catalogue", "prices", "stock")
+#: Erasures: the pull is the fallback for an edge that missed the push (offline, no bridge).
 DEFAULT_CADENCES: dict[str, float] = {"catalogue": 3 * DAY_S, "prices": DAY_S, "stock": 60.0,
-                                      "erasures": 60.0}
+                                      "erasures": 300.0}
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,8 @@ class MqttSettings:
     username: str = "edge"
     password: str = ""
     client_id: str = "vitrine-edge-sync"
+    #: "5" or "3.1.1" (the edge's ``mqtt_protocol``; the embedded broker speaks 3.1.1 only).
+    protocol: str = "5"
 
 
 
@@ -82,7 +93,8 @@ class SyncClient:
                  timeout_s: float = 30.0, backoff_base_s: float = 1.0,
                  backoff_cap_s: float = 300.0, warehouse: str = WEB_WAREHOUSE,
                  clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 assets: AssetCache | None = None) -> None:
         merged = {**DEFAULT_CADENCES, **(cadences or {})}
         unknown = set(merged) - set(DEFAULT_CADENCES)
         if unknown:
@@ -99,15 +111,19 @@ class SyncClient:
         self.warehouse = warehouse
         self.clock = clock
         self.rng = rng or random.Random()
+        #: Where catalogue pictures go (edge/content_feed.py); None: content without pictures.
+        self.assets = assets
         self.failures = {f: 0 for f in DEFAULT_CADENCES}
         self.counters = {"applied_total": 0, "failures_total": 0, "pushes_total": 0,
-                         "pushes_rejected_total": 0, "erased_rows_total": 0}
+                         "pushes_rejected_total": 0, "erased_rows_total": 0,
+                         "erasure_pushes_total": 0}
         self._conn = sqlite3.connect(db_path, timeout=30, isolation_level=None,
                                      check_same_thread=False)
         self._conn.execute("PRAGMA busy_timeout=30000")
         self._lock = threading.RLock()
         self._due = {f: self._first_due(f) for f in self.cadences}
         self._next_reprice = -math.inf
+        self._erasure_nudged_at = -math.inf
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._push: Any = None
@@ -211,8 +227,13 @@ class SyncClient:
             self._write(lambda c: self._record(feed, version=version))
             return 0
 
+        pictures = (content_feed.fetch_pictures(items, self.reader.get_bytes, self.assets)
+                    if feed == "catalogue" and self.assets is not None else {})
+
         def work(conn: sqlite3.Connection) -> None:
             gtins = APPLIERS[feed](conn, items, full)
+            if feed == "catalogue":
+                content_feed.apply_content(conn, items, pictures, self.clock())
             if feed != "stock":
                 soonest = materialise(conn, self.store_id, self.rules, gtins, self.clock())
                 self._next_reprice = min(self._next_reprice, soonest)
@@ -254,7 +275,9 @@ class SyncClient:
                             feed, exc, self.failures[feed], delay)
                 continue
             self.failures[feed] = 0
-            self._due[feed] = now + cadence
+            # A nudge that came in while this pull ran may name an order it missed.
+            nudged = feed == "erasures" and self._erasure_nudged_at >= now
+            self._due[feed] = -math.inf if nudged else now + cadence
         if now >= self._next_reprice:
             try:
                 self.reprice()
@@ -315,6 +338,22 @@ class SyncClient:
         self._changed("stock")
         return len(items)
 
+    def apply_erasure_push(self, payload: bytes) -> bool:
+        """A nudge: pull the erasure feed at the next tick (within ``idle_max_s``) if behind."""
+        try:
+            seq = parse_erasure_message(payload)
+        except ErasureMessageError as exc:
+            self.counters["pushes_rejected_total"] += 1
+            log.warning("erasure push rejected: %s", exc)
+            return False
+        self.counters["erasure_pushes_total"] += 1
+        if "erasures" not in self._due or seq <= self._state("erasures")[0]:
+            return False  # pulls disabled, or already applied
+        self._erasure_nudged_at = self.clock()
+        self._due["erasures"] = -math.inf
+        self.failures["erasures"] = 0
+        return True
+
     def _start_push(self) -> None:
         cfg = self.mqtt
         assert cfg is not None
@@ -326,8 +365,9 @@ class SyncClient:
                 log.warning("stock push not applied: %s", exc)
 
         client = ServiceClient(cfg.host, cfg.port, cfg.username, cfg.password,
-                               client_id=cfg.client_id)
+                               client_id=cfg.client_id, protocol=cfg.protocol)
         client.subscribe(sync_stock_topic(self.store_id), on_push)
+        client.subscribe(sync_erasures_topic(self.store_id), self.apply_erasure_push)
         self.push_ready = client.subscribed
         self._push = client.start()
 

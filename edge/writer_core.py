@@ -37,7 +37,7 @@ def build_writer_core(cfg: EdgeConfig, db: sqlite_utils.Database,
                       metrics: Metrics) -> WriterCore:
     catalogue = Catalogue(db)
     registry = Registry(cfg.stale_factor)
-    sessions = Sessions(db.conn, cfg.session_gap_s)
+    sessions = Sessions(db.conn, cfg.session_gap_s, cfg.kiosk_idle_s)
     pipeline = Pipeline(db, cfg.store_id, catalogue=catalogue,
                         identifier=Identifier(cfg.loyalty_keyring(), cfg.token_leeway_s),
                         sessions=sessions, registry=registry, metrics=metrics)

@@ -62,7 +62,8 @@ def _child(cfg: EdgeConfig, conn: Any, log_level: int) -> None:
     from .db import connect, migrate
     from .writer_core import build_writer_core
 
-    db = connect(cfg.db_path, synchronous=cfg.sqlite_synchronous)
+    db = connect(cfg.db_path, synchronous=cfg.sqlite_synchronous,
+                 busy_timeout_s=cfg.sqlite_busy_timeout_s)
     migrate(db)
     core = build_writer_core(cfg, db, Metrics())
     pipeline, keeper, router = core.pipeline, core.housekeeper, core.requests

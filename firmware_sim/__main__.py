@@ -15,6 +15,7 @@ import os
 import secrets
 import signal
 import sys
+from pathlib import Path
 
 from firmware_sim.faults import PRESETS, parse_faults
 from firmware_sim.fleet import Fleet
@@ -34,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loyalty-key-hex", default=os.environ.get(KEY_ENV),
                    help=f"retailer loyalty HMAC key, hex (default: ${KEY_ENV}, else random)")
     p.add_argument("--loyalty-key-id", default="k1")
+    p.add_argument("--loyalty-key-file",
+                   help="file holding kid:hex (what `vitrine store provision` writes); "
+                        "overrides --loyalty-key-hex and --loyalty-key-id")
     p.add_argument("--speed", type=float, default=20.0, help="shopper time compression")
     p.add_argument("--rate", type=float, help="target device events per second")
     p.add_argument("--duration", type=float, default=60.0, help="seconds to run, 0 = forever")
@@ -50,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.loyalty_key_hex:
+    if args.loyalty_key_file:
+        text = Path(args.loyalty_key_file).read_text("utf-8")
+        first = text.strip().split(",")[0]
+        args.loyalty_key_id, _, hexkey = first.partition(":")
+        key = bytes.fromhex(hexkey)
+    elif args.loyalty_key_hex:
         key = bytes.fromhex(args.loyalty_key_hex)
     else:
         key = secrets.token_bytes(32)

@@ -144,8 +144,11 @@ class FaultInjector:
                             key_id=self._key_id, card_uid=card_uid)
         return Token(token, fault, uid)
 
-    def app_token(self, customer_id: str, now: float) -> Token:
-        """The token in a customer's app QR code, possibly forged, expired or replayed."""
+    def app_token(self, customer_id: str, now: float, gtin: str | None = None) -> Token:
+        """The token in a customer's app QR code, possibly forged, expired or replayed.
+
+        ``gtin``: the product the customer just scanned with the app, signed into the token.
+        """
         fault = self._pick_token_fault("replayed", self.config.replay_rate)
         if fault == "replayed" and self._shown_app_tokens:
             return Token(self.rng.choice(self._shown_app_tokens), fault)
@@ -157,7 +160,7 @@ class FaultInjector:
         else:
             fault = None
         token = issue_token(key, customer_id, kind="app", now=issued, ttl_s=APP_TTL_S,
-                            key_id=self._key_id)
+                            key_id=self._key_id, gtin=gtin)
         if fault is None:
             self._shown_app_tokens.append(token)
         return Token(token, fault)

@@ -10,7 +10,15 @@ A journey: arrive at the entrance, visit 2-5 shopping zones (walk, dwell for a
 minute or three, pick up 0-3 products: tap the item's tag on the shelf's NFC
 reader or scan its shelf label on a QR scanner), then usually the checkout.
 About a quarter of shoppers are loyalty members who identify once: a card tap
-on a reader, or the app's QR code shown to a scanner or camera.
+on a reader, or the app's QR code shown to a scanner or camera. Members who use
+the app also pick up most products *with* it ("scan & save"): the phone taps
+the shelf reader presenting the product and an app token in one NFC read, or
+shows the scanner an app QR code whose signed token names the product. Those
+reads carry their identity; every other read is anonymous, whoever made it
+(docs/protocol.md section 9). When the fleet runs the store's kiosks, half the app
+users start at one: they identify with the app's QR code, check one to three
+products on its scanner, and press "I'm done" (or walk away and let the kiosk time
+out): the kiosk session the protocol credits to them.
 """
 
 from __future__ import annotations
@@ -25,8 +33,16 @@ from contract.layout import Customer, DeviceSpec, Layout, Product, Tag
 IDENTIFIED_SHARE = 0.25
 #: Share of those with the app who use it rather than their card.
 APP_PREFERENCE = 0.6
+#: Share of an app user's product picks made with the app rather than anonymously.
+APP_SCAN_SHARE = 0.7
+#: Share of app users who start at a kiosk when one is running.
+KIOSK_SHARE = 0.5
+#: Share of kiosk users who walk away instead of pressing "I'm done".
+KIOSK_WALK_AWAY = 0.3
 #: Device-facing actions (what the edge sees), as opposed to walking.
 DEVICE_ACTIONS = ("tap", "scan", "identify")
+#: Actions at a kiosk (one shopper at a time; the fleet keeps who is using it).
+KIOSK_ACTIONS = ("kiosk_identify", "kiosk_scan", "kiosk_done", "kiosk_walk_away")
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,9 @@ class Step:
     label: str | None = None
     #: For identify: "card" or "app".
     method: str | None = None
+    #: For tap/scan: the product is picked with the shopper's app (the read carries their
+    #: identity: a phone tap, or an app QR code naming the product).
+    with_app: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +117,10 @@ class ShopperPlanner:
         """The shopper's steps; identification happens at the first device that can take it."""
         state = {"identified": shopper.customer is None}
         yield Step(0.0, "enter", zone=self.entrance)
+        kiosks = [d for d in self.devices if d.kind == "kiosk"]
+        if kiosks and shopper.method == "app" and rng.random() < KIOSK_SHARE:
+            yield from self._kiosk(rng.choice(kiosks), rng)
+            state["identified"] = True
         if self.entrance and shopper.method == "card" and rng.random() < 0.5:
             yield from self._identify(shopper, self.entrance, rng, state, rng.uniform(3, 10))
         k = min(len(self.shopping_zones), rng.randint(2, 5))
@@ -106,6 +129,16 @@ class ShopperPlanner:
         if self.checkout and rng.random() < 0.8:
             yield from self._checkout(shopper, rng, state)
         yield Step(rng.uniform(10, 30), "leave", zone=self.entrance or self.checkout)
+
+    def _kiosk(self, kiosk: DeviceSpec, rng: random.Random) -> Iterator[Step]:
+        """Identify at a kiosk, check products on its scanner, then leave it."""
+        yield Step(rng.uniform(5, 20), "kiosk_identify", zone=kiosk.zone, device_id=kiosk.id,
+                   method="app")
+        for _ in range(rng.randint(1, 3)):
+            yield Step(rng.uniform(5, 15), "kiosk_scan", zone=kiosk.zone, device_id=kiosk.id,
+                       product=rng.choice(self.layout.products), label="qr")
+        end = "kiosk_walk_away" if rng.random() < KIOSK_WALK_AWAY else "kiosk_done"
+        yield Step(rng.uniform(3, 10), end, zone=kiosk.zone, device_id=kiosk.id)
 
     def _identify(self, shopper: Shopper, zone: str, rng: random.Random,
                   state: dict[str, bool], after_s: float) -> Iterator[Step]:
@@ -120,7 +153,8 @@ class ShopperPlanner:
             yield Step(after_s, "identify", zone=zone, device_id=rng.choice(devices).id,
                        method=shopper.method)
 
-    def _pick(self, zone: str, rng: random.Random, after_s: float) -> Step | None:
+    def _pick(self, zone: str, rng: random.Random, after_s: float,
+              shopper: Shopper | None = None) -> Step | None:
         readers, scanners = self._in(zone, "nfc_reader"), self._in(zone, "qr_scanner")
         tags, products = self.layout.tags_in(zone), self._products(zone)
         use_scanner = scanners and products and (not (readers and tags) or rng.random() < 0.3)
@@ -130,14 +164,21 @@ class ShopperPlanner:
             if label == "ean" and not product.gtin.startswith("0"):
                 label = "qr"  # only GTIN-13 and shorter fit an EAN-13
             return Step(after_s, "scan", zone=zone, device_id=rng.choice(scanners).id,
-                        product=product, label=label)
+                        product=product, label=label, with_app=self._with_app(shopper, rng))
         if readers and tags:
             tag = rng.choice(tags)
             same_shelf = [r for r in readers if r.shelf == tag.shelf]
             reader = rng.choice(same_shelf or readers)
             return Step(after_s, "tap", zone=zone, device_id=reader.id, tag=tag,
-                        product=self.layout.product(tag.gtin))
+                        product=self.layout.product(tag.gtin),
+                        with_app=self._with_app(shopper, rng))
         return None
+
+    @staticmethod
+    def _with_app(shopper: Shopper | None, rng: random.Random) -> bool:
+        # Only app users draw: anonymous and card shoppers' journeys stay as they were.
+        return (shopper is not None and shopper.method == "app"
+                and rng.random() < APP_SCAN_SHARE)
 
     def _visit(self, shopper: Shopper, zone: str, rng: random.Random,
                state: dict[str, bool]) -> Iterator[Step]:
@@ -152,7 +193,7 @@ class ShopperPlanner:
                     spent += step.after_s
                     yield step
                     gap = rng.uniform(3, 10)
-            step = self._pick(zone, rng, gap)
+            step = self._pick(zone, rng, gap, shopper)
             if step is not None:
                 spent += gap
                 yield step
@@ -167,7 +208,7 @@ class ShopperPlanner:
         yield Step(rng.uniform(10, 40), "zone", zone=zone)
         yield from self._identify(shopper, zone, rng, state, rng.uniform(5, 20))
         if rng.random() < 0.3:
-            step = self._pick(zone, rng, rng.uniform(5, 20))
+            step = self._pick(zone, rng, rng.uniform(5, 20), shopper)
             if step is not None:
                 yield step
         cameras = self._in(zone, "camera")

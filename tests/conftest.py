@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.central.conftest import Central, fresh_pg_url, make_central
+from tests.central.pg import shared_cluster
 from vitrine.broker import BrokerProcess, BrokerSettings, free_port, start_broker
 from vitrine.provisioning import Provisioner
 
@@ -68,6 +70,33 @@ def broker(tmp_path: Path) -> Iterator[TestBroker]:
         yield tb
     finally:
         tb.process.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One throw-away PostgreSQL cluster for the whole run (fails, never skips, without it)."""
+    return shared_cluster()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict:
+    """Central's database for one test: a new SQLite file or a new PostgreSQL schema."""
+    if request.param == "postgres":
+        return {"database_url": fresh_pg_url(request.getfixturevalue("pg_cluster")),
+                "pg_pool_max": 4}
+    return {"sqlite_path": str(tmp_path / "central.db")}
+
+
+@pytest.fixture
+def central(backend: dict) -> Iterator[Central]:
+    """Central served over HTTP on ``backend``: every test using it runs on both databases."""
+    c = make_central(backend)
+    try:
+        yield c
+    finally:
+        for s in c.servers:
+            s.stop()
+        c.db.close()
 
 
 class _ErrorCollector(logging.Handler):

@@ -28,4 +28,19 @@ def test_demo_runs_a_store_end_to_end(tmp_path):
     db = sqlite3.connect(var / "edge.db")
     (n_outbox,) = db.execute("SELECT count(*) FROM outbox").fetchone()
     assert n_outbox >= interest + identified
+    # Central runs too, the edge forwards to it, and members' profiles are printed.
+    assert re.search(r"CENTRAL\s+central on http://127\.0\.0\.1:\d+", text)
+    assert re.search(r"PROFILE\s+C\d{7}: ", text), text[-3000:]
+    (sent,) = db.execute("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL").fetchone()
+    assert sent > 0
+    central = sqlite3.connect(var / "central.db")
+    (stored,) = central.execute("SELECT count(*) FROM events").fetchone()
+    assert stored > 0
     assert "Traceback" not in out.stderr
+    # screens played (frames on disk, a spotlight after a tap) and every label acked its bitmap
+    assert re.search(r"SCREEN\s+sign-\S+ shows spotlight \d{14} \(tap\)", text)
+    frames = sorted(p.name for p in (var / "frames").glob("*.jpg"))
+    assert frames == ["sign-entrance-01.jpg", "sign-kitchen-01.jpg"]
+    (labels, current) = db.execute("SELECT count(*), sum(acked_hash = want_hash) FROM "
+                                   "shelf_labels").fetchone()
+    assert labels == 200 and current == 200

@@ -3,10 +3,12 @@
     vitrine edge ...            the store's edge node
     vitrine sim ...             simulated devices and shoppers
     vitrine demo                a whole simulated store on embedded defaults
+    vitrine store provision ...          a whole store's credentials and configs from its layout
     vitrine device add|revoke|list ...   per-device broker credentials and ACL
     vitrine broker config|run   the store broker's configuration
     vitrine tls ca|panel-cert   the store CA and the panel's HTTPS certificate
     vitrine central ...         the central customer profile service
+    vitrine signage play|playlist|render ...   signage screens and their playlists
 """
 
 from __future__ import annotations
@@ -145,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         from vitrine.demo import main as demo_main
 
         return demo_main(rest)
+    if command == "store":
+        from vitrine.store_setup import main as store_main
+
+        return store_main(rest)
     if command == "device":
         return _device(rest)
     if command == "broker":
@@ -153,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         from vitrine.tls import main as tls_main
 
         return tls_main(rest)
+    if command == "signage":
+        from signage.cli import main as signage_main
+
+        return signage_main(rest)
     if command == "central":
         from central.cli import main as central_main
 

@@ -1,18 +1,24 @@
 """``vitrine demo``: a whole simulated store on one machine, on embedded defaults.
 
 Starts, in order: the store broker (Mosquitto with the production config
-rendered on a free port, or the embedded broker when Mosquitto is missing), the
-edge node (SQLite in ``var/demo/``), one NFC reader station driven through
-nfcpy's real stack (``udp:`` frontend, tags played by the tag emulator), and a
-fleet of simulated readers, scanners and a camera with shoppers walking the
-store and faults injected. Everything the edge decides is printed live.
-Credentials, the loyalty key and the store CA that signs the panel's HTTPS
-certificate are generated for this run: none are stored in the repository.
+rendered on a free port, or the embedded broker when Mosquitto is missing),
+central (SQLite in ``var/demo/central.db``, on a free port), the edge node
+(SQLite in ``var/demo/``) forwarding to central, one NFC reader station driven
+through nfcpy's real stack (``udp:`` frontend, tags played by the tag
+emulator), and a fleet of simulated readers, scanners and a camera with
+shoppers walking the store and faults injected. Everything the edge decides is
+printed live, and so is every member's central profile when it changes: the
+omnichannel loop, from a tap on a shelf to the profile a salesperson reads.
+Half the members have given tracking consent; the others have a profile too
+(identity, points, consents) but nothing about their visits. Credentials, the
+loyalty key and the store CA that signs the panel's HTTPS certificate are
+generated for this run: none are stored in the repository.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -23,6 +29,8 @@ import signal
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +42,7 @@ from firmware_sim.faults import parse_faults
 from firmware_sim.fleet import Fleet
 from firmware_sim.layout import DEMO_LAYOUT, load_layout
 from vitrine.broker import BrokerSettings, free_port, start_broker
+from vitrine.demo_signage import DemoSignage, label_devices, seed_content
 from vitrine.provisioning import Provisioner
 from vitrine.tls import ServerCert, TlsError, issue_server_cert, make_ca
 
@@ -83,6 +92,74 @@ class Printer:
         elif kind == "rejected":
             self.line("EDGE", self.c(YELLOW, f"quarantine {ev['reason']} from "
                                              f"{ev.get('device_id')}: {ev.get('detail', '')[:60]}"))
+
+
+def _central_call(url: str, token: str, method: str = "GET", body: Any = None) -> Any:
+    req = urllib.request.Request(url, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def _profile_line(profile: dict[str, Any], names: dict[str, str]) -> str:
+    """One line a salesperson would read: consent, what they looked at, where last seen."""
+    who = profile["customer_id"]
+    if not profile.get("tracking"):
+        return (f"{who}: member, {profile['loyalty_points']} points; no tracking consent, "
+                "so nothing is recorded about their visits")
+    products = [names.get(p["gtin"], p["gtin"]) for p in profile["interests"]["products"][:3]]
+    seen = profile.get("last_seen") or {}
+    where = f", last seen in {seen.get('zone')}" if seen else ""
+    n = len(profile["timeline"])
+    return (f"{who}: {n} event{'s' if n != 1 else ''}, interested in "
+            f"{', '.join(products) or 'nothing yet'}{where}")
+
+
+def _watch_profiles(url: str, token: str, customers: list[str], names: dict[str, str],
+                    printer: Printer, stop: threading.Event) -> None:
+    """Print a member's central profile each time it changes (polls the HTTP API)."""
+    last: dict[str, str] = {}
+    while not stop.wait(2.0):
+        for cid in customers:
+            try:
+                profile = _central_call(f"{url}/api/v1/customers/{cid}", token)
+            except urllib.error.HTTPError as exc:
+                if exc.code != 404:  # 404: not seen in the store yet
+                    printer.line("PROFILE", f"{cid}: central answered {exc.code}")
+                continue
+            except OSError:
+                return  # central stopped
+            if profile.get("tracking") and not profile["timeline"]:
+                continue  # consented, not in the store yet
+            line = _profile_line(profile, names)
+            if last.get(cid) != line:
+                last[cid] = line
+                printer.line("PROFILE", printer.c(BOLD, line))
+
+
+def _start_central(var: Path, store: str, customers: list[str], printer: Printer
+                   ) -> tuple[Any, str, str]:
+    """Central on SQLite under ``var``; returns (server, admin token, store token)."""
+    from central import create_app
+    from central.credentials import issue
+    from central.server import ServerThread
+
+    admin = secrets.token_urlsafe(18)
+    app = create_app({"sqlite_path": str(var / "central.db"), "admin_token": admin})
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ServerThread(app).start()
+    db = app.extensions["central_db"]
+    store_token = issue(db, "store", store)
+    consenting = customers[::2]
+    for c in consenting:  # what the loyalty app sends when the member says yes
+        _central_call(f"{server.url}/api/v1/customers/{c}/consents", admin, "PUT",
+                      {"tracking": True})
+    printer.line("CENTRAL", f"central on {server.url} (SQLite {var / 'central.db'}); "
+                            f"{len(consenting)} of {len(customers)} members gave tracking "
+                            "consent")
+    return server, admin, store_token
 
 
 def _nfc_station(layout, port: int, password: str, store_id: str, printer: Printer,
@@ -137,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-nfc-station", action="store_true")
     p.add_argument("--panel-host", default=os.environ.get("VITRINE_PANEL_HOST", "127.0.0.1"),
                    help="address the panel listens on; 0.0.0.0 lets a tablet on the LAN in")
+    p.add_argument("--labels", type=int, default=200, help="simulated e-paper shelf labels")
     args = p.parse_args(argv)
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: "
@@ -155,9 +233,16 @@ def main(argv: list[str] | None = None) -> int:
     passwords = {d.id: secrets.token_urlsafe(18) for d in layout.devices}
     passwords[NFC_STATION_ID] = secrets.token_urlsafe(18)
     passwords["edge"] = secrets.token_urlsafe(18)
+    # Screens are in the layout; the shelf labels are generated over its products.
+    products = [dataclasses.asdict(p)
+                for p in layout.products]
+    labels = label_devices([{**p, "zone": p.get("zone") or layout.zones[0].id}
+                            for p in products], args.labels)
+    passwords.update({d["id"]: secrets.token_urlsafe(18) for d in labels})
     settings = BrokerSettings(data_dir=var / "broker", port=free_port())
     prov = Provisioner(settings.data_dir, store)
-    kinds = {d.id: d.kind for d in layout.devices} | {NFC_STATION_ID: "nfc_reader",
+    kinds = {d.id: d.kind for d in layout.devices} | {d["id"]: d["kind"] for d in labels} | {
+        NFC_STATION_ID: "nfc_reader",
                                                       "edge": "edge"}
     prov.add_many([(n, kinds[n], pw) for n, pw in passwords.items()])
     creds_file = var / "creds.json"
@@ -167,10 +252,13 @@ def main(argv: list[str] | None = None) -> int:
     edge_layout = layout.to_dict()
     edge_layout["devices"].append({"id": NFC_STATION_ID, "kind": "nfc_reader",
                                    "zone": layout.zones[0].id, "shelf": "demo-nfc"})
+    edge_layout["devices"] += labels
     layout_file = var / "layout.json"
     layout_file.write_text(json.dumps(edge_layout))
 
     broker = start_broker(settings, log_file=var / "broker.log")
+    customers = [c.id for c in layout.customers]
+    central, admin_token, store_token = _start_central(var, store, customers, printer)
     printer.line("BROKER", ("EMBEDDED pure-Python broker (mosquitto not installed)"
                             if broker.embedded else "mosquitto") +
                  f" on 127.0.0.1:{broker.port}, auth + ACL on"
@@ -179,11 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(env={}, store_id=store, db_path=var / "edge.db", mqtt_port=broker.port,
                       mqtt_password=passwords["edge"], loyalty_keys="k1:" + key.hex(),
                       layout_path=layout_file, panel_port=free_port(),
+                      central_url=central.url, store_token=store_token,
+                      assets_port=free_port(),
                       panel_host=args.panel_host if panel_tls else "127.0.0.1",
                       panel_tls_cert=panel_tls.cert if panel_tls else None,
                       panel_tls_key=panel_tls.key if panel_tls else None,
                       panel_broker_dir=settings.data_dir)
     node = EdgeNode(cfg)
+    seed_content(cfg.db_path, node.assets, products)
     node.listeners.append(printer.edge_event)
     node.start()
     printer.line("EDGE", f"edge node up for {store}: {len(node.catalogue.devices)} devices, "
@@ -207,6 +298,12 @@ def main(argv: list[str] | None = None) -> int:
         threads.append(threading.Thread(
             target=_nfc_station, args=(layout, broker.port, passwords[NFC_STATION_ID], store,
                                        printer, stop, device_protocol), daemon=True))
+    signage = DemoSignage(
+        var=var, store_id=store, port=broker.port, protocol=device_protocol,
+        passwords=passwords, labels=labels, assets_url=node.signage.assets_url,
+        screens=[(d.id, d.zone) for d in layout.devices if d.kind == "signage"],
+        line=printer.line)
+    signage.start()
     fleet = Fleet(layout, creds=passwords, loyalty_key=key, port=broker.port,
                   speed=args.speed, seed=args.seed, faults=parse_faults(args.faults),
                   on_story=lambda s: printer.line("SHOP", s.strip()),
@@ -220,6 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     fleet_thread = threading.Thread(target=fleet.run, args=(args.duration or 10**9,),
                                     daemon=True)
     threads.append(fleet_thread)
+    threads.append(threading.Thread(
+        target=_watch_profiles, args=(central.url, admin_token, customers,
+                                      {p.gtin: p.name for p in layout.products}, printer, stop),
+        daemon=True))
     for t in threads:
         t.start()
     deadline = time.monotonic() + args.duration if args.duration else None
@@ -231,12 +332,14 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
         fleet.stop()
         printer.line("INFO", "stopping: flushing devices, then the edge, then the broker")
+        signage.stop()
         fleet.close(flush_timeout=5)
         for t in threads:
             t.join(10)
         time.sleep(0.5)  # let the last acknowledged messages commit
         snap = node.metrics.snapshot()
         node.stop()
+        central.stop()
         broker.stop()
     c = snap["counters"]
     printer.line("DONE", f"received {c.get('received', 0)}, accepted {c.get('accepted', 0)}, "

@@ -245,8 +245,9 @@ def test_revoked_device_loses_its_rights_at_the_reload(embedded: TestBroker,
         again.close()
     connected(clients, embedded.port, "nfc-01", "nfc-01-pw").publish(f"{DEVICES}/nfc-01/nfc",
                                                                        b"other device")
-    assert edge.wait(lambda: edge.messages)
-    time.sleep(0.2)  # room for the revoked device's message to show up, had it been routed
+    # Published (and acknowledged) first, the revoked device's message would have been
+    # queued to the edge before "other device": that one arriving is the marker.
+    assert edge.wait(lambda: b"other device" in edge.payloads())
     assert edge.payloads() == [b"other device"]
 
 
@@ -287,8 +288,8 @@ def test_device_cannot_publish_to_another_devices_topic(embedded: TestBroker,
     dev.publish(f"{DEVICES}/nfc-02/nfc", b"forged")  # MQTT 3.1.1: acked, then dropped
     dev.publish(f"vitrine/v1/{STORE}/events/interest", b"forged")
     dev.publish(f"{DEVICES}/nfc-01/nfc", b"own")
-    assert edge.wait(lambda: edge.messages)
-    time.sleep(0.2)  # a forged message, had it been routed, would have arrived before "own"
+    # A forged message, had it been routed, would have arrived before "own" (the marker).
+    assert edge.wait(lambda: b"own" in edge.payloads())
     assert edge.payloads() == [b"own"]
 
 
@@ -548,16 +549,31 @@ def test_edge_sigkill_mid_burst_loses_nothing(embedded: TestBroker, tmp_path: Pa
             info.wait_for_publish(10)
             assert info.is_published()
         total = len(devices) * per_device
-        wait_for(lambda: committed() >= total)
-        time.sleep(0.5)  # a duplicate would show up now
+        # A marker sent after every PUBACK reaches the edge after the whole burst: once it
+        # is committed, any duplicate would be too.
+        pubs[0].publish(f"{DEVICES}/{devices[0]}/qr",
+                        json.dumps({"msg_id": "marker", "ts": time.time(),
+                                    "text": f"https://id.gs1.org/01/{GTIN}"}).encode())
+        def marker_in() -> bool:
+            db = sqlite3.connect(cfg.db_path)
+            try:
+                return db.execute("SELECT 1 FROM events WHERE msg_id = 'marker'").fetchone()
+            finally:
+                db.close()
+
+        wait_for(marker_in)
         db = sqlite3.connect(cfg.db_path)
         try:
             got = [r[0] for r in db.execute("SELECT msg_id FROM events")]
             (n_outbox,) = db.execute("SELECT count(*) FROM outbox").fetchone()
+            (marker,) = db.execute("SELECT count(*) FROM events WHERE msg_id = 'marker'"
+                                   ).fetchone()
         finally:
             db.close()
-        assert sorted(got) == sorted(f"{d}-{i}" for d in devices for i in range(per_device))
-        assert n_outbox == total
+        assert marker == 1
+        assert sorted(got) == sorted([*(f"{d}-{i}" for d in devices for i in range(per_device)),
+                                      "marker"])
+        assert n_outbox == total + 1
     finally:
         if edge.poll() is None:
             edge.send_signal(signal.SIGTERM)

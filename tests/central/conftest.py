@@ -1,7 +1,9 @@
-"""Central fixtures: a real PostgreSQL cluster per session, a real HTTP server per test.
+"""Central helpers: a central worker served over HTTP, and contract events to feed it.
 
-Every central test runs twice, on SQLite and on PostgreSQL. When PostgreSQL
-is not installed the suite fails (it must not silently test half the product).
+The fixtures (``backend``, ``central``, ``pg_cluster``) are in tests/conftest.py, so
+that the edge's tests against central use the same one: every test that takes
+``central`` runs twice, on SQLite and on PostgreSQL. When PostgreSQL is not
+installed the suite fails (it must not silently test half the product).
 """
 
 from __future__ import annotations
@@ -9,28 +11,18 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from central import create_app
 from central.credentials import issue
 from central.pg_sandbox import PgCluster
 from central.server import ServerThread
 from tests.central.http import call
-from tests.central.pg import shared_cluster
 
 ADMIN_TOKEN = "admin-secret-for-tests"
 STORE = "store-a"
 _db_counter = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> PgCluster:
-    return shared_cluster()
 
 
 def fresh_pg_url(cluster: PgCluster) -> str:
@@ -71,15 +63,6 @@ class Central:
         return int(next(iter(dict(row).values())))
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
-    """Database settings for one test: a new SQLite file or a new PostgreSQL database."""
-    if request.param == "postgres":
-        cluster = request.getfixturevalue("pg_cluster")
-        return {"database_url": fresh_pg_url(cluster), "pg_pool_max": 4}
-    return {"sqlite_path": str(tmp_path / "central.db")}
-
-
 def make_central(db_config: dict[str, Any], **overrides: Any) -> Central:
     cfg = {"admin_token": ADMIN_TOKEN, **db_config, **overrides}
     app = create_app(cfg)
@@ -87,17 +70,6 @@ def make_central(db_config: dict[str, Any], **overrides: Any) -> Central:
     token = issue(app.extensions["central_db"], "store", STORE)
     backend = "postgres" if db_config.get("database_url") else "sqlite"
     return Central(server.url, app, backend, token, db_config, servers=[server])
-
-
-@pytest.fixture
-def central(backend: dict[str, Any]) -> Iterator[Central]:
-    c = make_central(backend)
-    try:
-        yield c
-    finally:
-        for s in c.servers:
-            s.stop()
-        c.db.close()
 
 
 _ids = itertools.count()

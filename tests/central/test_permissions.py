@@ -15,6 +15,7 @@ from typing import Any
 from central.credentials import issue
 from central.profiles import SUMMARY_FIELDS
 from tests.central.conftest import STORE, Central, grant, presence
+from tests.central.digest import digest
 from tests.central.http import call
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
@@ -103,10 +104,12 @@ def _check(central: Central, route: str, kind: str, cell: str, token: str | None
            n: int) -> int:
     method, path, body = _request(route, kind, STORE, n)
     headers_token = token if kind != "none" else None
+    before = digest(central.db) if cell == "no" else ""
     status, resp = call(method, central.url + path, headers_token, body)
     where = f"{route} as {kind} ({cell}): {status} {resp}"
     if cell == "no":
         assert status == (401 if kind == "none" else 403), where
+        assert digest(central.db) == before, f"{where}: refused, yet a row changed"
         return 1
     assert cell in ALLOWED, where
     assert status not in (401, 403) and status < 500, where
@@ -114,6 +117,28 @@ def _check(central: Central, route: str, kind: str, cell: str, token: str | None
         assert status == 200 and tuple(resp) == SUMMARY_FIELDS, where
     if cell == "own" and "<store_id>" in route:
         method, path, body = _request(route, kind, "store-b", n + 1000)
+        before = digest(central.db)
         status, resp = call(method, central.url + path, headers_token, body)
         assert status == 403, f"{route} as {kind} for another store: {status} {resp}"
+        assert digest(central.db) == before, f"{route} as {kind} for another store changed a row"
     return 1
+
+
+def test_every_other_method_is_refused_and_changes_nothing(central: Central) -> None:
+    """A method a route does not declare is a 405 for every caller, never a way in."""
+    tokens = {"none": None, "store": central.store_token,
+              "channel": issue(central.db, "channel", "web"), "admin": central.admin}
+    served = routes(central.app)
+    checked = 0
+    for n, route in enumerate(sorted({r.split(" ", 1)[1] for r in served})):
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            if f"{method} {route}" in served:
+                continue
+            _, path, _ = _request(f"{method} {route}", "admin", STORE, n)
+            for kind, token in tokens.items():
+                before = digest(central.db)
+                status, resp = call(method, central.url + path, token, {"events": []})
+                assert status == 405, f"{method} {route} as {kind}: {status} {resp}"
+                assert digest(central.db) == before, f"{method} {route} as {kind} changed a row"
+                checked += 1
+    assert checked > 0

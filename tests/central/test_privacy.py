@@ -21,7 +21,27 @@ def test_without_consent_events_are_kept_only_anonymous(central: Central) -> Non
         assert "cust-secret" not in row["payload"] and "sess-secret" not in row["payload"]
         assert row["store_id"] == STORE
     assert central.count("SELECT COUNT(*) AS n FROM identity_links") == 0
-    assert central.api("GET", "/api/v1/customers/cust-secret")[0] == 404
+    # The member still has a profile: who they are, points, consents; nothing about the visit.
+    profile = central.profile("cust-secret")
+    assert profile["tracking"] is False and profile["consents"] == {}
+    assert profile["timeline"] == [] and profile["last_seen"] is None
+    assert profile["identity"]["sessions"] == []
+    assert profile["interests"] == {"products": [], "categories": []}
+
+
+def test_consent_given_later_records_from_then_on_and_never_brings_back_the_past(
+        central: Central) -> None:
+    now = time.time()
+    central.post_events([presence("c9", "s-before", at=now - 300),
+                         interest("s-before", customer="c9", at=now - 290)])
+    grant(central, "c9", at=now - 200)
+    central.post_events([presence("c9", "s-after", at=now - 100),
+                         interest("s-after", customer="c9", at=now - 90)])
+    profile = central.profile("c9")
+    assert profile["tracking"] is True
+    assert [e["occurred_at"] for e in profile["timeline"]] == [now - 90, now - 100]
+    assert profile["identity"]["sessions"] == ["s-after"]
+    assert central.count("SELECT COUNT(*) AS n FROM events") == 4  # two kept anonymous
 
 
 def test_consent_event_in_same_batch_applies_first(central: Central) -> None:

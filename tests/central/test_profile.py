@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from central.credentials import issue
+from central.interests import decay
 from tests.central.conftest import Central, channel_event, grant, interest, presence
 
 DAY = 86_400.0
@@ -18,15 +19,20 @@ def test_anonymous_session_joins_profile_when_it_identifies(central: Central) ->
     status, body = central.post_events(anon)
     assert status == 200 and len(body["accepted"]) == 3
     assert central.profile("c1")["timeline"] == []  # not linked yet
-    status, _ = central.post_events([presence("c1", "sA", at=t0 + 10, zone="fitting")])
+    joined = presence("c1", "sA", at=t0 + 10, zone="fitting")
+    status, _ = central.post_events([joined])
     assert status == 200
+    now = time.time()
     profile = central.profile("c1")
     assert profile["identity"]["sessions"] == ["sA"]
-    assert {e["event_id"] for e in profile["timeline"]} >= {e["event_id"] for e in anon}
-    assert profile["interests"]["products"][0] == {"gtin": "00000000000031",
-                                                   "score": profile["interests"]["products"][0]
-                                                   ["score"]}
-    assert 2.99 < profile["interests"]["products"][0]["score"] <= 3.0
+    assert {e["event_id"] for e in profile["timeline"]} == {e["event_id"] for e in
+                                                           [*anon, joined]}
+    # Three taps ~10 minutes old: each weighs 0.5 ** (age / half-life), just under 1.
+    half_life = central.app.config["CENTRAL"].interest_half_life_days
+    expected = sum(decay(now - e["received_at"], half_life) for e in anon)
+    (product,) = profile["interests"]["products"]
+    assert product["gtin"] == "00000000000031"
+    assert abs(product["score"] - expected) < 1e-3 and expected < 3.0
     assert profile["last_seen"]["zone"] == "fitting"
     # Later anonymous events of the same session also land in the profile.
     late = interest("sA", gtin="00000000000048", at=t0 + 20)

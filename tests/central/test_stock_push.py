@@ -133,9 +133,11 @@ def test_a_restored_central_does_not_flood_the_store(central_db: Database) -> No
 # -- end to end over the real broker and a real edge ---------------------------------------------
 
 @pytest.fixture
-def pushing_edge(broker: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """Central (SQLite, HTTP), an edge SyncClient subscribed to the push, pulls a year apart."""
-    central = make_central({"sqlite_path": str(tmp_path / "central.db")})
+def pushing_edge(broker: Any, tmp_path: Path, backend: dict[str, Any]
+                 ) -> Iterator[dict[str, Any]]:
+    """Central (SQLite or PostgreSQL, HTTP), an edge SyncClient subscribed to the push,
+    pulls a year apart."""
+    central = make_central(backend)
     store = broker.store_id
     now = time.time()
     load(central.db, "stock", {"items": [{"location": store, "gtin": g, "quantity": 10,
@@ -190,9 +192,9 @@ def test_stock_change_reaches_the_edge_by_push(broker: Any, pushing_edge: dict[s
         publisher.close()
 
 
-def test_broker_refusal_is_an_error_not_progress(broker: Any, tmp_path: Path) -> None:
+def test_broker_refusal_is_an_error_not_progress(broker: Any, backend: dict[str, Any]) -> None:
     """A bridge provisioned with a device role is refused by the ACL: the cursor stays."""
-    app = create_app({"sqlite_path": str(tmp_path / "central.db")})
+    app = create_app(backend)
     db = app.extensions["central_db"]
     broker.add("not-a-bridge", "nfc_reader")
     publisher = StockPublisher(BrokerTarget("127.0.0.1", broker.port, "not-a-bridge",
@@ -212,9 +214,9 @@ def test_broker_refusal_is_an_error_not_progress(broker: Any, tmp_path: Path) ->
 class BridgeProcess:
     """``python -m central.stock_push`` as a real process; stderr (its log) goes to a file."""
 
-    def __init__(self, broker: Any, sqlite_path: Path, log_path: Path) -> None:
-        env = {**os.environ, "VITRINE_CENTRAL_SQLITE_PATH": str(sqlite_path),
-               "BRIDGE_PW": "sync-bridge-pw"}
+    def __init__(self, broker: Any, backend: dict[str, Any], log_path: Path) -> None:
+        db_env = {f"VITRINE_CENTRAL_{k.upper()}": str(v) for k, v in backend.items()}
+        env = {**os.environ, **db_env, "BRIDGE_PW": "sync-bridge-pw"}
         self.log = log_path.open("a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "central.stock_push", "--store", broker.store_id,
@@ -242,9 +244,9 @@ class BridgeProcess:
         self.log.close()
 
 
-def test_bridge_process_restart_resumes_without_flooding(broker: Any, tmp_path: Path) -> None:
-    sqlite_path = tmp_path / "central.db"
-    app = create_app({"sqlite_path": str(sqlite_path)})
+def test_bridge_process_restart_resumes_without_flooding(broker: Any, tmp_path: Path,
+                                                         backend: dict[str, Any]) -> None:
+    app = create_app(backend)
     db = app.extensions["central_db"]
     store = broker.store_id
     broker.add_many([("sync-bridge", "edge"), ("spy", "edge")])
@@ -253,19 +255,21 @@ def test_bridge_process_restart_resumes_without_flooding(broker: Any, tmp_path: 
     load(db, "stock", {"items": [{"location": store, "gtin": g, "quantity": 10,
                                   "observed_at": now - 60} for g in GTINS]})
     log_path = tmp_path / "bridge.log"
-    proc = BridgeProcess(broker, sqlite_path, log_path)
+    proc = BridgeProcess(broker, backend, log_path)
     try:
         put_stock(db, store, GTINS[0], 1, now)
         wait_until(lambda: len(spy.messages) == 1, timeout=10)
         proc.stop()
         put_stock(db, store, GTINS[1], 2, now)  # while the bridge is down
-        proc = BridgeProcess(broker, sqlite_path, log_path)
+        proc = BridgeProcess(broker, backend, log_path)
         wait_until(lambda: len(spy.messages) == 2, timeout=10)
-        time.sleep(0.3)  # a few idle polls: nothing more may be sent
+        # A marker change: anything sent again in between would arrive before it.
+        put_stock(db, store, GTINS[2], 3, now)
+        wait_until(lambda: len(spy.messages) >= 3, timeout=10)
         proc.stop()
         assert [[(i["gtin"], i["quantity"]) for i in m] for m in spy.messages] == [
-            [(GTINS[0], 1)], [(GTINS[1], 2)]]
-        assert load_cursor(db, store) == 52
+            [(GTINS[0], 1)], [(GTINS[1], 2)], [(GTINS[2], 3)]]
+        assert load_cursor(db, store) == 53
     finally:
         proc.kill()
         spy.close()

@@ -277,6 +277,10 @@ GOOD_CLAIMS = {"k": "k1", "c": "C1", "t": "app", "i": int(NOW), "e": int(NOW) + 
         json.dumps(GOOD_CLAIMS | {"t": "card"}),  # card token without u
         json.dumps(GOOD_CLAIMS | {"t": "card", "u": "not-hex"}),
         json.dumps({k: v for k, v in GOOD_CLAIMS.items() if k != "n"}),
+        json.dumps(GOOD_CLAIMS | {"g": "09506000134353"}),  # scanned product: bad check digit
+        json.dumps(GOOD_CLAIMS | {"g": "9506000134352"}),  # not 14 digits
+        json.dumps(GOOD_CLAIMS | {"g": 9506000134352}),
+        json.dumps(GOOD_CLAIMS | {"t": "card", "u": UID, "g": "09506000134352"}),  # cards: no g
         "[" * 500 + "]" * 500,
     ],
 )
@@ -289,6 +293,24 @@ def test_signed_valid_claims_built_by_hand_are_accepted() -> None:
     """The counterpart of the test above: the helper really does produce valid tokens."""
     claims = verify_token(KEYS, signed(json.dumps(GOOD_CLAIMS)), now=NOW)
     assert claims.customer_id == "C1"
+
+
+def test_app_token_carries_the_product_the_customer_scanned() -> None:
+    """``g``: the read itself says who scanned what, under the retailer's signature."""
+    token = app_token(gtin="09506000134352")
+    claims = verify_token(KEYS, token, now=NOW)
+    assert (claims.customer_id, claims.kind, claims.gtin) == ("C0001234", "app", "09506000134352")
+    assert verify_token(KEYS, app_token(), now=NOW).gtin is None
+    edited = signed(json.dumps(GOOD_CLAIMS | {"g": "09506000134352"}), key=KEY2)
+    with pytest.raises(TokenForged):  # swapping the product needs the retailer's key
+        verify_token(KEYS, edited, now=NOW)
+
+
+@pytest.mark.parametrize("kwargs", [{"gtin": "09506000134353"}, {"gtin": "123"},
+                                    {"kind": "card", "card_uid": UID, "gtin": "09506000134352"}])
+def test_issue_refuses_a_bad_scanned_product(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        app_token(**kwargs)
 
 
 def test_key_id_of_wrong_type_is_unknown_key() -> None:
@@ -449,3 +471,16 @@ def test_nonce_cache_model(events: list[tuple[str, int]]) -> None:
             cache.check_and_add(nonce, expires_at=now + ttl, now=now)
             model[nonce] = now + ttl
         assert len(cache) == sum(1 for exp in model.values() if exp > now)
+
+
+@PROPS
+@given(g=st.text(max_size=20) | st.integers() | st.none() | st.from_regex(r"[0-9]{14}",
+                                                                        fullmatch=True))
+def test_any_scanned_product_claim_is_a_valid_gtin_or_malformed(g: Any) -> None:
+    token = signed(json.dumps(GOOD_CLAIMS | {"g": g}))
+    try:
+        claims = verify_token(KEYS, token, now=NOW)
+    except TokenMalformed:
+        return
+    assert isinstance(claims.gtin, str) and len(claims.gtin) == 14 and claims.gtin.isdigit()
+    assert issue_token(KEY, "C1", kind="app", now=NOW, ttl_s=60, gtin=claims.gtin)

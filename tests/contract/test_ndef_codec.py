@@ -16,6 +16,7 @@ from contract.ndef_codec import (
     encode_smartposter,
     encode_text,
     encode_uri,
+    encode_uris,
 )
 
 PROPS = settings(max_examples=300, deadline=None)
@@ -40,6 +41,16 @@ def test_decode_uri_record() -> None:
                                  "custom-scheme:abc", "https://ex.example/ü?q=ä"])
 def test_uri_prefix_abbreviations_are_expanded(uri: str) -> None:
     assert decode_ndef(encode_uri(uri))[0].value == uri
+
+
+def test_several_uris_in_one_message_keep_their_order() -> None:
+    token_link = "https://loyalty.vitrine.example/t/vt1.abc.def"
+    items = decode_ndef(encode_uris(DL, token_link))
+    assert candidate_strings(items) == [DL, token_link]
+    with pytest.raises(NdefError):
+        encode_uris()
+    with pytest.raises(NdefError):
+        encode_uris(DL, "")
 
 
 def test_decode_known_bytes() -> None:

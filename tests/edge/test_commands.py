@@ -71,15 +71,23 @@ def test_product_tapped_in_a_zone_shows_on_its_screen_without_the_customer(
 def test_customer_identified_at_a_kiosk_is_told_to_that_kiosk_only(edge, broker, device):
     kiosk = Screen(broker, "kiosk", "kiosk-01")
     spy = Screen(broker, "kiosk", "sign-01", listen_to="kiosk-01")  # ACL: not its topic
+    subscribed = threading.Event()
+    spy.client.on_subscribe = lambda *a: subscribed.set()
+    spy.client.subscribe(command_topic(broker.store_id, "signage", "sign-01"), 1)  # its own
+    assert subscribed.wait(5)
     try:
         token = issue_token(LOYALTY_KEY, "C0000042", kind="app", now=time.time(), ttl_s=120)
         device("kiosk-01").send("qr", {"text": "]Q1" + token})
         (cmd,) = kiosk.wait()
-        time.sleep(0.3)
+        # Marker: a product tapped in sign-01's zone sends sign-01 its own command, published
+        # by the edge after the kiosk's; once the spy has it, it would have had the kiosk's.
+        device("nfc-01").send("nfc", {"uid": "04a1b2c3d4e5f7", "ndef": base64.b64encode(
+            encode_uri(f"https://id.gs1.org/01/{GTIN}")).decode()})
+        (marker,) = spy.wait()
     finally:
         kiosk.close()
         spy.close()
     validate("command", cmd)
     assert cmd["cmd"] == "customer_identified" and cmd["customer_id"] == "C0000042"
     assert cmd["method"] == "app"
-    assert spy.got == []
+    assert marker["cmd"] == "show_product"  # and nothing addressed to the kiosk

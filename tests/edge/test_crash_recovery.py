@@ -5,69 +5,23 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from contract.topics import device_topic, edge_state_topic
+from contract.topics import device_topic
 
 from .conftest import GTIN, make_client, query, wait_until
+from .edge_process import children, start_edge, wait_edge_online
 
 N_DEVICES = 4
 PER_DEVICE = 2500
 
 
-def children(pid: int) -> list[int]:
-    """The edge's writer process(es): children of ``pid`` started by multiprocessing's
-    spawn (not its resource tracker), from /proc."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
-                out.append(int(entry))
-    return out
-
-
 def count_events(edge_config) -> int:
     return query(edge_config.db_path, "SELECT count(*) FROM events")[0][0]
-
-
-def start_edge(edge_config, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ,
-           "VITRINE_STORE_ID": edge_config.store_id,
-           "VITRINE_DB_PATH": str(edge_config.db_path),
-           "VITRINE_MQTT_PORT": str(edge_config.mqtt_port),
-           "VITRINE_MQTT_PASSWORD": edge_config.mqtt_password,
-           "VITRINE_LOYALTY_KEYS": edge_config.loyalty_keys,
-           "VITRINE_LAYOUT_PATH": str(edge_config.layout_path),
-           "VITRINE_PANEL_PORT": "0"}
-    return subprocess.Popen([sys.executable, "-m", "edge", "--metrics-every", "0"], env=env,
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
-
-
-def wait_edge_online(broker, after: float) -> None:
-    seen = threading.Event()
-    c = make_client(broker.port, "observer", "observer-pw")
-
-    def on_message(client, userdata, msg):
-        state = json.loads(msg.payload)
-        if state.get("state") == "online" and state.get("ts", 0) >= after:
-            seen.set()
-
-    c.on_message = on_message
-    c.subscribe(edge_state_topic(broker.store_id), qos=1)
-    assert seen.wait(20), "edge did not come online"
-    c.disconnect()
-    c.loop_stop()
 
 
 def publish_burst(broker, device_id: str, n: int, errors: list[str]) -> None:
@@ -136,16 +90,25 @@ def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(broker, edge_con
         for t in threads:
             t.join(60)
         assert errors == []
-        wait_until(lambda: query(edge_config.db_path, "SELECT count(*) FROM events")[0][0]
-                   >= total, timeout=60)
-        time.sleep(0.5)  # anything extra (a duplicate) would show up now
+        # A marker published after every publisher had its PUBACK is queued to the edge after
+        # all of the burst (redeliveries included): once it is committed, a duplicate would be.
+        marker = make_client(broker.port, devices[0], f"{devices[0]}-pw")
+        marker.publish(device_topic(broker.store_id, devices[0], "qr"),
+                       json.dumps({"msg_id": "marker", "ts": time.time(),
+                                   "text": f"https://id.gs1.org/01/{GTIN}"}),
+                       qos=1).wait_for_publish(10)
+        marker.disconnect()
+        marker.loop_stop()
+        wait_until(lambda: query(edge_config.db_path,
+                                 "SELECT count(*) FROM events WHERE msg_id = 'marker'")[0][0],
+                   timeout=60)
         (n_events,) = query(edge_config.db_path, "SELECT count(*) FROM events")[0]
         (n_distinct,) = query(edge_config.db_path,
                               "SELECT count(DISTINCT device_id || '/' || msg_id) FROM events")[0]
         (n_outbox,) = query(edge_config.db_path, "SELECT count(*) FROM outbox")[0]
-        assert n_events == n_distinct == total
-        assert n_outbox == total  # one interest event per accepted scan, never two
-        expected = {f"{d}-{i}" for d in devices for i in range(PER_DEVICE)}
+        assert n_events == n_distinct == total + 1  # the burst and the marker
+        assert n_outbox == total + 1  # one interest event per accepted scan, never two
+        expected = {f"{d}-{i}" for d in devices for i in range(PER_DEVICE)} | {"marker"}
         got = {r[0] for r in query(edge_config.db_path, "SELECT msg_id FROM events")}
         assert got == expected
     finally:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from edge import erasure
 from edge.db import connect, migrate
@@ -18,29 +15,13 @@ from edge.sync import SyncClient
 from tests.central.conftest import (
     STORE,
     Central,
-    fresh_pg_url,
     grant,
     interest,
-    make_central,
     presence,
 )
-from tests.central.pg import shared_cluster
 from tests.edge.conftest import wait_until
 
 T0 = time.time() - 3600  # recent: the forwarder expires month-old tracking rows
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def central(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Central]:
-    if request.param == "postgres":
-        cfg: dict[str, Any] = {"database_url": fresh_pg_url(shared_cluster()), "pg_pool_max": 4}
-    else:
-        cfg = {"sqlite_path": str(tmp_path / "central.db")}
-    c = make_central(cfg)
-    yield c
-    for s in c.servers:
-        s.stop()
-    c.db.close()
 
 
 def outbox(conn: sqlite3.Connection, event: dict[str, Any], kind: str | None = None) -> None:
@@ -60,14 +41,25 @@ def edge_with_two_customers(path: Path) -> sqlite3.Connection:
     db = connect(path)
     migrate(db)
     conn = db.conn
-    sessions = [("s1", "nfc-01", "c1", T0, T0 + 30), ("s2", "nfc-02", "c2", T0, T0 + 30),
-                ("s1b", "nfc-01", "c1", T0 + 100, T0 + 110)]  # linked here, never forwarded
-    conn.executemany("INSERT INTO sessions VALUES (?, ?, ?, ?, ?)", sessions)
-    for device, msg, at in [("nfc-01", "a", T0 + 5), ("nfc-01", "b", T0 + 20),
-                            ("nfc-01", "c", T0 + 105), ("nfc-01", "anon", T0 + 50),
-                            ("nfc-02", "d", T0 + 10)]:
+    # As edge/sessions.py records them: c1 identified by reads at a shared reader
+    # (one-read sessions), c2 too, and c1 again at a kiosk (linked here, never forwarded).
+    sessions = [("s1", "nfc-01", "c1", T0 + 5, T0 + 5, "read"),
+                ("s1g", "nfc-01", "c1", T0 + 20, T0 + 20, "read"),
+                ("s2", "nfc-02", "c2", T0 + 10, T0 + 10, "read"),
+                ("s1b", "kiosk-01", "c1", T0 + 100, T0 + 110, "kiosk")]
+    conn.executemany("INSERT INTO sessions (session_id, device_id, customer_id, started_at, "
+                     "last_at, kind) VALUES (?, ?, ?, ?, ?, ?)", sessions)
+    # Other shoppers' anonymous taps on the same reader, between and after c1's reads,
+    # and on the kiosk before c1 identified there: none of them is c1's.
+    for device, msg, at, customer in [
+            ("nfc-01", "a", T0 + 5, "c1"), ("nfc-01", "anon-between", T0 + 10, None),
+            ("nfc-01", "b", T0 + 20, "c1"), ("nfc-01", "anon", T0 + 50, None),
+            ("kiosk-01", "anon-kiosk", T0 + 99, None), ("kiosk-01", "c", T0 + 105, "c1"),
+            ("nfc-02", "d", T0 + 10, "c2")]:
         raw(conn, device, msg, at)
-    for ev in [presence("c1", "s1", at=T0 + 5), interest("s1", customer="c1", at=T0 + 20),
+        if customer:
+            conn.execute("INSERT INTO event_customers VALUES (?, ?, ?)", (device, msg, customer))
+    for ev in [presence("c1", "s1", at=T0 + 5), interest("s1g", customer="c1", at=T0 + 20),
                presence("c2", "s2", at=T0 + 10), interest("s2", customer="c2", at=T0 + 12)]:
         outbox(conn, ev)
     conn.execute("INSERT INTO security_events VALUES ('sec-1', ?, 'nfc-01', 'replay', 'c1')",
@@ -106,14 +98,16 @@ def test_erasure_issued_while_edge_offline_reaches_it(central: Central, tmp_path
         sync.start()  # the edge comes back: the erasure feed is due at once
         wait_until(lambda: count(conn, "SELECT count(*) FROM erasures_applied") == 1, timeout=10)
         assert count(conn, "SELECT count(*) FROM sessions WHERE customer_id = 'c1'") == 0
-        assert {r[0] for r in conn.execute("SELECT msg_id FROM events")} == {"anon", "d"}
+        assert {r[0] for r in conn.execute("SELECT msg_id FROM events")} == {
+            "anon-between", "anon", "anon-kiosk", "d"}  # exactly c1's reads went
+        assert count(conn, "SELECT count(*) FROM event_customers WHERE customer_id = 'c1'") == 0
         left = [(r[0], json.loads(r[1]).get("customer_id")) for r in conn.execute(
             "SELECT kind, payload FROM outbox ORDER BY seq")]
         assert left == [("presence", "c2"), ("interest", "c2"), ("order", "c1")]
         assert count(conn, "SELECT count(*) FROM security_events") == 0
-        # 3 raw events, 3 outbox rows (sent ones are kept 3 days), 1 security, 2 sessions.
-        assert count(conn, "SELECT rows_deleted FROM erasures_applied") == 9
-        assert sync.metrics()["erased_rows_total"] == 9
+        # 3 raw events, 3 outbox rows (sent ones are kept 3 days), 1 security, 3 sessions.
+        assert count(conn, "SELECT rows_deleted FROM erasures_applied") == 10
+        assert sync.metrics()["erased_rows_total"] == 10
         # Idempotent: pulling again, or replaying the same order, deletes nothing more.
         assert sync.sync_once("erasures") == 0
         status, feed = central.api("GET", f"/api/v1/stores/{STORE}/erasures?since=0",

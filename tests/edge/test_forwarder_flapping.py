@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,7 @@ import pytest
 from central.consent import set_consent
 from edge.db import connect, migrate
 from edge.forwarder import Forwarder
-from tests.central.conftest import Central, interest, make_central, presence
-from tests.central.pg import shared_cluster
+from tests.central.conftest import Central, interest, presence
 from tests.netfault import FlappingProxy
 
 NS = uuid.UUID("6f0b3f2a-0000-4000-8000-00000000f1a9")
@@ -142,21 +141,6 @@ class OrderMonitor:
         while not self.stop.wait(0.15):
             self.check(self.snapshot())
             self.polls += 1
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def central(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Central]:
-    if request.param == "postgres":
-        config = {"database_url": shared_cluster().create_schema(f"flap_{uuid.uuid4().hex[:8]}")}
-    else:
-        config = {"sqlite_path": str(tmp_path / "central.db")}
-    c = make_central(config)
-    try:
-        yield c
-    finally:
-        for s in c.servers:
-            s.stop()
-        c.db.close()
 
 
 def test_flapping_network_every_event_exactly_once_in_order(

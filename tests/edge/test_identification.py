@@ -18,7 +18,9 @@ def card_ndef(token: str) -> str:
     return base64.b64encode(encode_uri(f"https://loyalty.vitrine.example/t/{token}")).decode()
 
 
-def test_card_tap_identifies_and_later_taps_carry_the_customer(edge, observer, device):
+def test_card_tap_at_a_shelf_reader_identifies_that_read_only(edge, observer, device):
+    """A shelf reader is shared: the taps around a card tap are other shoppers' as often
+    as not, so they stay anonymous and never share the identified session."""
     token = issue_token(LOYALTY_KEY, "C0001234", kind="card", now=time.time(),
                         ttl_s=365 * 86400, card_uid=CARD_UID)
     nfc = device("nfc-02")
@@ -30,9 +32,9 @@ def test_card_tap_identifies_and_later_taps_carry_the_customer(edge, observer, d
     assert presence["customer_id"] == "C0001234" and presence["method"] == "card"
     assert presence["zone"] == "kitchen"
     first, second = observer.wait_for("interest", 2)
-    assert first["customer_id"] is None and second["customer_id"] == "C0001234"
-    # the anonymous tap's session is the one that got identified: central merges on it
-    assert first["session_id"] == presence["session_id"] == second["session_id"]
+    assert first["customer_id"] is None and second["customer_id"] is None
+    # Central links a session to whoever identified in it: no anonymous read may share it.
+    assert first["session_id"] == second["session_id"] != presence["session_id"]
 
 
 def test_app_qr_is_single_use(edge, observer, device, edge_config):

@@ -7,7 +7,6 @@ while central is down, and the rules deciding what products shows.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,7 @@ from central.server import ServerThread
 from edge.catalogue import Catalogue
 from edge.db import connect, migrate
 from edge.sync import SyncClient
-from tests.central.conftest import STORE, Central, fresh_pg_url, make_central
-from tests.central.pg import shared_cluster
+from tests.central.conftest import STORE, Central
 
 G1, G2, G3 = "00000000000017", "00000000000024", "00000000000031"
 SEEDED = "09506000134352"
@@ -34,19 +32,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def central(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Central]:
-    if request.param == "postgres":
-        cfg: dict[str, Any] = {"database_url": fresh_pg_url(shared_cluster()), "pg_pool_max": 4}
-    else:
-        cfg = {"sqlite_path": str(tmp_path / "central.db")}
-    c = make_central(cfg)
-    yield c
-    for s in c.servers:
-        s.stop()
-    c.db.close()
 
 
 @pytest.fixture

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,17 +20,19 @@ from contract.loyalty import (
     TokenWrongCard,
     verify_token,
 )
-from contract.ndef_codec import decode_ndef
+from contract.ndef_codec import candidate_strings, decode_ndef
 from contract.scan import classify
 from contract.topics import device_subscription, parse_device_topic
 from contract.validation import MAX_PAYLOAD_BYTES, validate
 from firmware_sim.__main__ import main
 from firmware_sim.faults import PRESETS, FaultConfig, FaultInjector, parse_faults
-from firmware_sim.fleet import LOYALTY_URL, SIMULATED_KINDS, Fleet
+from firmware_sim.fleet import LOYALTY_URL, SIMULATED_KINDS, Fleet, Read
 from firmware_sim.layout import load_layout
 from firmware_sim.shoppers import DEVICE_ACTIONS, ShopperPlanner
 
 from .test_device import Subscriber
+
+ROOT = Path(__file__).resolve().parents[2]
 
 KEY = bytes(range(32))
 
@@ -48,9 +53,23 @@ def _journeys(layout, seed: int, n: int = 30) -> list[list[tuple]]:
     return out
 
 
+def in_fresh_process(expr: str, hash_seed: str) -> object:
+    """Evaluate ``expr`` (this module's helpers in scope) in a new interpreter, with another
+    string hash seed: a seed must reproduce a run anywhere, not just within one process."""
+    code = ("import json; from firmware_sim.layout import load_layout; "
+            "from tests.firmware_sim.test_fleet import _journeys, decisions; "
+            "layout = load_layout(); "
+            f"print(json.dumps({expr}, default=repr))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": hash_seed})
+    return json.loads(out.stdout)
+
+
 def test_journeys_are_reproducible_from_the_seed_and_plausible(layout):
-    assert _journeys(layout, 7) == _journeys(layout, 7)
-    assert _journeys(layout, 7) != _journeys(layout, 8)
+    here = json.loads(json.dumps(_journeys(layout, 7), default=repr))
+    assert len(here) == 30 and all(len(steps) >= 3 for steps in here)
+    assert in_fresh_process("_journeys(layout, 7)", "12345") == here
+    assert _journeys(layout, 8) != _journeys(layout, 7)
     journeys = _journeys(layout, 7, n=400)
     devices = {d.id: d for d in layout.devices}
     identified = 0
@@ -108,13 +127,16 @@ def test_token_faults_are_what_they_claim(layout):
     assert token.fault is None and verify_token(keys, token.value, now=now).kind == "app"
 
 
-def test_fault_decisions_are_reproducible():
-    def decisions(seed: int) -> list[object]:
-        inj = FaultInjector(PRESETS["heavy"], KEY, seed=seed)
-        return [inj.clock_skew(), inj.next_disconnect_in(), inj.garbage(),
-                inj.offline_duration(), inj.app_token("C0000001", 1e9).fault]
+def decisions(seed: int) -> list[object]:
+    inj = FaultInjector(PRESETS["heavy"], KEY, seed=seed)
+    return [inj.clock_skew(), inj.next_disconnect_in(), inj.garbage(),
+            inj.offline_duration(), inj.app_token("C0000001", 1e9).fault]
 
-    assert decisions(1) == decisions(1)
+
+def test_fault_decisions_are_reproducible():
+    here = decisions(1)
+    assert in_fresh_process("[repr(v) for v in decisions(1)]", "777") == [repr(v) for v in here]
+    assert decisions(2) != here
 
 
 def test_parse_faults():
@@ -174,8 +196,12 @@ def test_fleet_sends_schema_valid_traffic_from_many_devices(broker, layout):
             (item,) = decode_ndef(base64.b64decode(payload["ndef"]))
             assert classify(item.value).gtin == tag_gtins[payload["uid"]]
         elif topic.channel == "nfc" and payload["ndef"]:
-            (item,) = decode_ndef(base64.b64decode(payload["ndef"]))
-            assert item.value.startswith(LOYALTY_URL)
+            items = decode_ndef(base64.b64decode(payload["ndef"]))
+            assert items[-1].value.startswith(LOYALTY_URL)  # a card, or a phone
+            if len(items) == 2:  # a phone saving a product: its link, then the app token
+                assert classify(items[0].value).kind == "product"
+            else:
+                assert len(items) == 1
         elif topic.channel == "qr":
             assert classify(payload["text"]).kind in ("product", "loyalty")
     print(dict(stats), dict(valid), invalid, sorted(senders))
@@ -198,3 +224,41 @@ def test_cli_runs_the_demo(broker, layout, tmp_path: Path, capsys):
     assert f"15/15 devices connected to 127.0.0.1:{broker.port}" in out
     assert any(" enters" in line for line in out)
     assert out[-1].startswith("summary: ") and "shoppers=" in out[-1]
+
+
+@pytest.mark.integration
+def test_fleet_reports_who_made_each_read_it_published(broker, layout):
+    """The ground truth bench.attribution scores against: every read, its shopper, its msg_id."""
+    creds = _provision(broker, layout)
+    edge = Subscriber(broker, device_subscription(broker.store_id))
+    reads: list[Read] = []
+    fleet = Fleet(layout, creds=creds, loyalty_key=KEY, port=broker.port,
+                  store_id=broker.store_id, speed=300, rate=40, seed=4,
+                  identified_share=1.0, arrival_s=5, on_read=reads.append,
+                  on_story=lambda line: None)
+    try:
+        assert fleet.start(wait=10) == len(creds)
+        stats = fleet.run(4.0)
+    finally:
+        assert fleet.close(flush_timeout=10)
+    assert reads and len(reads) <= stats["tap"] + stats["scan"] + stats["identify"]
+    assert edge.wait(lambda ms: {(parse_device_topic(m.topic).device_id,
+                                  json.loads(m.payload).get("msg_id")) for m in ms}
+                     >= {(r.device_id, r.msg_id) for r in reads}, timeout=10)
+    edge.close()
+    assert all(r.customer_id for r in reads)  # everyone was a member in this run
+    by_msg = {(parse_device_topic(m.topic).device_id, json.loads(m.payload).get("msg_id")): m
+              for m in edge.messages if not m.topic.endswith("/state")}
+    saved = [r for r in reads if r.with_app]
+    assert saved, "app users save products with the app"
+    for r in saved:  # the read itself names the customer, in a signed token
+        payload = json.loads(by_msg[(r.device_id, r.msg_id)].payload)
+        texts = ([payload["text"]] if "text" in payload else
+                 candidate_strings(decode_ndef(base64.b64decode(payload["ndef"]))))
+        (token,) = [c.token for c in map(classify, texts) if c.kind == "loyalty"]
+        claims = verify_token({"k1": KEY}, token, now=time.time())
+        assert claims.customer_id == r.customer_id and claims.kind == "app"
+        if r.action == "scan":
+            assert claims.gtin == r.gtin
+        else:  # a phone tap: the product's link travels beside the token
+            assert [c.gtin for c in map(classify, texts) if c.kind == "product"] == [r.gtin]

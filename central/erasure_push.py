@@ -1,0 +1,86 @@
+"""Erasure push: an online store applies an erasure within seconds, not at its next pull.
+
+Runs inside the store's push bridge (``python -m central.stock_push``, one per
+store) beside the stock bridge, on the same broker connection. It polls the
+newest erasure order for its store (``seq``) every ``interval_s`` and, when it grew,
+publishes a nudge ``{"seq": N}`` on ``vitrine/v1/<store>/edge/sync/erasures``
+(:func:`contract.erasure_push.erasure_message`, QoS 1). The edge answers by pulling
+the erasure feed at once over its authenticated HTTP link and applying what it
+has not applied (``edge/erasure.py``): the orders themselves, with their
+customer ids, never travel on the store broker.
+
+No cursor is persisted: at start the bridge nudges once with the current
+newest seq, so an order issued while the bridge was down reaches online edges
+as soon as it is back (an edge already up to date just pulls nothing). The
+edge's periodic pull (``sync_erasures_s``, 5 min) stays the fallback for an
+edge that was offline or a store without a bridge.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from central.db import Database
+from central.stock_push import _TRANSIENT, _is_db_error
+from contract.erasure_push import erasure_message
+
+log = logging.getLogger("central.erasure_push")
+
+
+def newest_seq(db: Database, store_id: str) -> int:
+    """Newest erasure order for ``store_id`` (central sends a store only the customers it
+    may hold a copy of: ``erasure_stores``), 0 if none."""
+    row = db.run(lambda tx: tx.one("SELECT COALESCE(MAX(seq), 0) AS seq FROM erasure_stores "
+                                   "WHERE store_id = ?", (store_id,)), write=False)
+    return int(row["seq"]) if row else 0
+
+
+class ErasureBridge:
+    """Publishes a nudge whenever the newest erasure order for its store grows."""
+
+    def __init__(self, db: Database, store_id: str, publish: Callable[[bytes], None], *,
+                 interval_s: float = 0.5, backoff_cap_s: float = 30.0) -> None:
+        self.db = db
+        self.store_id = store_id
+        self.publish = publish
+        self.interval_s = interval_s
+        self.backoff_cap_s = backoff_cap_s
+        #: Newest seq the broker acknowledged; -1 = nudge once at start.
+        self.pushed = -1
+        self.counters = {"messages_total": 0, "failures_total": 0}
+        self._stop = threading.Event()
+
+    def push_once(self) -> bool:
+        """Nudge if there is an order newer than the last nudge; True if one was sent."""
+        seq = newest_seq(self.db, self.store_id)
+        if seq <= self.pushed or (self.pushed < 0 and seq == 0):
+            self.pushed = max(self.pushed, seq)
+            return False
+        self.publish(erasure_message(seq))
+        self.pushed = seq
+        self.counters["messages_total"] += 1
+        log.info("erasure nudge to %s: orders up to seq %d", self.store_id, seq)
+        return True
+
+    def run(self) -> None:
+        """Poll until :meth:`stop`; a failed nudge is retried (backoff), never skipped."""
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self.push_once()
+                failures = 0
+                delay = self.interval_s
+            except Exception as exc:
+                if not isinstance(exc, _TRANSIENT) and not _is_db_error(exc):
+                    raise
+                failures += 1
+                self.counters["failures_total"] += 1
+                delay = min(self.backoff_cap_s, self.interval_s * 2 ** min(failures, 16))
+                log.warning("erasure push to %s failed (%s); retry %d in %.1f s",
+                            self.store_id, exc, failures, delay)
+            self._stop.wait(delay)
+
+    def stop(self) -> None:
+        self._stop.set()
