@@ -1,11 +1,13 @@
 """Clienteling: a salesperson scans a customer's loyalty QR (or types the id) and,
 with the customer's consent, sees what helps to serve them.
 
-The profile is central's single customer view (``GET /api/v1/customers/<id>``
-with the store's token; parts meet over HTTP): loyalty points, recent activity
-across channels, interests. Nothing personal is shown unless the customer has
-granted the ``marketing`` consent in central (given in the app, at a kiosk, or
-at the till): without it the page says so and shows nothing else. Add-on
+The profile is central's customer view (``GET /api/v1/customers/<id>`` with
+the store's token; parts meet over HTTP): name, loyalty points, this store's
+recent activity, interests. Consent is central's decision: with a store token
+it answers only for a customer who identified in this store recently and whose
+tracking consent holds, and the same 404 for everyone else, so the panel shows
+nothing about a customer who has not agreed. Where central sends the consents
+too (a channel credential), the ``marketing`` consent is required as well. Add-on
 suggestions come from the store's own data (:func:`edge.analytics.also_viewed`:
 what shoppers who looked at the same products also looked at or bought). Lookups are
 POSTs, so customer ids never sit in URLs, history or logs; the QR is read by a
@@ -70,7 +72,10 @@ def fetch_profile(customer_id: str) -> dict[str, Any]:
         return CentralReader(url, token, timeout_s=5.0).get(customer_path(customer_id))
     except SyncError as exc:
         if "HTTP 404" in str(exc):
-            raise LookupError_(_("No customer with this loyalty id.")) from None
+            raise LookupError_(_("No profile to show: unknown id, not seen in this store"
+                                 " lately, or no consent to personalised service.")) from None
+        if "HTTP 429" in str(exc):
+            raise LookupError_(_("Too many lookups; wait a minute.")) from None
         raise LookupError_(_("Central cannot be reached; try again.")) from None
 
 
@@ -84,9 +89,10 @@ def _names(gtins: list[str]) -> dict[str, str]:
 
 def view_of(profile: dict[str, Any]) -> dict[str, Any]:
     """What the page shows: only with consent; product names resolved locally."""
-    consent = (profile.get("consents") or {}).get(CONSENT) or {}
-    if not consent.get("granted"):
+    granted = ((profile.get("consents") or {}).get(CONSENT) or {}).get("granted")
+    if "consents" in profile and not granted:  # a full profile: check the purpose ourselves
         return {"consent": False}
+    # A store summary: central served it only because the customer's consent holds.
     timeline = [e for e in profile.get("timeline", []) if isinstance(e, dict)][:30]
     interests = (profile.get("interests") or {})
     products = [p.get("gtin") for p in interests.get("products", []) if isinstance(p, dict)]
@@ -95,6 +101,7 @@ def view_of(profile: dict[str, Any]) -> dict[str, Any]:
     names = _names(list({g for g in [*products, *seen, *(s[0] for s in suggestions)] if g}))
     return {
         "consent": True,
+        "name": profile.get("name"),
         "points": profile.get("loyalty_points", 0),
         "last_seen": profile.get("last_seen"),
         "timeline": timeline,

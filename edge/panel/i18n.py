@@ -270,6 +270,25 @@ FR: dict[str, str] = {
         "Choisissez un produit et une zone qui a des écrans.",
     "%(name)s sent to %(n)s screen(s) in %(zone)s.":
         "%(name)s envoyé à %(n)s écran(s) de la zone %(zone)s.",
+    "Shelf labels out of date": "Étiquettes de rayon pas à jour",
+    "%(n)s of %(total)s labels do not show the price the rules chose yet.":
+        "%(n)s étiquettes sur %(total)s n'affichent pas encore le prix choisi par les règles.",
+    "wanted": "voulu",
+    "shows": "affiche",
+    "sent": "envoyé",
+    "Playlists": "Listes de diffusion",
+    "Version %(v)s, loaded %(when)s.": "Version %(v)s, chargée le %(when)s.",
+    "playlist": "liste",
+    "screens": "écrans",
+    "items": "éléments",
+    "No playlist loaded.": "Aucune liste chargée.",
+    "Playlist file (vitrine-playlist/1 JSON)": "Fichier de listes (JSON vitrine-playlist/1)",
+    "Load": "Charger",
+    "Choose a playlist file (at most 256 KiB).":
+        "Choisissez un fichier de listes (256 Kio au plus).",
+    "This playlist file was refused: %(why)s": "Ce fichier de listes a été refusé : %(why)s",
+    "Playlists version %(v)s loaded; screens get them within a second.":
+        "Listes version %(v)s chargées ; les écrans les reçoivent en une seconde.",
     # scanning
     "Scan the code or take a photo of it.": "Scannez le code ou prenez-le en photo.",
     "The photo is too large.": "La photo est trop grande.",
@@ -286,7 +305,11 @@ FR: dict[str, str] = {
         "Ce code de fidélité n'est pas valide (%(reason)s).",
     "Clienteling needs the link to central (central_url).":
         "Le conseil client a besoin du lien avec le central (central_url).",
-    "No customer with this loyalty id.": "Aucun client avec cet identifiant de fidélité.",
+    "No profile to show: unknown id, not seen in this store lately, or no consent to"
+    " personalised service.":
+        "Aucun profil à afficher : identifiant inconnu, client pas vu récemment dans ce "
+        "magasin, ou pas de consentement au service personnalisé.",
+    "Too many lookups; wait a minute.": "Trop de recherches ; attendez une minute.",
     "Central cannot be reached; try again.": "Le central est injoignable ; réessayez.",
     "This customer has not agreed to personalised service: nothing is shown."
     " They can agree in the app or at a kiosk.":

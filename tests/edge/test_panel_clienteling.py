@@ -61,21 +61,28 @@ def clerk(panel_db: Path, central: Central):
     return c
 
 
-def _customer(central: Central, marketing: bool) -> None:
+def _customer(central: Central, tracking: bool) -> None:
+    """C1 identified in this store, has 120 points, and has (not) agreed to tracking."""
     status, body = central.api("PUT", "/api/v1/customers/C1/consents",
-                               {"tracking": True, "marketing": marketing})
+                               {"tracking": True, "marketing": True})
     assert status == 200, body
     status, body = central.post_events([interest("sess-c1", gtin=SHOE, customer="C1")])
-    assert status == 200, body
+    assert status == 200 and body["accepted"], body
     status, body = central.post_events(
-        [channel_event("loyalty", "crm", customer_id="C1", points=120)], token=central.admin)
-    assert status == 200, body
+        [channel_event("loyalty", "kiosk", customer_id="C1", points=120,
+                       reference={"kind": "purchase", "id": "till-1:0001"})],
+        token=central.admin)
+    assert status == 200 and body["accepted"], body
     profile = central.profile("C1")
     assert profile["loyalty_points"] == 120 and profile["timeline"], profile
+    if not tracking:
+        status, body = central.api("PUT", "/api/v1/customers/C1/consents",
+                                   {"tracking": False})
+        assert status == 200, body
 
 
 def test_with_consent_a_scan_shows_points_activity_interests_and_add_ons(clerk, central):
-    _customer(central, marketing=True)
+    _customer(central, tracking=True)
     token = issue_token(KEY, "C1", kind="app", now=time.time(), ttl_s=120)
     r = clerk.post("/clienteling/lookup", data={"csrf_token": clerk.token, "code": token})
     html = r.get_data(as_text=True)
@@ -91,10 +98,10 @@ def test_with_consent_a_scan_shows_points_activity_interests_and_add_ons(clerk, 
 
 
 def test_without_consent_nothing_personal_is_shown(clerk, central):
-    _customer(central, marketing=False)
+    _customer(central, tracking=False)
     r = clerk.post("/clienteling/lookup", data={"csrf_token": clerk.token, "code": "C1"})
     html = r.get_data(as_text=True)
-    assert 'id="no-consent"' in html
+    assert r.status_code == 400 and "no consent to personalised service" in html
     assert 'id="points"' not in html and "Trail shoe" not in html
 
 
@@ -106,7 +113,7 @@ def test_bad_codes_and_unknown_customers(clerk, central):
                                                 "code": "<script>alert(1)</script>"})
     assert r.status_code == 400 and "<script>alert" not in r.get_data(as_text=True)
     r = clerk.post("/clienteling/lookup", data={"csrf_token": clerk.token, "code": "nobody"})
-    assert r.status_code == 400 and "No customer" in r.get_data(as_text=True)
+    assert r.status_code == 400 and "No profile to show" in r.get_data(as_text=True)
 
 
 def test_central_down_is_said_plainly(clerk, central):
@@ -120,7 +127,7 @@ def test_central_down_is_said_plainly(clerk, central):
 def test_a_photo_of_the_loyalty_qr_taken_with_the_tablet(clerk, central):
     import segno
 
-    _customer(central, marketing=True)
+    _customer(central, tracking=True)
     token = issue_token(KEY, "C1", kind="app", now=time.time(), ttl_s=120)
     out = io.BytesIO()
     segno.make(token, error="m").save(out, kind="png", scale=6, border=4)
@@ -131,3 +138,14 @@ def test_a_photo_of_the_loyalty_qr_taken_with_the_tablet(clerk, central):
     r = clerk.post("/clienteling/lookup", content_type="multipart/form-data",
                    data={"csrf_token": clerk.token, "photo": (io.BytesIO(b"<svg/>"), "x.png")})
     assert r.status_code == 400 and "not a PNG or JPEG" in r.get_data(as_text=True)
+
+
+def test_a_full_profile_also_needs_the_marketing_consent(panel_db):
+    from edge.panel.clienteling import view_of
+
+    app = create_app({"TESTING": True, "DB_PATH": str(panel_db), "SECRET_KEY": "t"})
+    with app.test_request_context():
+        full = {"consents": {"marketing": {"granted": False}}, "loyalty_points": 5}
+        assert view_of(full) == {"consent": False}
+        full["consents"]["marketing"]["granted"] = True
+        assert view_of(full)["points"] == 5

@@ -8,6 +8,7 @@ CSV, French and English, the live event stream, and hostile text everywhere.
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import json
@@ -321,7 +322,7 @@ def test_accept_language_picks_french_before_login(client):
     assert "Mot de passe" in html
 
 
-_CALL = re.compile(r"""_\(\s*(?:"((?:[^"\\]|\\.)+)"|'((?:[^'\\]|\\.)+)')""")
+_CALL = re.compile(r"""_\(\s*((?:"(?:[^"\\]|\\.)*"\s*)+|'(?:[^'\\]|\\.)*')""")
 
 
 def test_every_string_has_a_french_translation():
@@ -329,8 +330,7 @@ def test_every_string_has_a_french_translation():
     texts = set()
     for path in [*root.glob("templates/**/*.html"), *root.glob("*.py")]:
         if path.name != "i18n.py":  # its docstring shows the syntax
-            texts |= {(a or b).replace("\\'", "'")
-                      for a, b in _CALL.findall(path.read_text())}
+            texts |= {ast.literal_eval(f"({m})") for m in _CALL.findall(path.read_text())}
     ops = (root / "operations.py").read_text()
     texts |= set(re.findall(r'\("([^"]+)",\s*\{', ops))  # the alarm texts
     dynamic = {"received", "accepted", "duplicates", "quarantined", "interest", "presence",
