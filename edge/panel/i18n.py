@@ -39,6 +39,9 @@ FR: dict[str, str] = {
     "User name": "Nom d'utilisateur",
     "Password": "Mot de passe",
     "Language": "Langue",
+    "Wrong user name or password.": "Nom d'utilisateur ou mot de passe incorrect.",
+    "Too many failed logins; try again in %(s)s s.":
+        "Trop d'échecs de connexion ; réessayez dans %(s)s s.",
     "Error": "Erreur",
     "live": "en direct",
     "Alarms": "Alarmes",
