@@ -39,7 +39,21 @@ class StrictJSONProvider(DefaultJSONProvider):
         return super().dumps(finite(obj), **kwargs)
 
 
+def _refuse_nul() -> None:
+    """A NUL in a path or query parameter is never a valid id or value: 400, not a
+    database error (PostgreSQL text cannot hold NUL, so it would end in a 500)."""
+    from flask import request
+
+    from central.errors import BadRequest
+
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v
+                                      for k, v in request.args.items(multi=True)):
+        raise BadRequest("path and query must not contain NUL characters")
+
+
 def _register_errors(app: Flask) -> None:
+    app.before_request(_refuse_nul)
+
     @app.errorhandler(CentralError)
     def central_error(exc: CentralError) -> Any:
         resp = jsonify(error=type(exc).__name__, message=str(exc))

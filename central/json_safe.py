@@ -67,7 +67,11 @@ def problem(value: Any, max_depth: int = MAX_DEPTH, max_abs: float = MAX_ABS_NUM
     stack: list[tuple[Any, int, str]] = [(value, 1, "")]
     while stack:
         item, depth, path = stack.pop()
-        if isinstance(item, bool) or item is None or isinstance(item, str):
+        if isinstance(item, str):
+            if "\x00" in item:  # PostgreSQL text cannot hold NUL; SQLite would cut it
+                return f"{path or 'value'}: text must not contain NUL characters"
+            continue
+        if isinstance(item, bool) or item is None:
             continue
         if isinstance(item, int | float):
             if not math.isfinite(item) or abs(item) > max_abs:
@@ -77,6 +81,8 @@ def problem(value: Any, max_depth: int = MAX_DEPTH, max_abs: float = MAX_ABS_NUM
         if depth > max_depth:
             return f"{path or 'value'}: nested deeper than {max_depth} levels"
         if isinstance(item, dict):
+            if any("\x00" in str(k) for k in item):
+                return f"{path or 'value'}: keys must not contain NUL characters"
             stack.extend((v, depth + 1, f"{path}.{str(k)[:40]}" if path else str(k)[:40])
                          for k, v in item.items())
         else:

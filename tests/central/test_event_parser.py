@@ -16,7 +16,9 @@ STORE = Principal("store", "store-a")
 WEB = Principal("channel", "web")
 NOW = 1_800_000_000.0
 
-ids = st.text(st.characters(codec="utf-8"), min_size=1, max_size=40)
+#: Valid ids: any UTF-8 text but NUL, which central refuses (PostgreSQL text cannot hold it).
+ids = st.text(st.characters(codec="utf-8", blacklist_characters="\x00"), min_size=1,
+              max_size=40)
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
                            | st.dictionaries(st.text(max_size=10), inner, max_size=4),
@@ -155,3 +157,15 @@ def test_no_nan_or_huge_number_anywhere_in_a_channel_event(key: str, value: floa
         assert key in str(exc)
     else:
         raise AssertionError(f"accepted {value!r} in {key}")
+
+
+def test_a_nul_in_any_text_field_is_refused_with_its_field():
+    import pytest
+
+    from central.json_safe import problem
+
+    assert problem({"a": {"b": ["ok", "x\x00y"]}}) == "a.b[1]: text must not contain NUL characters"
+    assert problem({"k\x00": 1}) is not None
+    with pytest.raises(EventRejected, match="NUL"):
+        parse_event({"event_id": "e\x00", "type": "interest", "store_id": "store-a"}, STORE,
+                    now=NOW)

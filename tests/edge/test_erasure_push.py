@@ -148,7 +148,8 @@ def test_the_bridge_process_nudges_only_the_store_the_erasure_is_for(broker, tmp
     spy.on_message = lambda c, u, m: nudges.append(parse_erasure_message(m.payload))
     spy.subscribe(sync_erasures_topic(store), qos=1)
     assert subscribed.wait(5)
-    proc = BridgeProcess(broker, tmp_path / "central.db", tmp_path / "bridge.log")
+    proc = BridgeProcess(broker, {"sqlite_path": tmp_path / "central.db"},
+                         tmp_path / "bridge.log")
     try:
         now = time.time()
         # C1 identified in this store, C2 only elsewhere: only C1's erasure is this store's.
