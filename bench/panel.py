@@ -107,7 +107,7 @@ def fill(db_path: Path) -> None:
     conn.execute("COMMIT")
     while True:  # what housekeeping does, 50,000 rows per pass
         conn.execute("BEGIN")
-        n = analytics.roll_up(conn) + analytics.record_telemetry(conn)
+        n = analytics.roll_up(conn) + analytics.record_latest(conn)
         analytics.record_states(conn, now)
         conn.execute("COMMIT")
         if n == 0:

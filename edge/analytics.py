@@ -6,7 +6,7 @@ how long the shoe reader was offline) must outlive that, so the writer's
 housekeeping rolls each new interest event into ``interest_hourly`` (one row per
 hour, zone, shelf and product) and, with each order's lines, ``product_daily``,
 notes each device's effective state change in ``device_state_history``, and
-keeps each device's latest telemetry. All run
+keeps each device's latest heartbeat and proof of play. All run
 inside the housekeeping transaction, in whichever process owns the write
 connection, and are idempotent: each cursor (``analytics_cursor``) moves in the
 same transaction as the rows it counted.
@@ -85,22 +85,28 @@ def roll_up(conn: sqlite3.Connection, chunk: int = CHUNK) -> int:
     return n
 
 
-def record_telemetry(conn: sqlite3.Connection, chunk: int = CHUNK) -> int:
-    """Keep each device's latest telemetry in ``device_telemetry`` (panel device page)."""
-    start = cursor(conn, "telemetry")
+#: Channels whose latest message per device the panel shows: heartbeats (devices page)
+#: and a screen's proof of play (screens page: what it showed last).
+LATEST_CHANNELS = ("telemetry", "play")
+
+
+def record_latest(conn: sqlite3.Connection, chunk: int = CHUNK) -> int:
+    """Keep each device's latest message of :data:`LATEST_CHANNELS` in ``device_latest``."""
+    start = cursor(conn, "latest")
     (top,) = conn.execute("SELECT max(id) FROM events").fetchone()
     if top is None or top <= start:
         return 0
     end = min(top, start + chunk)
     # SQLite's bare-column rule: with max(), payload comes from the row holding the max.
     cur = conn.execute(
-        "INSERT INTO device_telemetry (device_id, received_at, payload)"
-        " SELECT device_id, max(received_at), payload FROM events"
-        " WHERE id > ? AND id <= ? AND channel = 'telemetry' GROUP BY device_id"
-        " ON CONFLICT (device_id) DO UPDATE SET received_at = excluded.received_at,"
+        "INSERT INTO device_latest (device_id, channel, received_at, payload)"
+        " SELECT device_id, channel, max(received_at), payload FROM events"
+        f" WHERE id > ? AND id <= ? AND channel IN {LATEST_CHANNELS!r}"
+        " GROUP BY device_id, channel"
+        " ON CONFLICT (device_id, channel) DO UPDATE SET received_at = excluded.received_at,"
         " payload = excluded.payload WHERE excluded.received_at >= received_at",
         (start, end))
-    conn.execute("INSERT INTO analytics_cursor (name, seq) VALUES ('telemetry', ?)"
+    conn.execute("INSERT INTO analytics_cursor (name, seq) VALUES ('latest', ?)"
                  " ON CONFLICT (name) DO UPDATE SET seq = excluded.seq", (end,))
     return cur.rowcount
 

@@ -270,10 +270,12 @@ CREATE TABLE device_state_last (
   state TEXT NOT NULL,
   since REAL NOT NULL
 );
-CREATE TABLE device_telemetry (
-  device_id TEXT PRIMARY KEY,
+CREATE TABLE device_latest (
+  device_id TEXT NOT NULL,
+  channel TEXT NOT NULL,
   received_at REAL NOT NULL,
-  payload TEXT NOT NULL
+  payload TEXT NOT NULL,
+  PRIMARY KEY (device_id, channel)
 );
 CREATE TABLE product_daily (
   day REAL NOT NULL,

@@ -63,7 +63,7 @@ class Housekeeper:
             Identifier.expire_nonces(conn, now)
             # Before any outbox cleanup: what is counted here outlives the rows.
             analytics.roll_up(conn)
-            analytics.record_telemetry(conn)
+            analytics.record_latest(conn)
             analytics.record_states(conn, now)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:

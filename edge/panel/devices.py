@@ -65,7 +65,8 @@ TELEMETRY_FIELDS = ("uptime_s", "buffered", "reconnects", "temperature_c")
 def _telemetry(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
     """Per device: its latest heartbeat's readings (kept by edge.analytics)."""
     out: dict[str, dict[str, Any]] = {}
-    for device_id, payload in conn.execute("SELECT device_id, payload FROM device_telemetry"):
+    for device_id, payload in conn.execute("SELECT device_id, payload FROM device_latest"
+                                       " WHERE channel = 'telemetry'"):
         try:
             msg = json.loads(payload)
         except ValueError:

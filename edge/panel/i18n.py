@@ -261,6 +261,7 @@ FR: dict[str, str] = {
     # screens
     "Screens": "Écrans",
     "showing": "affiche",
+    "last played": "dernière diffusion",
     "since": "depuis",
     "pushed by %(who)s": "envoyé par %(who)s",
     "nothing since the edge started": "rien depuis le démarrage de l'edge",

@@ -3,12 +3,14 @@
 The edge does not store the commands it sends (they are derived from committed
 events, :mod:`edge.commands`), so the panel listens to them: inside the edge
 process a :class:`ScreenLog` is one of the node's listeners and keeps, per
-screen, the last product it was sent and when. Shelf labels whose acknowledged
-bitmap is not the wanted one (``shelf_labels``, kept by ``edge/labels.py``) and
-the store's playlist file (``signage_playlists``) are read from the database. A
-manager can push a product to every screen of a zone at once (a promotion, a
-product the competitor advertises): a ``show_product`` per screen handed to the
-signage runtime exactly like a tap's, so it is debounced and enriched with the
+screen, the last product it was sent and when; what the screen itself last
+reported playing (its proof of play, ``device_latest``) is shown beside it.
+Shelf labels whose acknowledged bitmap is not the wanted one (``shelf_labels``,
+kept by ``edge/labels.py``) and the store's playlist file
+(``signage_playlists``) are read from the database. A manager can push a
+product to every screen of a zone at once (a promotion, a product the
+competitor advertises): a ``show_product`` per screen handed to the signage
+runtime exactly like a tap's, so it is debounced and enriched with the
 promotion, stock and picture, with the price the rules chose. Like any screen
 command it carries no customer data (``command.json`` forbids it).
 """
@@ -87,7 +89,18 @@ def _page(status: int = 200) -> tuple[str, int]:
     (labels_total,) = conn.execute("SELECT count(*) FROM shelf_labels").fetchone()
     playlist = conn.execute("SELECT version, loaded_at, doc FROM signage_playlists"
                             " WHERE id = 1").fetchone()
+    played = {}
+    for device_id, at, payload in conn.execute(
+            "SELECT device_id, received_at, payload FROM device_latest WHERE channel = 'play'"):
+        try:
+            play = json.loads(payload)
+        except ValueError:
+            continue
+        played[device_id] = {"at": at, "item": play.get("item_id"), "kind": play.get("kind"),
+                             "trigger": play.get("trigger"), "gtin": play.get("gtin"),
+                             "seconds": play.get("duration_s")}
     return render_template("screens.html", screens=screens, showing=log.snapshot(),
+                           played=played,
                            products=products, zones=zones, stale_labels=stale_labels,
                            labels_total=labels_total, playlist=_playlist_summary(playlist),
                            can_push=getattr(_node(), "bus", None) is not None), status

@@ -480,9 +480,9 @@ def test_latest_telemetry_is_kept_and_shown(panel_db, mgr):
                      (f"t{i}", 100.0 + i, json.dumps({"uptime_s": up, "temperature_c": temp,
                                                       "buffered": 3, "reconnects": True})))
     conn.execute("BEGIN")
-    assert analytics.record_telemetry(conn) == 1
+    assert analytics.record_latest(conn) == 1
     conn.execute("COMMIT")
-    assert analytics.record_telemetry(conn) == 0  # cursor moved
+    assert analytics.record_latest(conn) == 0  # cursor moved
     row = re.search(r'data-device="nfc-01".*?class="telemetry">(.*?)</td>',
                     mgr.get("/devices/").get_data(as_text=True), re.S).group(1)
     assert "up 67 min" in row and "°C 21.3" in row and "buffered 3" in row

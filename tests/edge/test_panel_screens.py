@@ -110,6 +110,15 @@ def test_manager_loads_playlists_and_sees_labels_out_of_date(edge, broker):
                data={"csrf_token": csrf_token(c, "/screens/"),
                      "file": (io.BytesIO(json.dumps(bad).encode()), "p.json")})
     assert r.status_code == 400 and "was refused" in r.get_data(as_text=True)
+    # What the screen reported playing last (proof of play), once housekeeping kept it.
+    conn0 = sqlite3.connect(edge.cfg.db_path, isolation_level=None)
+    conn0.execute("INSERT INTO events (device_id, msg_id, channel, received_at, payload) VALUES"
+                  " ('sign-01', 'p1', 'play', 1e9, ?)", (json.dumps(
+                      {"item_id": "hello", "kind": "text", "trigger": "schedule",
+                       "duration_s": 12.4}),))
+    edge.request_reload(wait=5)  # a housekeeping pass
+    wait_until(lambda: "hello (text, schedule, 12 s)" in c.get("/screens/").get_data(
+        as_text=True), timeout=10)
     # A label the edge sent a price to that has not acknowledged it is out of date.
     conn = sqlite3.connect(edge.cfg.db_path, isolation_level=None)
     conn.execute("INSERT INTO shelf_labels (device_id, gtin, want_hash, want_price_cents,"
