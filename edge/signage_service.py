@@ -58,6 +58,18 @@ def store_playlists(conn: sqlite3.Connection, text: str | bytes) -> PlaylistSet:
     return playlists
 
 
+def load_playlist_file(db_path: str, text: str | bytes) -> PlaylistSet:
+    """``vitrine signage playlist load``: validate and store a file in the edge's database."""
+    from .db import connect, migrate
+
+    db = connect(db_path)
+    try:
+        migrate(db)
+        return store_playlists(db.conn, text)
+    finally:
+        db.conn.close()
+
+
 class SignageService:
     def __init__(self, conn: sqlite3.Connection, store_id: str, publish: Publish, *,
                  labels: LabelService | None = None, rules: Rules | None = None,

@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -87,7 +88,8 @@ def play(args: argparse.Namespace) -> int:
     return 0
 
 
-def _playlist(args: argparse.Namespace) -> int:
+def _playlist(args: argparse.Namespace,
+              load_into_edge: Callable[[str, bytes], object] | None) -> int:
     try:
         playlists = load_playlists(Path(args.file).read_bytes())
     except (OSError, PlaylistError) as exc:
@@ -99,12 +101,13 @@ def _playlist(args: argparse.Namespace) -> int:
         print(f"{args.file}: {len(playlists.playlists)} playlist(s), version "
               f"{playlists.version}")
     elif args.action == "load":
-        from edge.db import connect, migrate
-        from edge.signage_service import store_playlists
-
-        db = connect(args.db)
-        migrate(db)
-        store_playlists(db.conn, Path(args.file).read_bytes())
+        # Writing the edge's database is the edge's job: `vitrine signage` (vitrine/cli.py)
+        # hands in the edge's loader, so this package never imports the edge.
+        if load_into_edge is None:
+            print("vitrine signage playlist load: run it as `vitrine signage ...` on the edge "
+                  "host", file=sys.stderr)
+            return 2
+        load_into_edge(args.db, Path(args.file).read_bytes())
         print(f"loaded version {playlists.version}; the edge delivers it to its screens")
     else:
         at = datetime.fromisoformat(args.at).timestamp() if args.at else time.time()
@@ -129,7 +132,10 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None,
+         load_into_edge: Callable[[str, bytes], object] | None = None) -> int:
+    """``load_into_edge(db_path, file_bytes)`` stores a playlist file in the edge's database
+    (``vitrine.cli`` passes ``edge.signage_service.load_playlist_file``)."""
     p = argparse.ArgumentParser(prog="vitrine signage", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -164,5 +170,5 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "play":
         return play(args)
     if args.command == "playlist":
-        return _playlist(args)
+        return _playlist(args, load_into_edge)
     return _render(args)

@@ -160,9 +160,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return tls_main(rest)
     if command == "signage":
+        from edge.signage_service import load_playlist_file
         from signage.cli import main as signage_main
 
-        return signage_main(rest)
+        return signage_main(rest, load_into_edge=load_playlist_file)
     if command == "central":
         from central.cli import main as central_main
 

@@ -73,6 +73,12 @@ def test_commands_are_typed_bad_ones_counted_repeats_dropped(broker, edge_pub):
     topic = command_topic(broker.store_id, "signage", "sign-01")
     try:
         wait_until(lambda: screen.stats.connects == 1)
+        # connects counts the CONNACK, not the SUBACK: a command published before the
+        # broker processed the subscription reaches nobody. Wait for one to arrive.
+        edge_pub(topic, show("warm-up"))
+        wait_until(lambda: len(got) == 1 and screen.stats.handler_errors == 1)
+        got.clear()
+        screen.stats.handler_errors = 0
         edge_pub(topic, b"not json")
         edge_pub(topic, {**show("c1"), "customer_id": "C0001234"})  # never on a screen
         edge_pub(topic, show("c1"))

@@ -165,6 +165,12 @@ PLAYLIST = {"format": "vitrine-playlist/1", "playlists": [
         {"kind": "text", "id": "b", "title": "Deuxième", "duration_s": 0.4}]}]}
 
 
+CHANGED = {"format": "vitrine-playlist/1", "playlists": [
+    {"id": "loop", "zones": ["*"], "items": [
+        {"kind": "text", "id": "a", "title": "Premier", "duration_s": 0.4},
+        {"kind": "text", "id": "c", "title": "Nouveau", "duration_s": 0.4}]}]}
+
+
 def test_player_keeps_playing_with_broker_and_edge_down_and_resumes(broker, store, tmp_path):
     edge = EdgeNode(store).start()
     from edge.db import connect
@@ -175,6 +181,7 @@ def test_player_keeps_playing_with_broker_and_edge_down_and_resumes(broker, stor
     try:
         wait_until(lambda: screen.player.playlists is not None, 30)
         wait_until(lambda: {i for i, _k, _t in screen.shown} >= {"a", "b"}, 30)
+        version_before = screen.player.playlists.version
         edge.stop()
         broker.process.stop()
         wait_until(lambda: not screen.session.connected, 30)
@@ -182,9 +189,21 @@ def test_player_keeps_playing_with_broker_and_edge_down_and_resumes(broker, stor
         time.sleep(2.5)
         offline = [i for i, _k, t in screen.shown if t > t_off]
         assert offline.count("a") >= 2 and offline.count("b") >= 2  # schedule kept running
+        # while the store is down, the manager replaces the playlist: "b" is deleted
+        db = connect(store.db_path)
+        store_playlists(db.conn, json.dumps(CHANGED))
+        db.conn.close()
         broker.restart()
         edge = EdgeNode(store).start()
         wait_until(lambda: screen.session.connected, 30)
+        # it catches up: the new version replaces the cached one, "b" never comes back
+        wait_until(lambda: screen.player.playlists.version != version_before, 30)
+        t_new = time.monotonic()
+        time.sleep(1.5)
+        after = {i for i, _k, t in screen.shown if t > t_new}
+        assert after and "b" not in after and after <= {"a", "c"}
+        cached = json.loads((tmp_path / "screen" / "playlist.json").read_text())
+        assert {i["id"] for p in cached["playlists"] for i in p["items"]} == {"a", "c"}
         # proof of play recorded while offline reaches the edge after the restart
         def offline_plays() -> int:
             rows = query(store.db_path, "SELECT payload FROM events WHERE channel = 'play'")
@@ -194,3 +213,38 @@ def test_player_keeps_playing_with_broker_and_edge_down_and_resumes(broker, stor
     finally:
         screen.close()
         edge.stop()
+
+
+def test_vitrine_signage_play_runs_a_headless_screen(broker, store, tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "pw").write_text(f"{SCREEN}-pw\n")
+    frames = tmp_path / "cli-frames"
+    with EdgeNode(store) as _edge:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vitrine", "signage", "play", "--screen", SCREEN,
+             "--zone", "shoes", "--port", str(broker.port), "--store-id", broker.store_id,
+             "--password-file", str(tmp_path / "pw"), "--cache-dir", str(tmp_path / "cli"),
+             "--frames-dir", str(frames), "--window", "off"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_until(lambda: query(store.db_path, "SELECT state FROM devices WHERE "
+                                                   "device_id = ?", SCREEN)[0][0] == "online",
+                       30)
+            _tap(broker, GTIN)
+
+            def spotlight():
+                try:
+                    meta = json.loads((frames / f"{SCREEN}.json").read_text())
+                except (OSError, ValueError):
+                    return None
+                return meta if meta["kind"] == "spotlight" else None
+
+            meta = wait_until(spotlight, 30)
+            assert meta["gtin"] == GTIN and meta["trigger"] == "tap"
+        finally:
+            proc.terminate()
+            out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out[-2000:]
+        assert "Traceback" not in out
