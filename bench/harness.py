@@ -35,13 +35,26 @@ def machine() -> dict[str, Any]:
             "platform": platform.platform()}
 
 
+def device_channel(device: str) -> str:
+    """Numbered devices alternate NFC readers (odd) and QR scanners (even); others scan QR.
+
+    Each publishes its own channel only, as the broker's ACL requires.
+    """
+    tail = device.rsplit("-", 1)[-1]
+    return "nfc" if tail.isdigit() and int(tail) % 2 else "qr"
+
+
+def device_kind(device: str) -> str:
+    return "nfc_reader" if device_channel(device) == "nfc" else "qr_scanner"
+
+
 def start_bench_broker(devices: list[str]) -> tuple[BrokerProcess, Path]:
     tmp = Path(tempfile.mkdtemp(prefix="vitrine-bench-"))
     settings = BrokerSettings(data_dir=tmp / "broker", port=free_port(), persistence=False)
     prov = Provisioner(settings.data_dir, STORE)
     entries = [("edge", "edge", "edge-pw"), ("bare", "edge", "bare-pw"),
                ("observer", "observer", "observer-pw")]
-    entries += [(d, "nfc_reader", f"{d}-pw") for d in devices]
+    entries += [(d, device_kind(d), f"{d}-pw") for d in devices]
     prov.add_many(entries)
     return start_broker(settings, log_file=tmp / "broker.log", allow_embedded=False), tmp
 
@@ -51,7 +64,7 @@ def layout(devices: list[str]) -> dict[str, Any]:
             "zones": [{"id": "z1", "name": "Zone 1"}],
             "products": [{"gtin": GTIN, "name": "Trail shoe", "brand": "Acme",
                           "category": "shoes", "price_cents": 8999, "currency": "EUR"}],
-            "devices": [{"id": d, "kind": "nfc_reader", "zone": "z1", "shelf": "s1"}
+            "devices": [{"id": d, "kind": device_kind(d), "zone": "z1", "shelf": "s1"}
                         for d in devices],
             "tags": [{"uid": TAG_UID, "gtin": GTIN, "zone": "z1", "shelf": "s1"}]}
 
@@ -88,10 +101,11 @@ def connect(c: mqtt.Client, port: int, *, clean: bool = True,
 
 
 def payloads(device: str, n: int, start: int = 0) -> list[bytes]:
-    """Half NFC taps of a registered tag, half QR scans of a GS1 Digital Link."""
+    """NFC taps of a registered tag, or QR scans of a GS1 Digital Link (by device)."""
     out = []
+    nfc = device_channel(device) == "nfc"
     for i in range(start, start + n):
-        if i % 2:
+        if nfc:
             msg = {"msg_id": f"{device}-{i}", "ts": time.time(), "uid": TAG_UID}
         else:
             msg = {"msg_id": f"{device}-{i}", "ts": time.time(),
@@ -111,8 +125,7 @@ def _publisher(port: int, device: str, n: int, rate: float | None, inflight: int
     refused = 0
     msgs = payloads(device, n)
     for i, body in enumerate(msgs):
-        channel = "nfc" if i % 2 else "qr"
-        topic = device_topic(STORE, device, channel)
+        topic = device_topic(STORE, device, device_channel(device))
         while True:
             info = c.publish(topic, body, qos=1)
             if info.rc == mqtt.MQTT_ERR_SUCCESS:

@@ -29,6 +29,16 @@ Delivery design (why it is built this way):
   refused message goes back into the buffer. When the buffer is full and the
   device is connected, :meth:`DeviceSession.publish_json` blocks the caller
   (up to ``block_s``) instead of dropping: a burst slows the producer down.
+* **Kept until committed.** A PUBACK only means the broker has the message,
+  and Mosquitto saves its state every 10 s: a broker killed in between loses
+  what it acknowledged. So an acknowledged device message moves to
+  ``_awaiting`` and stays there until the edge names its ``msg_id`` in a commit
+  notice (``committed/{device_id}``); after every reconnect whatever is still
+  awaiting is resent, in order, with its original ``msg_id`` (the edge
+  deduplicates). Awaiting messages count towards ``buffer_size``: when it is
+  full the oldest awaiting one is forgotten first (``released_unconfirmed``: the
+  only way a message can still be lost, a broker crash while the edge has been
+  away longer than the buffer covers), before any unsent message is dropped.
 * **MQTT 5 reason codes are read**, not assumed: a PUBACK ``0x10`` (no matching
   subscribers: nobody will get it) and ``0x87`` (not authorized) are counted and
   logged; a refused SUBSCRIBE is logged too.
@@ -85,6 +95,7 @@ from .requests import (
 )
 from .topics import (
     command_topic,
+    commit_topic,
     device_topic,
     edge_state_topic,
     reply_topic,
@@ -135,6 +146,12 @@ class SessionStats:
     refused: int = 0
     #: Messages in flight at a disconnect and resent (same msg_id) after the reconnect.
     resent: int = 0
+    #: Acknowledged by the broker, not yet confirmed by the edge, resent after a reconnect.
+    resent_unconfirmed: int = 0
+    #: Confirmed committed by the edge (commit notices).
+    committed: int = 0
+    #: Forgotten before the edge confirmed them, to make room (buffer full).
+    released_unconfirmed: int = 0
     commands: int = 0
     bad_commands: int = 0
     duplicate_commands: int = 0
@@ -205,6 +222,7 @@ class DeviceSession:
         fw: str = FW_VERSION,
         persistent: bool | None = None,
         session_expiry_s: int = SESSION_EXPIRY_S,
+        await_commit: bool = True,
     ) -> None:
         """``protocol`` is the MQTT version, "5" or "3.1.1" (for brokers without MQTT 5,
         such as the demo's embedded one). ``tls`` (a ready context) or ``cafile`` (the
@@ -243,6 +261,11 @@ class DeviceSession:
         self._queue: collections.deque[_Msg] = collections.deque()
         self._inflight: dict[int, _Msg] = {}
         self._inflight_counted = 0
+        #: Acknowledged by the broker, waiting for the edge's commit notice (by msg_id).
+        self._awaiting: dict[str, _Msg] = {}
+        self.await_commit = await_commit
+        self._commit_topic = commit_topic(store_id, device_id) if await_commit else None
+        self._device_prefix = device_topic(store_id, device_id, "state")[:-len("state")]
         self._early_acks: dict[int, Any] = {}
         self._limit = max_inflight
         #: True while the sender holds a popped batch not yet handed to paho.
@@ -252,6 +275,9 @@ class DeviceSession:
         #: Set by a subclass that cuts the connection on purpose (no warning logged).
         self._quiet_disconnect = False
         self._stopped = threading.Event()
+        #: Set once the broker acknowledged this connection's subscriptions (commands,
+        #: replies, commit notices): before that, what is sent to us may find no one.
+        self.subscribed = threading.Event()
         self._threads: list[threading.Thread] = []
 
         family = command_family(kind)
@@ -353,6 +379,19 @@ class DeviceSession:
         for t in self._threads:
             t.join(5.0)
         return flushed
+
+    @property
+    def awaiting_commit(self) -> int:
+        """Messages the broker acknowledged and the edge has not yet confirmed."""
+        with self._cond:
+            return len(self._awaiting)
+
+    def wait_committed(self, timeout: float) -> bool:
+        """Wait until everything published so far is confirmed committed by the edge."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: not self._queue and not self._inflight_counted and not self._inflight
+                and not self._awaiting, timeout)
 
     def flush(self, timeout: float) -> bool:
         """Wait until every message published so far is acknowledged by the broker."""
@@ -506,6 +545,14 @@ class DeviceSession:
                 self._cond.wait_for(
                     lambda: len(self._queue) < self.buffer_size or not self._connected,
                     self.block_s)
+            while self._awaiting and len(self._queue) + len(self._awaiting) >= self.buffer_size:
+                oldest = next(iter(self._awaiting))
+                del self._awaiting[oldest]
+                self.stats.released_unconfirmed += 1
+                n = self.stats.released_unconfirmed
+                if n in (1, 10, 100) or n % 1000 == 0:
+                    log.warning("%s: buffer full (%d): forgot %s before the edge confirmed it"
+                                " (%d so far)", self.device_id, self.buffer_size, oldest, n)
             while len(self._queue) >= self.buffer_size:
                 old = self._queue.popleft()
                 self.stats.dropped_oldest += 1
@@ -622,6 +669,8 @@ class DeviceSession:
                         msg.topic, reason)
         elif msg.counted:
             self.stats.acked += 1
+            if self.await_commit and msg.topic.startswith(self._device_prefix):
+                self._awaiting[msg.msg_id] = msg
             if getattr(reason, "value", 0) == _MQTT_NO_MATCHING_SUBSCRIBERS:
                 self.stats.no_subscribers += 1
                 n = self.stats.no_subscribers
@@ -648,6 +697,8 @@ class DeviceSession:
             subs.append((self._reply_topic, 1))
         if self._edge_topic:
             subs.append((self._edge_topic, 1))
+        if self._commit_topic:
+            subs.append((self._commit_topic, 1))
         return subs
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
@@ -659,6 +710,9 @@ class DeviceSession:
         client.reconnect_delay_set(*self._reconnect_delays)
         receive_max = getattr(properties, "ReceiveMaximum", None)
         subs = self._subscriptions()
+        self.subscribed.clear()
+        if not subs:
+            self.subscribed.set()
         if subs:
             # Before the birth and any resend: a request resent below is then
             # answered on a reply topic we already listen to (the broker handles
@@ -670,12 +724,18 @@ class DeviceSession:
             with self._cond:
                 resend = sorted((m for m in self._inflight.values() if m.counted),
                                 key=lambda m: m.seq)
-                self._queue.extendleft(reversed(resend))
                 self.stats.resent += len(resend)
-                self._inflight.clear()
-                self._early_acks.clear()
                 # Messages popped by the sender but not yet handed stay counted.
                 self._inflight_counted -= len(resend)
+                # Acknowledged by the broker but never confirmed by the edge: the broker
+                # may have lost them (a crash between snapshots). Resend; the edge dedupes.
+                unconfirmed = list(self._awaiting.values())
+                self._awaiting.clear()
+                self.stats.resent_unconfirmed += len(unconfirmed)
+                resend = sorted(resend + unconfirmed, key=lambda m: m.seq)
+                self._queue.extendleft(reversed(resend))
+                self._inflight.clear()
+                self._early_acks.clear()
                 self._limit = self.max_inflight
                 if receive_max:
                     self._limit = max(1, min(self.max_inflight, receive_max - _OOB_RESERVE))
@@ -697,6 +757,7 @@ class DeviceSession:
             if getattr(rc, "is_failure", False):
                 log.warning("%s: broker refused a subscription: %s (check its ACL role)",
                             self.device_id, rc)
+        self.subscribed.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
                        properties: Any) -> None:
@@ -718,8 +779,23 @@ class DeviceSession:
                 self._on_command_message(msg.topic, msg.payload)
             elif msg.topic == self._edge_topic:
                 self._on_edge_state(msg.payload)
+            elif msg.topic == self._commit_topic:
+                self._on_commit_notice(msg.payload)
         finally:
             self._in_callback.active = False
+
+    def _on_commit_notice(self, payload: bytes) -> None:
+        """The edge committed these of our messages: forget them (docs/protocol.md 1.5.1)."""
+        try:
+            ids = json.loads(payload)["committed"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("%s: unreadable commit notice ignored", self.device_id)
+            return
+        with self._cond:
+            for msg_id in ids if isinstance(ids, list) else ():
+                if isinstance(msg_id, str) and self._awaiting.pop(msg_id, None) is not None:
+                    self.stats.committed += 1
+            self._cond.notify_all()
 
     def _on_reply(self, payload: bytes) -> None:
         try:

@@ -20,6 +20,20 @@ PREFIX = "vitrine/v1"
 #: label displays; ``play``: proof of play of a signage screen.
 DEVICE_CHANNELS = ("state", "nfc", "qr", "frame", "telemetry", "label", "play")
 
+#: The channels each device kind publishes on, and no other: the broker's ACL lets
+#: a device write exactly these under ``devices/{its id}/`` and the edge refuses the
+#: rest (``channel_not_allowed``). A kiosk carries a reader and a scanner; a camera
+#: that decodes sends ``qr``, one that cannot sends ``frame``. Only cameras send frames;
+#: a screen reports proof of play, a shelf label what it displays.
+KIND_CHANNELS: dict[str, tuple[str, ...]] = {
+    "nfc_reader": ("state", "telemetry", "nfc"),
+    "qr_scanner": ("state", "telemetry", "qr"),
+    "camera": ("state", "telemetry", "qr", "frame"),
+    "kiosk": ("state", "telemetry", "nfc", "qr"),
+    "signage": ("state", "telemetry", "play"),
+    "shelf_label": ("state", "telemetry", "label"),
+}
+
 #: What the edge publishes for in-store consumers under ``events/`` and ``edge/``.
 EDGE_CHANNELS = ("interest", "presence", "security", "rejected")
 
@@ -104,6 +118,14 @@ def parse_request_topic(topic: str) -> tuple[str, str]:
 def is_request_topic(topic: str) -> bool:
     """Cheap test on the edge's receive path (a full parse follows)."""
     return topic.count("/") == 4 and topic.split("/", 4)[3] == REQUEST_FAMILY
+#: Where the edge tells a device which of its messages are committed:
+#: ``committed/{device_id}``, a JSON object ``{"committed": [msg_id, ...]}``.
+COMMIT_FAMILY = "committed"
+
+
+def commit_topic(store_id: str, device_id: str) -> str:
+    """Commit notices for one device (QoS 1, not retained; docs/protocol.md)."""
+    return f"{PREFIX}/{_check('store', store_id)}/{COMMIT_FAMILY}/{_check('device', device_id)}"
 
 
 def edge_state_topic(store_id: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from paho.mqtt.properties import Properties
 from contract.mqtt_wire import VitrineClient
 from contract.topics import (
     command_topic,
+    commit_topic,
     device_subscription,
     edge_state_topic,
     event_topic,
@@ -39,22 +41,29 @@ log = logging.getLogger("vitrine.edge.bus")
 SESSION_EXPIRY_S = 14 * 24 * 3600
 #: Events per published message at most (~300 KiB), far below max_packet_size.
 PUBLISH_CHUNK = 500
+#: Where the dynamic-security plugin takes commands, and answers them.
+DYNSEC_TOPIC = "$CONTROL/dynamic-security/v1"
+DYNSEC_RESPONSE = DYNSEC_TOPIC + "/response"
 
 
 class EdgeBus:
     def __init__(self, cfg: EdgeConfig, on_message: Callable[[Inbound], None],
-                 version: str = "0.1.0"):
+                 version: str = "0.1.0", on_connected: Callable[[], None] | None = None):
         self.cfg = cfg
+        self._on_connected = on_connected
         self._on_inbound = on_message
         self.connected = threading.Event()
         self.version = version
+        #: The broker makes every client id its username (``use_username_as_clientid``):
+        #: the persistent session is the edge login's, and no device can take it.
+        client_id = cfg.mqtt_username
         if cfg.mqtt_protocol == "3.1.1":
             # No MQTT 5 properties to decode on every message: measurably cheaper.
             # The broker's max_inflight_messages then plays Receive Maximum's role.
-            c = VitrineClient(cfg.mqtt_client_id, protocol=mqtt.MQTTv311, manual_ack=True,
+            c = VitrineClient(client_id, protocol=mqtt.MQTTv311, manual_ack=True,
                               clean_session=False)
         elif cfg.mqtt_protocol == "5":
-            c = VitrineClient(cfg.mqtt_client_id, manual_ack=True)
+            c = VitrineClient(client_id, manual_ack=True)
         else:
             raise ValueError(f"mqtt_protocol must be '5' or '3.1.1', not {cfg.mqtt_protocol!r}")
         c.username_pw_set(cfg.mqtt_username, cfg.mqtt_password or None)
@@ -66,9 +75,14 @@ class EdgeBus:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.message_callback_add(DYNSEC_RESPONSE, self._on_dynsec_response)
         c.on_subscribe = self._on_subscribe
         self._sub_mid: int | None = None
         self.client = c
+        #: Topics whose retained message we just cleared: the empty publish comes back
+        #: to our own subscription and is not a device message.
+        self._clearing: set[str] = set()
+        self._clear_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:
@@ -101,11 +115,16 @@ class EdgeBus:
             return
         _rc, self._sub_mid = client.subscribe([(device_subscription(self.cfg.store_id), 1),
                                                (requests_subscription(self.cfg.store_id), 1)])
+        # Answers of the dynamic-security plugin (flood cut-offs), apart: a broker without
+        # the plugin must not make the edge's own subscriptions look refused.
+        client.subscribe(DYNSEC_RESPONSE, 1)
         client.publish(self._state_topic,
                        json.dumps({"state": "online", "fw": self.version,
                                    "ts": time.time()}), qos=1, retain=True)
         log.info("edge connected to %s:%d (session present: %s)", self.cfg.mqtt_host,
                  self.cfg.mqtt_port, getattr(flags, "session_present", "?"))
+        if self._on_connected is not None:
+            self._on_connected()
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any,
                       properties: Any) -> None:
@@ -127,8 +146,59 @@ class EdgeBus:
             log.warning("edge lost MQTT connection (%s); reconnecting", reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if not msg.payload and self._clearing and msg.topic in self._clearing:
+            with self._clear_lock:
+                self._clearing.discard(msg.topic)
+            self.ack(msg.mid, msg.qos)  # our own clearing of a retained message, echoed
+            return
+        if msg.retain and "/devices/" in msg.topic and not msg.topic.endswith("/state"):
+            # Retained is for births only: a device must not park data at the broker,
+            # replayed to us at every connect. Processed like any message, then cleared.
+            self.clear_retained(msg.topic)
         self._on_inbound(Inbound(msg.mid, msg.qos, msg.topic, msg.payload, time.time(),
                                  bool(msg.retain)))
+
+    def _on_dynsec_response(self, client: mqtt.Client, userdata: Any,
+                            msg: mqtt.MQTTMessage) -> None:
+        self.ack(msg.mid, msg.qos)
+        try:
+            responses = json.loads(msg.payload).get("responses", [])
+        except (ValueError, AttributeError):
+            responses = []
+        for r in responses:
+            # createClient of a device already known to the plugin is expected.
+            if r.get("error") and "already exists" not in str(r.get("error")):
+                log.warning("broker refused %s: %s", r.get("command"), r.get("error"))
+
+    def ack(self, mid: int, qos: int) -> None:
+        """Acknowledge one message now (one that will not be stored: see edge/flood.py)."""
+        if qos == 1:
+            self.client.ack_many([mid])
+
+    # -- broker control ------------------------------------------------------------
+    def cut_off(self, device_id: str) -> None:
+        """Disable ``device_id``'s login at the broker: disconnected now, refused until reinstated.
+
+        The dynamic-security plugin only knows the devices the edge disabled; it
+        defers every other login to the password file. The random password is
+        never used: the client exists only to be disabled.
+        """
+        self._dynsec([{"command": "createClient", "username": device_id,
+                       "password": secrets.token_urlsafe(24)},
+                      {"command": "disableClient", "username": device_id}])
+
+    def reinstate(self, device_id: str) -> None:
+        """Give ``device_id`` back to the password file (its own credentials work again)."""
+        self._dynsec([{"command": "deleteClient", "username": device_id}])
+
+    def _dynsec(self, commands: list[dict[str, Any]]) -> None:
+        self.client.publish(DYNSEC_TOPIC, json.dumps({"commands": commands}), qos=1)
+
+    def clear_retained(self, topic: str) -> None:
+        """Delete a retained message a device left outside its ``state`` channel."""
+        with self._clear_lock:
+            self._clearing.add(topic)
+        self.client.publish(topic, b"", qos=1, retain=True)
 
     # -- outbound ----------------------------------------------------------------
     def ack_batch(self, items: list[Inbound]) -> None:
@@ -146,6 +216,18 @@ class EdgeBus:
                             json.dumps(command, separators=(",", ":"), ensure_ascii=False),
                             qos=1, retain=retain)
 
+    def publish_commits(self, done: dict[str, list[str]]) -> None:
+        """Tell each device which of its messages are committed (after the commit, QoS 1).
+
+        The device keeps every message until it is named here, and resends the
+        ones still unconfirmed after a reconnect: a broker that crashed and lost
+        its queue loses nothing a device still holds (docs/protocol.md).
+        """
+        for device_id, ids in done.items():
+            topic = commit_topic(self.cfg.store_id, device_id)
+            for i in range(0, len(ids), PUBLISH_CHUNK * 2):
+                self.client.publish(topic, json.dumps(
+                    {"committed": ids[i:i + PUBLISH_CHUNK * 2]}, separators=(",", ":")), qos=1)
     def publish_reply(self, topic: str, payload: bytes) -> None:
         """Answer a device's request (QoS 1), called only after the commit that made it."""
         self.client.publish(topic, payload, qos=1)

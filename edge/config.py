@@ -27,9 +27,6 @@ class EdgeConfig:
     mqtt_port: int = 1883
     mqtt_username: str = "edge"
     mqtt_password: str = ""
-    #: Fixed client id: the broker keeps this persistent session (and its queued
-    #: QoS 1 messages) while the edge restarts.
-    mqtt_client_id: str = "vitrine-edge"
     #: "3.1.1" or "5". Both keep a persistent session and ack after commit;
     #: 3.1.1 decodes no per-message properties (see docs/benchmarks.md).
     mqtt_protocol: str = "3.1.1"
@@ -59,11 +56,42 @@ class EdgeConfig:
     stale_factor: float = 2.5
     stale_check_s: float = 5.0
     frame_workers: int = 1
+    #: Camera frames received and not yet decoded, at most (2 MiB each). When full,
+    #: the MQTT thread waits: unacked messages stay at the broker (back-pressure).
+    frame_queue_max: int = 8
+    #: Per-device rate limit (edge/flood.py): messages per second sustained, and burst
+    #: (a device replaying its own offline buffer; the broker's backlog after an edge
+    #: outage is credited separately). A device that exceeds it is cut off at the broker.
+    #: 0 = no limit. Burst 1,000: bench.flood measured other taps' p99 at 18 ms with it,
+    #: 1.3 s with 5,000 (the flood queued ahead of them before the cut-off).
+    device_rate_limit: float = 200.0
+    device_burst: int = 1000
+    #: How long a flooding device stays cut off before the edge reinstates it.
+    flood_cutoff_s: float = 600.0
+    #: Quarantine limits (edge/pipeline.py QuarantineLimits): bytes kept of a rejected
+    #: payload (the rest is summarised by its SHA-256) and rows kept per device.
+    quarantine_keep_bytes: int = 4096
+    quarantine_device_rows: int = 1000
+    #: Retention (edge/retention.py), on every edge, standalone or not. 0 = keep forever.
+    events_retention_days: float = 90.0
+    quarantine_retention_days: float = 30.0
+    sessions_retention_days: float = 30.0
+    retention_check_s: float = 60.0
+    #: Bytes of live database pages the edge aims to stay under by shedding, in order:
+    #: sent outbox rows, quarantine, events (rolled up into daily counts). 0 = no budget.
+    disk_budget_bytes: int = 1 << 30
+    #: Integrity check at start: "quick" (PRAGMA quick_check), "full" or "off".
+    integrity_check: str = "quick"
+    #: A start-up that hits a full disk or a locked database waits this long and retries.
+    startup_retry_s: float = 5.0
     #: Run the pipeline in a child process (edge/writer_proc.py) so it uses the
     #: second core: 8,400 -> 11,600 events/s measured (docs/benchmarks.md). Off,
     #: everything runs in one process (simpler to debug, enough below ~7k/s).
     writer_process: bool = True
     publish_events: bool = True
+    #: Commit notices (docs/protocol.md): each device is told, at most this often, which
+    #: of its messages the edge committed, so that it can forget them. 0 = never.
+    commit_notice_s: float = 0.25
     layout_path: Path | None = None
     #: Central profile service; empty = this store runs standalone (no forwarding,
     #: no feeds). The store token comes from the environment, never a file in git.

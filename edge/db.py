@@ -241,6 +241,55 @@ CREATE TABLE shelf_labels (
 );
 CREATE INDEX shelf_labels_gtin ON shelf_labels(gtin)
 """),
+    # Quarantine bounded: oversize payloads kept as a prefix and a hash, a quota of rows
+    # per device (beyond it, counts per device and reason), retention by age.
+    ("0005_quarantine_bounds", """
+ALTER TABLE quarantine ADD COLUMN sha256 TEXT;
+ALTER TABLE quarantine ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX quarantine_device ON quarantine(device_id);
+CREATE TABLE quarantine_overflow (
+  device_id TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  first_at REAL NOT NULL,
+  last_at REAL NOT NULL,
+  PRIMARY KEY (device_id, reason)
+)
+"""),
+    # Devices the edge cut off at the broker for flooding (edge/flood.py).
+    ("0005_flood_cutoffs", """
+CREATE TABLE device_cutoffs (
+  device_id TEXT PRIMARY KEY,
+  cut_at REAL NOT NULL,
+  until REAL NOT NULL,
+  reason TEXT NOT NULL,
+  dropped INTEGER NOT NULL DEFAULT 0,
+  reinstated_at REAL
+)
+"""),
+    # Retention (edge/retention.py): what the panel's counts need once old rows are gone.
+    ("0005_retention_rollups", """
+CREATE TABLE event_daily (
+  day TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (day, device_id, channel)
+);
+CREATE TABLE session_daily (
+  day TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  sessions INTEGER NOT NULL,
+  identified INTEGER NOT NULL,
+  PRIMARY KEY (day, device_id)
+);
+CREATE TABLE quarantine_daily (
+  day TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (day, reason)
+)
+"""),
     # The panel as a manager's tool (edge/panel/, edge/analytics.py): users a manager can
     # disable, hourly interest aggregates that outlive the outbox rows they were counted
     # from (the cursor says how far they got), and a history of each device's state.
@@ -294,13 +343,19 @@ class MigrationError(RuntimeError):
 
 
 def connect(path: str | Path, *, synchronous: str = "NORMAL",
-            busy_timeout_s: float = 30.0) -> sqlite_utils.Database:
-    """Open the edge database with the pragmas every process must agree on."""
-    if str(path) != ":memory:":
+            busy_timeout_s: float = 30.0, create_dirs: bool = True) -> sqlite_utils.Database:
+    """Open the edge database with the pragmas every process must agree on.
+
+    The edge node itself opens it through :func:`edge.startup.open_edge_db`
+    (``create_dirs=False``): a missing data directory is a fault to report, not
+    to paper over with a fresh empty database on the wrong disk.
+    """
+    if create_dirs and str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                            timeout=busy_timeout_s)
-    conn.execute("PRAGMA journal_mode=WAL")
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":  # no write when it is
+        conn.execute("PRAGMA journal_mode=WAL")
     if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
         raise MigrationError(f"refusing synchronous={synchronous!r}: NORMAL, FULL or EXTRA")
     conn.execute(f"PRAGMA synchronous={synchronous.upper()}")

@@ -30,9 +30,12 @@ Retention policy (see docs/operations.md):
 
 Disk budget: when the SQLite file's used pages exceed ``disk_budget_bytes``
 (1 GiB by default, about 2 million outbox rows) the forwarder logs CRITICAL
-every ``alarm_interval_s``. With ``shed_tracking_over_budget=True`` it also
-deletes the oldest unsent interest rows, then presence rows, until back under
-budget; orders and security events are never shed.
+every ``alarm_interval_s``. The edge's own retention (edge/retention.py) sheds
+old events, quarantine and sent rows first, on every edge. With
+``shed_tracking_over_budget=True`` the forwarder also deletes the oldest unsent
+interest rows, then presence rows, until back under budget, never one younger
+than ``shed_min_age_s`` (an hour: shedding what was tapped seconds ago buys
+nothing); orders and security events are never shed.
 
 The forwarder owns only ``sent_at``, ``attempts`` and ``last_error`` and the
 deletions above; the edge writes the rows through its own connection (WAL
@@ -101,6 +104,7 @@ class Forwarder:
         backoff_cap_s: float = 60.0,
         disk_budget_bytes: int = 1 << 30,
         shed_tracking_over_budget: bool = False,
+        shed_min_age_s: float = 3600.0,
         sent_retention_s: float = 3 * DAY_S,
         tracking_max_age_s: float = 30 * DAY_S,
         housekeeping_interval_s: float = 60.0,
@@ -119,6 +123,7 @@ class Forwarder:
         self.backoff_cap_s = backoff_cap_s
         self.disk_budget_bytes = disk_budget_bytes
         self.shed_tracking_over_budget = shed_tracking_over_budget
+        self.shed_min_age_s = shed_min_age_s
         self.sent_retention_s = sent_retention_s
         self.tracking_max_age_s = tracking_max_age_s
         self.housekeeping_interval_s = housekeeping_interval_s
@@ -374,8 +379,8 @@ class Forwarder:
                 with self._lock:
                     gone = self._conn.execute(
                         "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE "
-                        "sent_at IS NULL AND kind = ? ORDER BY seq LIMIT 5000)",
-                        (kind,)).rowcount
+                        "sent_at IS NULL AND kind = ? AND created_at < ? ORDER BY seq "
+                        "LIMIT 5000)", (kind, self.clock() - self.shed_min_age_s)).rowcount
                 if not gone:
                     break
                 self.counters["shed_total"] += gone

@@ -15,6 +15,7 @@ from .catalogue import Catalogue
 from .identity import Identifier
 from .pipeline import Pipeline
 from .registry import Registry
+from .retention import Retention
 
 log = logging.getLogger("vitrine.edge")
 
@@ -30,7 +31,11 @@ class Upkeep:
 
 class Housekeeper:
     def __init__(self, conn: sqlite3.Connection, catalogue: Catalogue, registry: Registry,
-                 pipeline: Pipeline):
+                 pipeline: Pipeline, retention: Retention | None = None,
+                 retention_every_s: float = 60.0):
+        self.retention = retention
+        self.retention_every_s = retention_every_s
+        self._next_retention = 0.0
         self.conn = conn
         self.catalogue = catalogue
         self.registry = registry
@@ -75,4 +80,27 @@ class Housekeeper:
         upkeep.gauges["stale_devices"] = n
         (backlog,) = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()
         upkeep.gauges["outbox_backlog"] = backlog
+        if self.retention is not None and now >= self._next_retention:
+            self._next_retention = now + self.retention_every_s
+            self._retain(upkeep)
         return upkeep
+
+    def _retain(self, upkeep: Upkeep) -> None:
+        assert self.retention is not None
+        try:
+            report = self.retention.run()
+        except sqlite3.Error as exc:  # a full disk: the next run tries again
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            log.critical("retention failed: %s", exc)
+            return
+        gone = report.deleted + report.shed
+        if gone["quarantine"]:
+            self.pipeline.reload_quarantine_counts()
+        if gone["sessions"]:
+            self.pipeline.reload_state()
+        upkeep.gauges["db_used_bytes"] = report.used_bytes
+        upkeep.gauges["db_over_budget"] = int(report.over_budget)
+        for table, n in gone.items():
+            if n:
+                upkeep.gauges[f"retention_deleted.{table}"] = n

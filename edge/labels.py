@@ -59,8 +59,13 @@ def seed_labels(conn: sqlite3.Connection, layout: dict[str, Any]) -> int:
         if size not in SIZES:
             raise ValueError(f"label {d['id']}: unknown size {size!r} (one of {sorted(SIZES)})")
         rows.append((d["id"], d["gtin"], size, d.get("zone")))
+    # Only what changed: an edge restarted on a full disk must not fail on a no-op.
+    have = {r[0]: tuple(r[1:]) for r in conn.execute(
+        "SELECT device_id, gtin, size, zone FROM shelf_labels")}
+    listed = len(rows)
+    rows = [r for r in rows if have.get(r[0]) != r[1:]]
     if not rows:
-        return 0
+        return listed
     own = not conn.in_transaction
     if own:
         conn.execute("BEGIN IMMEDIATE")
@@ -70,7 +75,7 @@ def seed_labels(conn: sqlite3.Connection, layout: dict[str, Any]) -> int:
         " zone = excluded.zone", rows)
     if own:
         conn.execute("COMMIT")
-    return len(rows)
+    return listed
 
 
 class LabelService:

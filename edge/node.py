@@ -23,11 +23,12 @@ from contract.kinds import COMMAND_FAMILY
 from contract.topics import is_request_topic
 
 from .assets import AssetCache
+from .backup import hold_lock
 from .bus import EdgeBus
 from .catalogue import Catalogue
 from .commands import commands_for
 from .config import EdgeConfig
-from .db import connect, migrate
+from .flood import FloodGuard
 from .frames import FrameLane
 from .inbound import Inbound
 from .labels import seed_labels
@@ -35,6 +36,7 @@ from .metrics import Metrics
 from .pipeline import BatchResult
 from .requests import OutboundReply
 from .seed import LayoutError, load_layout, seed
+from .startup import check_file, open_edge_db, retry_while_disk_full
 from .writer_core import WriterCore, build_writer_core
 
 log = logging.getLogger("vitrine.edge")
@@ -44,16 +46,22 @@ EventListener = Callable[[str, dict[str, Any]], None]
 class EdgeNode:
     def __init__(self, cfg: EdgeConfig):
         self.cfg = cfg
-        self.db = connect(cfg.db_path, synchronous=cfg.sqlite_synchronous,
-                          busy_timeout_s=cfg.sqlite_busy_timeout_s)
-        migrate(self.db)
+        self._lock_file = None
+        if str(cfg.db_path) != ":memory:":
+            check_file(Path(cfg.db_path))
+            self._lock_file = retry_while_disk_full(  # one edge per database
+                lambda: hold_lock(Path(cfg.db_path)), cfg.startup_retry_s)
+        # Opening checks the file (one clear line per fault, see edge/startup.py) and
+        # migrates; on a full disk it waits and retries, like a running edge does.
+        self.db = open_edge_db(cfg)
         if cfg.layout_path:
             layout = load_layout(cfg.layout_path)
             if layout["store_id"] != cfg.store_id:
                 raise LayoutError(f"{cfg.layout_path} describes store {layout['store_id']!r},"
                                   f" this edge is {cfg.store_id!r}")
-            counts = seed(self.db, layout)
-            counts["shelf_labels"] = seed_labels(self.db.conn, layout)
+            counts = retry_while_disk_full(lambda: seed(self.db, layout), cfg.startup_retry_s)
+            counts["shelf_labels"] = retry_while_disk_full(
+                lambda: seed_labels(self.db.conn, layout), cfg.startup_retry_s)
             log.info("seeded from %s: %s", cfg.layout_path, counts)
         self.metrics = Metrics()
         #: The pipeline and its state live where the SQLite write connection is:
@@ -71,12 +79,24 @@ class EdgeNode:
             self.core = build_writer_core(cfg, self.db, self.metrics)
             self.catalogue = self.core.catalogue
         self.queue: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
-        self.frames = FrameLane(cfg.frame_workers, self.queue.put)
-        self.bus = EdgeBus(cfg, self._on_message)
+        self.frames = FrameLane(cfg.frame_workers, self.queue.put, cfg.frame_queue_max)
+        self.flood = FloodGuard(cfg.device_rate_limit, cfg.device_burst)
+        self._new_cuts: queue.SimpleQueue[str] = queue.SimpleQueue()
+        for (device_id,) in self.db.conn.execute(
+                "SELECT device_id FROM device_cutoffs WHERE reinstated_at IS NULL"):
+            self.flood.mark_cut(device_id)
+        #: When this edge last received anything (the database's latest event at start):
+        #: the time away at a (re)connect is the backlog each device may replay.
+        (last,) = self.db.conn.execute("SELECT max(received_at) FROM events").fetchone()
+        self._last_received = last or time.time()
+        self.bus = EdgeBus(cfg, self._on_message, on_connected=self._on_connected)
         self.listeners: list[EventListener] = []
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name="edge-writer", daemon=True)
         self._next_housekeeping = 0.0
+        #: Settled msg_ids per device not yet announced (commit notices), and when next.
+        self._commits: dict[str, list[str]] = {}
+        self._next_commit_notice = 0.0
         #: Set by the sync client (another thread, another connection) when the
         #: catalogue, prices or an erasure changed rows the writer caches.
         self._reload = threading.Event()
@@ -114,8 +134,11 @@ class EdgeNode:
              "stock": cfg.sync_stock_s, "erasures": cfg.sync_erasures_s},
             store_id=cfg.store_id, on_change=lambda feed: self.request_reload(),
             assets=self.assets,
-            mqtt=MqttSettings(cfg.mqtt_host, cfg.mqtt_port, cfg.mqtt_username,
-                              cfg.mqtt_password, protocol=cfg.mqtt_protocol))
+            # Its own login (``{edge}-sync``, same password, provisioned with the edge):
+            # client ids are usernames, so sharing the edge's login would kick the edge.
+            mqtt=MqttSettings(cfg.mqtt_host, cfg.mqtt_port, f"{cfg.mqtt_username}-sync",
+                              cfg.mqtt_password, client_id=f"{cfg.mqtt_username}-sync",
+                              protocol=cfg.mqtt_protocol))
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> EdgeNode:
@@ -155,6 +178,8 @@ class EdgeNode:
         if self.writer is not None:
             self.writer.stop()
         self.db.conn.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
 
     def __enter__(self) -> EdgeNode:
         return self.start()
@@ -163,11 +188,31 @@ class EdgeNode:
         self.stop()
 
     # -- message flow --------------------------------------------------------------
+    def _on_connected(self) -> None:
+        self.flood.credit(time.time() - self._last_received)
+
     def _on_message(self, item: Inbound) -> None:
-        if item.topic.endswith("/frame"):
-            self.frames.submit(item)
-        else:
-            self.queue.put(item)
+        self._last_received = item.received_at
+        # vitrine/v1/{store}/devices/{id}/{channel} or vitrine/v1/{store}/req/{id}
+        parts = item.topic.split("/", 6)
+        device_id = parts[4] if len(parts) in (5, 6) else ""
+        if device_id:
+            admitted = self.flood.admit(device_id)
+            if admitted is False:  # cut off for flooding: acknowledged, counted, not stored
+                self.bus.ack(item.mid, item.qos)
+                return
+            if admitted is None:
+                self.bus.cut_off(device_id)
+                self._new_cuts.put(device_id)
+                self.bus.ack(item.mid, item.qos)
+                return
+        if parts[-1] == "frame":
+            device = self.catalogue.device(device_id)
+            if device is not None and device.kind == "camera":
+                self.frames.submit(item)  # blocks while the frame lane is full
+                return
+            # Not a camera: no decoding, the pipeline refuses it (channel_not_allowed).
+        self.queue.put(item)
 
     def _take_batch(self) -> list[Inbound] | None:
         try:
@@ -231,10 +276,61 @@ class EdgeNode:
                 for reply in replies:
                     self.bus.publish_reply(reply.topic, reply.payload)
                 self.bus.ack_batch(batch)
+                if result is not None and self.cfg.commit_notice_s > 0:
+                    for device_id, ids in result.done.items():
+                        self._commits.setdefault(device_id, []).extend(ids)
+            if self._commits and self.cfg.commit_notice_s > 0:
+                now = time.monotonic()
+                if now >= self._next_commit_notice:
+                    self._next_commit_notice = now + self.cfg.commit_notice_s
+                    commits, self._commits = self._commits, {}
+                    self.bus.publish_commits(commits)
+            if not self._new_cuts.empty():
+                self._record_cuts(time.time())
             now = time.time()
             if now >= self._next_housekeeping:
                 self._next_housekeeping = now + self.cfg.stale_check_s
                 self._housekeeping(now)
+                self._review_cuts(now)
+
+    def _record_cuts(self, now: float) -> None:
+        """Record the devices just cut off for flooding (decided in the MQTT thread)."""
+        while not self._new_cuts.empty():
+            device_id = self._new_cuts.get_nowait()
+            log.critical("device %s floods the store (> %g msg/s sustained, burst %d): cut off"
+                         " at the broker for %.0f s; its queued messages are dropped",
+                         device_id, self.cfg.device_rate_limit, self.cfg.device_burst,
+                         self.cfg.flood_cutoff_s)
+            self.metrics.inc("flood_cutoffs")
+            self._write_side(
+                "INSERT INTO device_cutoffs (device_id, cut_at, until, reason) VALUES (?, ?, ?,"
+                " 'flood') ON CONFLICT (device_id) DO UPDATE SET cut_at = excluded.cut_at,"
+                " until = excluded.until, reason = excluded.reason, dropped = 0,"
+                " reinstated_at = NULL", (device_id, now, now + self.cfg.flood_cutoff_s))
+
+    def _review_cuts(self, now: float) -> None:
+        """Count what cut-off devices still had queued; reinstate those whose time is up."""
+        for device_id, n in self.flood.take_dropped().items():
+            self.metrics.inc("flood_dropped", n)
+            self._write_side("UPDATE device_cutoffs SET dropped = dropped + ? WHERE device_id = ?",
+                             (n, device_id))
+        due = [r[0] for r in self.db.conn.execute(
+            "SELECT device_id FROM device_cutoffs WHERE reinstated_at IS NULL AND until <= ?",
+            (now,))]
+        for device_id in due:
+            self.bus.reinstate(device_id)
+            self.flood.restore(device_id)
+            self._write_side("UPDATE device_cutoffs SET reinstated_at = ? WHERE device_id = ?",
+                             (now, device_id))
+            log.warning("device %s reinstated at the broker after its flood cut-off", device_id)
+
+    def _write_side(self, sql: str, args: tuple[Any, ...]) -> None:
+        """A small write from this process (the writer may be elsewhere): best effort."""
+        try:
+            with self.db.conn:
+                self.db.conn.execute(sql, args)
+        except sqlite3.Error as exc:
+            log.error("could not record flood cut-off: %s", exc)
 
     def _process(self, messages: list[Inbound]) -> BatchResult:
         if self.writer is not None:

@@ -36,7 +36,7 @@ from contract.gs1 import GS1Error
 from contract.loyalty import TokenError
 from contract.ndef_codec import NdefError, candidate_strings, decode_ndef
 from contract.scan import ScanContent, classify
-from contract.topics import TopicError, parse_device_topic
+from contract.topics import KIND_CHANNELS, TopicError, parse_device_topic
 from contract.validation import MAX_PAYLOAD_BYTES, SchemaError, validate
 
 from .catalogue import Catalogue
@@ -124,12 +124,30 @@ class BatchResult:
     #: (kind, event, event as JSON) to publish in store, in order, once committed.
     events: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
+    #: device_id -> msg_ids this batch settled (stored, duplicate or quarantined): what
+    #: the edge tells each device it may forget (docs/protocol.md, commit notices).
+    done: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QuarantineLimits:
+    """How much of what it rejects the edge keeps (see docs/operations.md).
+
+    ``keep_bytes``: payloads longer than this keep only their first ``keep_bytes``
+    bytes and the SHA-256 of the whole. ``device_rows``: rows kept per device
+    (per unknown sender, for rejects without a device); beyond it a rejection
+    only adds to ``quarantine_overflow`` (device, reason, count, first/last time),
+    until retention frees room.
+    """
+
+    keep_bytes: int = 4096
+    device_rows: int = 1000
 
 
 class Pipeline:
     def __init__(self, db: sqlite_utils.Database, store_id: str, *, catalogue: Catalogue,
                  identifier: Identifier, sessions: Sessions, registry: Registry,
-                 metrics: Metrics):
+                 metrics: Metrics, quarantine_limits: QuarantineLimits | None = None):
         self.db = db
         self.conn = db.conn
         self.store_id = store_id
@@ -139,6 +157,8 @@ class Pipeline:
         self.registry = registry
         self.metrics = metrics
         self._topic = ""  # topic of the message being processed, for quarantine rows
+        #: (device_id, msg_id) of the message in hand once its JSON is read.
+        self._msg_key: tuple[str, str] | None = None
         #: Outbox rows of the batch, written with one executemany before COMMIT
         #: (half the cost of one INSERT per row; nothing reads them before then).
         self._outbox_rows: list[tuple[str, str, str, str, float]] = []
@@ -150,6 +170,15 @@ class Pipeline:
         self._clock_faults: dict[str, tuple[int, str]] = {}
         self.recent = RecentKeys()
         self.recent.load(self.conn)
+        self.quarantine_limits = quarantine_limits or QuarantineLimits()
+        #: Quarantine rows per device id ("" for rejects with no device), as committed.
+        self._quarantine_rows: Counter[str] = Counter()
+        self.reload_quarantine_counts()
+
+    def reload_quarantine_counts(self) -> None:
+        """Re-count quarantine rows per device (at start, after retention deleted some)."""
+        self._quarantine_rows = Counter({d or "": n for d, n in self.conn.execute(
+            "SELECT device_id, count(*) FROM quarantine GROUP BY device_id")})
 
     # -- batch -------------------------------------------------------------
     def process_batch(self, items: list[Inbound]) -> BatchResult:
@@ -248,11 +277,13 @@ class Pipeline:
         mark = len(result.events)
         outbox_mark = len(self._outbox_rows)
         event_mark = len(self._event_rows)
+        self._msg_key = None
         try:
             self._process(item, result)
             if savepoint:
                 self._flush_deferred(result)
                 conn.execute("RELEASE msg")
+            self._settled(result)
         except Rejected as rej:
             if savepoint:
                 conn.execute("ROLLBACK TO msg")
@@ -261,6 +292,7 @@ class Pipeline:
             del result.events[mark:]
             self._truncate(outbox_mark, event_mark)
             self._quarantine(item, rej.reason, rej.detail, result)
+            self._settled(result)
         except Exception as exc:
             if is_environmental(exc):
                 raise  # the database is sick, not this message: retry the whole batch
@@ -277,6 +309,13 @@ class Pipeline:
             log.warning("internal error on %s: %r (message quarantined)",
                         safe_text(item.topic, 200), exc)
             self._quarantine(item, "internal_error", repr(exc)[:500], result)
+            self._settled(result)
+
+    def _settled(self, result: BatchResult) -> None:
+        """Record that the message in hand, if it had a msg_id, is settled in this batch."""
+        key = self._msg_key
+        if key is not None:
+            result.done.setdefault(key[0], []).append(key[1])
 
     def _truncate(self, outbox_mark: int, event_mark: int) -> None:
         """Forget the deferred rows of a message that was rolled back."""
@@ -288,6 +327,7 @@ class Pipeline:
     def reload_state(self) -> None:
         """Forget in-memory state that a rolled-back transaction may have changed."""
         self.sessions.reload(self.conn)
+        self.reload_quarantine_counts()
 
     # -- one message -----------------------------------------------------------
     def _process(self, item: Inbound, result: BatchResult) -> None:
@@ -304,12 +344,20 @@ class Pipeline:
         device = self.catalogue.device(dt.device_id)
         if device is None:
             raise Rejected("unknown_device", dt.device_id)
+        allowed = KIND_CHANNELS.get(device.kind or "")
+        if allowed is not None and dt.channel not in allowed:
+            # The broker's ACL refuses it already; this holds if the registry and the
+            # broker's registry disagree (a camera provisioned as a reader, say).
+            raise Rejected("channel_not_allowed", f"a {device.kind} does not publish on"
+                           f" {dt.channel}")
         if item.frame_error:
             raise Rejected(*item.frame_error)
         try:
             msg = orjson.loads(item.payload)
         except orjson.JSONDecodeError as exc:
             raise Rejected("not_json", str(exc)[:200]) from None
+        if isinstance(msg, dict) and isinstance(msg.get("msg_id"), str):
+            self._msg_key = (dt.device_id, msg["msg_id"][:64])
         try:
             validate(dt.channel, msg)
         except SchemaError as exc:
@@ -504,13 +552,34 @@ class Pipeline:
 
     def _quarantine_row(self, received_at: float, topic: str, device_id: str | None,
                         reason: str, detail: str, payload: bytes, result: BatchResult) -> None:
-        self.conn.execute(
-            "INSERT INTO quarantine (received_at, topic, device_id, reason, detail, size, payload)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (received_at, safe_text(topic, 512), device_id, reason, safe_text(detail, 500),
-             len(payload), payload))
+        """Keep a rejected payload for inspection, within the limits of :class:`QuarantineLimits`.
+
+        A device that sends nothing but garbage fills its quota and then only
+        counts: the store's disk is not the attacker's to fill.
+        """
         result.counts["quarantined"] += 1
         result.counts[f"quarantined.{reason}"] += 1
+        limits = self.quarantine_limits
+        who = device_id or ""
+        if self._quarantine_rows[who] >= limits.device_rows:
+            self.conn.execute(
+                "INSERT INTO quarantine_overflow (device_id, reason, count, first_at, last_at)"
+                " VALUES (?, ?, 1, ?, ?) ON CONFLICT (device_id, reason) DO UPDATE SET"
+                " count = count + 1, last_at = excluded.last_at",
+                (who, reason, received_at, received_at))
+            result.counts["quarantine_over_quota"] += 1
+            return
+        size = len(payload)
+        digest, truncated = None, 0
+        if size > limits.keep_bytes:
+            digest = hashlib.sha256(payload).hexdigest()
+            payload, truncated = payload[:limits.keep_bytes], 1
+        self.conn.execute(
+            "INSERT INTO quarantine (received_at, topic, device_id, reason, detail, size,"
+            " payload, sha256, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (received_at, safe_text(topic, 512), device_id, reason, safe_text(detail, 500),
+             size, payload, digest, truncated))
+        self._quarantine_rows[who] += 1
 
     @staticmethod
     def _device_of(item: Inbound) -> str | None:

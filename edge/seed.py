@@ -5,7 +5,9 @@ The layout file (documented in docs/protocol.md, example in
 ``contract.layout``) lists the store's devices, the
 product tags stuck on shelves and the products. In production the catalogue
 comes from the central sync; the layout remains the installer's description of
-what hardware is where. Re-seeding is an upsert: safe to run at every start.
+what hardware is where. Re-seeding is an upsert: safe to run at every start, and
+it writes only the rows that differ, so an unchanged layout writes nothing (an
+edge restarted on a full disk must not fail on a no-op; see edge/startup.py).
 """
 
 from __future__ import annotations
@@ -41,6 +43,22 @@ def seed(db: sqlite_utils.Database, layout: dict[str, Any]) -> dict[str, int]:
                  "category": p.get("category"), "price_cents": p.get("price_cents"),
                  "currency": p.get("currency", "EUR"), "updated_at": now}
                 for p in layout.get("products", [])]
+    conn = db.conn
+    have_devices = {r[0]: r[1:] for r in conn.execute(
+        "SELECT device_id, kind, zone, shelf FROM devices")}
+    devices = [d for d in devices
+               if have_devices.get(d["device_id"]) != (d["kind"], d["zone"], d["shelf"])]
+    have_tags = {r[0]: r[1:] for r in conn.execute("SELECT uid, gtin, zone, shelf FROM tags")}
+    tags = [t for t in tags if have_tags.get(t["uid"]) != (t["gtin"], t["zone"], t["shelf"])]
+    have_products = {r[0]: r[1:] for r in conn.execute(
+        "SELECT gtin, name, brand, category, price_cents, currency FROM products")}
+    products = [p for p in products if have_products.get(p["gtin"]) != (
+        p["name"], p["brand"], p["category"], p["price_cents"], p["currency"])]
+    counts = {"devices": len(layout.get("devices", [])), "tags": len(layout.get("tags", [])),
+              "products": len(layout.get("products", [])),
+              "changed": len(devices) + len(tags) + len(products)}
+    if not counts["changed"]:
+        return counts
     with db.conn:
         for d in devices:
             db.conn.execute(
@@ -52,7 +70,7 @@ def seed(db: sqlite_utils.Database, layout: dict[str, Any]) -> dict[str, int]:
             db["tags"].upsert_all(tags, pk="uid")
         if products:
             db["products"].upsert_all(products, pk="gtin")
-    return {"devices": len(devices), "tags": len(tags), "products": len(products)}
+    return counts
 
 
 def register_device(db: sqlite_utils.Database, device_id: str, kind: str,

@@ -16,10 +16,11 @@ from .config import EdgeConfig
 from .housekeeping import Housekeeper
 from .identity import Identifier
 from .metrics import Metrics
-from .pipeline import Pipeline
+from .pipeline import Pipeline, QuarantineLimits
 from .registry import Registry
 from .request_ops import register_ops
 from .requests import RequestRouter
+from .retention import Retention, RetentionPolicy
 from .sessions import Sessions
 
 
@@ -40,8 +41,14 @@ def build_writer_core(cfg: EdgeConfig, db: sqlite_utils.Database,
     sessions = Sessions(db.conn, cfg.session_gap_s, cfg.kiosk_idle_s)
     pipeline = Pipeline(db, cfg.store_id, catalogue=catalogue,
                         identifier=Identifier(cfg.loyalty_keyring(), cfg.token_leeway_s),
-                        sessions=sessions, registry=registry, metrics=metrics)
+                        sessions=sessions, registry=registry, metrics=metrics,
+                        quarantine_limits=QuarantineLimits(cfg.quarantine_keep_bytes,
+                                                           cfg.quarantine_device_rows))
     router = RequestRouter(cfg.store_id, db.conn, catalogue, on_rollback=pipeline.reload_state)
     register_ops(router, catalogue, sessions)
+    retention = Retention(db.conn, RetentionPolicy(
+        cfg.events_retention_days, cfg.quarantine_retention_days, cfg.sessions_retention_days,
+        cfg.disk_budget_bytes, standalone=not cfg.central_url))
     return WriterCore(catalogue, registry, pipeline,
-                      Housekeeper(db.conn, catalogue, registry, pipeline), router)
+                      Housekeeper(db.conn, catalogue, registry, pipeline, retention,
+                                  cfg.retention_check_s), router)

@@ -85,7 +85,8 @@ def _child(cfg: EdgeConfig, conn: Any, log_level: int) -> None:
             except sqlite3.Error as exc:
                 conn.send(("sqlite_error", str(exc)))
                 continue
-            conn.send(("ok", [(k, text) for k, _ev, text in result.events], dict(result.counts)))
+            conn.send(("ok", [(k, text) for k, _ev, text in result.events], dict(result.counts),
+                       result.done))
         elif msg[0] == "requests":
             try:
                 replies = router.process([Inbound(*t) for t in msg[1]])
@@ -147,7 +148,7 @@ class WriterProcess:
         decode = self.decode_events
         result = BatchResult(events=[(k, orjson.loads(text) if decode else None, text)
                                      for k, text in reply[1]],
-                             counts=Counter(reply[2]))
+                             counts=Counter(reply[2]), done=reply[3])
         self._metrics.commit((time.perf_counter() - t0) * 1000, len(items))
         self._metrics.add_many(result.counts)
         return result

@@ -25,6 +25,7 @@ from typing import Any
 
 from contract.kinds import DEVICE_KINDS
 from contract.session import DeviceSession, SessionStats, TagReadLike
+from contract.topics import KIND_CHANNELS
 from contract.validation import MAX_PAYLOAD_BYTES
 
 log = logging.getLogger("firmware_sim.device")
@@ -112,6 +113,7 @@ class DeviceClient(DeviceSession):
             raw = _json({"msg_id": mid, "ts": ts, "text": filler})
         else:
             raise ValueError(f"unknown garbage kind {kind!r}")
+        channel = own_channel(self.kind, channel)  # the broker's ACL: its kind's channels
         self.stats.garbage += 1
         self._send(self.topic(channel), raw, mid)
         return kind
@@ -135,6 +137,14 @@ class DeviceClient(DeviceSession):
         except OSError as exc:  # already closing: the cut happened anyway
             log.warning("%s: shutdown during network cut: %s", self.device_id, exc)
         return True
+
+
+def own_channel(kind: str, channel: str) -> str:
+    """``channel`` if a device of ``kind`` may publish on it, else its first data channel."""
+    allowed = KIND_CHANNELS.get(kind)
+    if not allowed or channel in allowed:
+        return channel
+    return next((c for c in allowed if c not in ("state", "telemetry")), "telemetry")
 
 
 def _json(obj: Any) -> bytes:

@@ -58,6 +58,10 @@ class BrokerSettings:
     #: to ``mosquitto`` by default; demo and tests keep the invoking user so the
     #: data directory stays theirs. Production uses the packaged ``mosquitto`` user.
     run_as_user: str | None = field(default_factory=lambda: getpass.getuser())
+    #: Mosquitto's dynamic-security plugin, loaded beside the password and ACL files
+    #: only as the edge's runtime cut-off for a flooding device (see
+    #: broker_config/README.md). None: no plugin (the edge then only logs floods).
+    dynsec_plugin: str | None = field(default_factory=lambda: dynsec_plugin_path())
     extra: list[str] = field(default_factory=list)
 
     @property
@@ -76,6 +80,42 @@ class BrokerSettings:
     def config_file(self) -> Path:
         return self.data_dir / "mosquitto.conf"
 
+    @property
+    def dynsec_file(self) -> Path:
+        return self.data_dir / "dynamic-security.json"
+
+
+#: Where Debian and upstream builds install the dynamic-security plugin.
+DYNSEC_PLUGIN_PATHS = (
+    "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
+    "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
+    "/usr/lib/arm-linux-gnueabihf/mosquitto_dynamic_security.so",
+    "/usr/lib/mosquitto_dynamic_security.so",
+    "/usr/local/lib/mosquitto_dynamic_security.so",
+)
+#: The plugin's state before the edge has cut anyone off: no clients, so it defers
+#: every login and every ACL check to ``password_file`` and ``acl_file``.
+EMPTY_DYNSEC = ('{"defaultACLAccess": {"publishClientSend": false, "publishClientReceive": '
+                'false, "subscribe": false, "unsubscribe": false}, "clients": [], '
+                '"groups": [], "roles": []}\n')
+
+
+def dynsec_plugin_path() -> str | None:
+    """The dynamic-security plugin of the installed Mosquitto, if there is one."""
+    return next((p for p in DYNSEC_PLUGIN_PATHS if os.path.exists(p)), None)
+
+
+def ensure_dynsec_file(path: Path) -> None:
+    """Create the plugin's state file when missing (the plugin refuses to start without)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(EMPTY_DYNSEC)
+        if os.geteuid() == 0:
+            owner = path.parent.stat()
+            os.chown(path, owner.st_uid, owner.st_gid)
+
 
 def render_config(s: BrokerSettings) -> str:
     """Mosquitto 2.0 configuration text for ``s``."""
@@ -88,10 +128,22 @@ def render_config(s: BrokerSettings) -> str:
         f"password_file {s.password_file}",
         f"acl_file {s.acl_file}",
         f"pid_file {s.pid_file}",
+    ]
+    if s.dynsec_plugin:
+        lines += [
+            "",
+            "# The edge's runtime cut-off for a flooding device: it holds only the devices",
+            "# the edge disabled, and defers every other login and ACL check to the files.",
+            f"plugin {s.dynsec_plugin}",
+            f"plugin_opt_config_file {s.dynsec_file}",
+        ]
+    lines += [
         "",
         "# Plain listener, reachable from the edge host only.",
         f"listener {s.port} {s.bind_address}",
         "protocol mqtt",
+        "# The client id is the username: nobody can take another principal's session.",
+        "use_username_as_clientid true",
     ]
     if s.tls_port:
         lines += [
@@ -99,6 +151,7 @@ def render_config(s: BrokerSettings) -> str:
             "# TLS listener for devices on the store LAN.",
             f"listener {s.tls_port}",
             "protocol mqtt",
+            "use_username_as_clientid true",
             f"cafile {s.tls_cafile}",
             f"certfile {s.tls_certfile}",
             f"keyfile {s.tls_keyfile}",
@@ -201,6 +254,8 @@ def start_broker(
     for f in (settings.password_file, settings.acl_file):
         if not f.exists():
             f.touch(mode=0o600)
+    if settings.dynsec_plugin:
+        ensure_dynsec_file(settings.dynsec_file)
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     binary = mosquitto_binary()
     if binary:

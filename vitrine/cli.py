@@ -123,10 +123,12 @@ def _broker(argv: list[str]) -> int:
 def production_settings(data_dir: Path = Path("/var/lib/vitrine/broker"),
                         tls_port: int | None = 8883, *, port: int = 1883,
                         user: str | None = "mosquitto", log_dest: str = "syslog"):
-    from vitrine.broker import BrokerSettings
+    from vitrine.broker import DYNSEC_PLUGIN_PATHS, BrokerSettings, dynsec_plugin_path
 
+    # The installed plugin's path, or Debian's amd64 one (what the committed file shows).
     return BrokerSettings(data_dir=data_dir, port=port, tls_port=tls_port,
-                          run_as_user=user, log_dest=log_dest)
+                          run_as_user=user, log_dest=log_dest,
+                          dynsec_plugin=dynsec_plugin_path() or DYNSEC_PLUGIN_PATHS[0])
 
 
 def main(argv: list[str] | None = None) -> int:

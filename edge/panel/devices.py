@@ -1,4 +1,4 @@
-"""Devices: live state, telemetry, firmware, last seen; add and revoke (managers only).
+"""Devices: live state, telemetry, firmware, last seen, flood cut-off; add and revoke.
 
 The state a manager reads is the *effective* one (:data:`edge.analytics.EFFECTIVE_STATE`):
 a device that never sent anything is "never seen" and a silent one "stale",
@@ -53,10 +53,13 @@ def _provisioner() -> Any:
 
 
 def _rows(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    # A device cut off for flooding (edge/flood.py) shows until when and what was dropped.
     return conn.execute(
-        f"SELECT device_id, kind, zone, shelf, fw, state, heartbeat_s, last_seen, stale,"
-        f" clock_faults, last_bad_ts, {EFFECTIVE_STATE} AS status"
-        " FROM devices ORDER BY zone, shelf, device_id").fetchall()
+        f"SELECT d.device_id, kind, zone, shelf, fw, state, heartbeat_s, last_seen, stale,"
+        f" clock_faults, last_bad_ts, {EFFECTIVE_STATE} AS status, c.until AS cut_until,"
+        " c.dropped AS cut_dropped FROM devices d LEFT JOIN device_cutoffs c"
+        " ON c.device_id = d.device_id AND c.reinstated_at IS NULL"
+        " ORDER BY zone, shelf, d.device_id").fetchall()
 
 
 TELEMETRY_FIELDS = ("uptime_s", "buffered", "reconnects", "temperature_c")
@@ -91,7 +94,8 @@ def _page(created: dict[str, str] | None = None, status: int = 200) -> tuple[str
         provisioned=provisioned, can_provision=prov is not None, created=created,
         stale=sum(1 for r in rows if r["status"] == "stale"),
         never=sum(1 for r in rows if r["status"] == "never_seen"),
-        bad_clocks=sum(1 for r in rows if r["clock_faults"])), status
+        bad_clocks=sum(1 for r in rows if r["clock_faults"]),
+        cut=sum(1 for r in rows if r["cut_until"])), status
 
 
 @bp.route("/")

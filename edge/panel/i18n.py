@@ -106,6 +106,9 @@ FR: dict[str, str] = {
         "%(n)s enregistrés, %(stale)s muets, %(never)s jamais vus, "
         "%(clocks)s avec une horloge invraisemblable.",
     "%(n)s bad (last ts %(ts)s)": "%(n)s erronés (dernier ts %(ts)s)",
+    "%(n)s cut off for flooding.": "%(n)s coupés pour inondation.",
+    "flood": "inondation",
+    "CUT OFF until %(when)s (%(n)s dropped)": "COUPÉ jusqu'au %(when)s (%(n)s rejetés)",
     "Add a device": "Ajouter un appareil",
     "Device id": "Identifiant de l'appareil",
     "Kind": "Type",

@@ -161,13 +161,13 @@ def _tls_client(name: str, password: str, cafile: Path) -> mqtt.Client:
 def test_device_connects_over_tls_and_its_birth_reaches_the_edge(
         tls_broker: tuple[TestBroker, int], edge: EdgeSubscriber, pki: Pki) -> None:
     broker, tls_port = tls_broker
-    password = broker.add("nfc-tls-01")
-    dev = DeviceClient("nfc-tls-01", "nfc_reader", password, store_id=broker.store_id,
+    password = broker.add("nfc-tls-01", "qr_scanner")
+    dev = DeviceClient("nfc-tls-01", "qr_scanner", password, store_id=broker.store_id,
                        host="127.0.0.1", port=tls_port, cafile=str(pki.ca), heartbeat_s=3600)
     try:
         assert dev.start(wait=WAIT), "device could not connect over TLS"
         birth = edge.wait_for(device_topic(broker.store_id, "nfc-tls-01", "state"))
-        assert birth["state"] == "online" and birth["kind"] == "nfc_reader"
+        assert birth["state"] == "online" and birth["kind"] == "qr_scanner"
         dev.scan("]Q109506000134352")
         assert dev.flush(WAIT)
         edge.wait_for(device_topic(broker.store_id, "nfc-tls-01", "qr"))

@@ -130,7 +130,7 @@ def test_edge_state_is_watched(broker, edge_pub):
 
 def test_reason_codes_are_counted(broker):
     """0x10: accepted but nobody subscribes (no edge yet); 0x87: the ACL refused it."""
-    reader = make(broker, "nfc-01", "nfc_reader")
+    reader = make(broker, "qr-01", "qr_scanner")  # a scanner: qr is one of its channels
     assert reader.start(wait=5)
     try:
         reader.scan("]Q1hello")

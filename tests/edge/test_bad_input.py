@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 
 import pytest
@@ -41,7 +42,11 @@ def test_bad_message_is_quarantined(edge, observer, device, edge_config, device_
     rows = wait_until(lambda: query(edge_config.db_path,
                                     "SELECT reason, device_id, size, payload FROM quarantine"))
     assert [(r[0], r[1]) for r in rows] == [(reason, device_id)]
-    assert rows[0][2] == len(payload) and bytes(rows[0][3]) == payload  # kept for inspection
+    # Kept for inspection: whole, or (oversize) its first 4 KiB and the hash of the whole.
+    assert rows[0][2] == len(payload) and bytes(rows[0][3]) == payload[:4096]
+    if len(payload) > 4096:
+        (digest,) = query(edge_config.db_path, "SELECT sha256 FROM quarantine")[0]
+        assert digest == hashlib.sha256(payload).hexdigest()
     (rejected,) = observer.wait_for("rejected")
     validate("rejected", rejected)
     assert rejected["reason"] == reason

@@ -9,7 +9,7 @@ import time
 
 from contract.loyalty import issue_token
 from contract.ndef_codec import encode_uri
-from contract.topics import command_topic
+from contract.topics import command_topic, device_topic
 from contract.validation import validate
 
 from .conftest import GTIN, LOYALTY_KEY, make_client
@@ -19,9 +19,8 @@ class Screen:
     def __init__(self, broker, family: str, device_id: str, listen_to: str | None = None):
         self.got: list[dict] = []
         self.cond = threading.Condition()
-        # The screen's command listener is a second connection of the same device.
-        self.client = make_client(broker.port, device_id, f"{device_id}-pw",
-                                  client_id=f"{device_id}-screen")
+        # The device's one connection (the broker makes client id = username).
+        self.client = make_client(broker.port, device_id, f"{device_id}-pw")
         self.client.on_message = self._on_message
         done = threading.Event()
         self.client.on_subscribe = lambda *a: done.set()
@@ -77,7 +76,9 @@ def test_customer_identified_at_a_kiosk_is_told_to_that_kiosk_only(edge, broker,
     assert subscribed.wait(5)
     try:
         token = issue_token(LOYALTY_KEY, "C0000042", kind="app", now=time.time(), ttl_s=120)
-        device("kiosk-01").send("qr", {"text": "]Q1" + token})
+        payload = json.dumps({"msg_id": "k1", "ts": time.time(), "text": "]Q1" + token})
+        kiosk.client.publish(device_topic(broker.store_id, "kiosk-01", "qr"), payload,
+                             qos=1).wait_for_publish(5)
         (cmd,) = kiosk.wait()
         # Marker: a product tapped in sign-01's zone sends sign-01 its own command, published
         # by the edge after the kiosk's; once the spy has it, it would have had the kiosk's.

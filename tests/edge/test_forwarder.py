@@ -253,7 +253,9 @@ def test_disk_budget_alarm_and_opt_in_shedding(tmp_path: Path,
     outbox = make_outbox(db)
     add(outbox, [interest(f"s{i}") for i in range(3000)])
     add(outbox, [{"order_id": f"o-{i}", "channel": "kiosk"} for i in range(5)], kind="order")
-    fwd = Forwarder(db, "http://127.0.0.1:9", "t", disk_budget_bytes=200_000)
+    # shed_min_age_s=0: these rows are seconds old, which the default (1 h) never sheds.
+    fwd = Forwarder(db, "http://127.0.0.1:9", "t", disk_budget_bytes=200_000,
+                    shed_min_age_s=0)
     with caplog.at_level(logging.CRITICAL, "vitrine.forwarder"):
         fwd.housekeeping()
         assert fwd.metrics()["over_budget"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import runpy
 import threading
 from pathlib import Path
 
+from contract.ndef_codec import encode_uri
 from edge.node import EdgeNode
 
 from .conftest import Device, wait_until
@@ -33,7 +35,9 @@ def test_the_example_shows_products_and_gets_answers(broker, edge_config, capsys
         seen: list[str] = []
 
         def shown() -> bool:
-            nfc.send("qr", {"text": "https://id.gs1.org/01/09506000134352"})
+            # a reader taps (it may publish only on its kind's channels: nfc)
+            nfc.send("nfc", {"uid": "04a1b2c3d4e5f7", "ndef": base64.b64encode(
+                encode_uri("https://id.gs1.org/01/09506000134352")).decode()})
             seen.append(capsys.readouterr().out)
             return any("screen: Trail shoe 8999 EUR" in s for s in seen)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+import time
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -159,6 +160,17 @@ def test_devices_table_flags_stale_devices(client):
     html = client.get("/devices/").get_data(as_text=True)
     assert "2 registered, 1 stale, 0 never seen" in html
     assert "1.4.2" in html and 'data-status="stale"' in html and "K2" in html
+
+
+def test_devices_table_shows_a_flood_cut_off(client, panel_db):
+    conn = sqlite3.connect(panel_db)
+    with conn:
+        conn.execute("INSERT INTO device_cutoffs (device_id, cut_at, until, reason, dropped)"
+                     " VALUES ('qr-01', ?, ?, 'flood', 1234)", (time.time(), time.time() + 600))
+    conn.close()
+    login(client, MANAGER)  # devices are the manager's page
+    html = client.get("/devices/").get_data(as_text=True)
+    assert "1 cut off for flooding" in html and "CUT OFF until" in html and "1234 dropped" in html
 
 
 def test_quarantine_filters_and_pages(client):

@@ -85,6 +85,9 @@ def make_device(broker) -> Iterator[Callable[..., DeviceClient]]:
         pw = broker.add(device_id, kind)
         kw.setdefault("reconnect_min_s", 0.1)
         kw.setdefault("reconnect_max_s", 0.5)
+        # No edge here, only bare subscribers: nobody sends commit notices (those are
+        # tested against the real edge in tests/edge/test_broker_crash.py).
+        kw.setdefault("await_commit", False)
         dev = DeviceClient(device_id, kind, pw, store_id=broker.store_id, port=broker.port, **kw)
         made.append(dev)
         return dev
