@@ -30,6 +30,7 @@ bench: deps-test $(STAMP)
 	$(PY) -m bench.latency
 	$(PY) -m bench.request
 	$(PY) -m bench.pipeline
+	$(PY) -m bench.kiosk
 	$(PY) -m bench.central_ingest
 	$(PY) -m bench.drain
 	$(PY) -m bench.profile_read

@@ -24,6 +24,7 @@ from typing import Any
 
 import fastjsonschema
 
+from .kiosk_ops import KIOSK_ERRORS, KIOSK_OP_NAMES
 from .validation import SchemaError, validate
 
 #: Largest request or reply accepted, in bytes: ops carry ids, not documents.
@@ -35,8 +36,9 @@ ERROR_CODES = {
     "forbidden": "this device's kind may not ask this op; do not retry",
     "not_found": "the thing asked about does not exist (e.g. an unknown GTIN)",
     "internal": "the edge failed (e.g. its database); retry with the same request_id",
+    **KIOSK_ERRORS,
 }
-_OP_NAMES = ("ping", "product", "stock", "session_end")
+_OP_NAMES = ("ping", "product", "stock", "session_end", *KIOSK_OP_NAMES)
 
 
 class RequestError(Exception):

@@ -290,10 +290,49 @@ CREATE TABLE quarantine_daily (
   PRIMARY KEY (day, reason)
 )
 """),
+    # Kiosk orders (edge/kiosk_service.py): committed with their outbox row before the
+    # kiosk hears "placed"; (device_id, client_order_id) makes a retried request a no-op.
+    # The customer summaries fetched from central (edge/kiosk_profiles.py, also the
+    # offline copy) and wish-lists added at the kiosk.
+    ("0008_kiosk", """
+CREATE TABLE kiosk_orders (
+  order_id TEXT PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  client_order_id TEXT NOT NULL,
+  session_id TEXT,
+  customer_id TEXT,
+  status TEXT NOT NULL,
+  total_cents INTEGER NOT NULL,
+  currency TEXT NOT NULL,
+  points_spent INTEGER NOT NULL DEFAULT 0,
+  points_earned INTEGER NOT NULL DEFAULT 0,
+  pickup_code TEXT NOT NULL,
+  payment_ref TEXT,
+  payload TEXT NOT NULL,
+  created_at REAL NOT NULL,
+  updated_at REAL NOT NULL,
+  UNIQUE (device_id, client_order_id)
+);
+CREATE INDEX kiosk_orders_customer ON kiosk_orders(customer_id);
+CREATE TABLE customer_cache (
+  customer_id TEXT PRIMARY KEY,
+  points INTEGER NOT NULL DEFAULT 0,
+  consent INTEGER NOT NULL DEFAULT 0,
+  consent_local INTEGER,
+  recent TEXT NOT NULL DEFAULT '[]',
+  fetched_at REAL NOT NULL
+);
+CREATE TABLE kiosk_wishlist (
+  customer_id TEXT NOT NULL,
+  gtin TEXT NOT NULL,
+  added_at REAL NOT NULL,
+  PRIMARY KEY (customer_id, gtin)
+)
+"""),
     # The panel as a manager's tool (edge/panel/, edge/analytics.py): users a manager can
     # disable, hourly interest aggregates that outlive the outbox rows they were counted
     # from (the cursor says how far they got), and a history of each device's state.
-    ("0008_panel_analytics", """
+    ("0009_panel_analytics", """
 ALTER TABLE panel_users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE interest_hourly (
   hour REAL NOT NULL,

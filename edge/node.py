@@ -31,6 +31,7 @@ from .config import EdgeConfig
 from .flood import FloodGuard
 from .frames import FrameLane
 from .inbound import Inbound
+from .kiosk_profiles import CentralProfiles, ProfilePrefetcher
 from .labels import seed_labels
 from .metrics import Metrics
 from .pipeline import BatchResult
@@ -103,6 +104,8 @@ class EdgeNode:
         self._reloaded = threading.Event()
         self.forwarder: Any = None
         self.sync: Any = None
+        #: Fetches kiosk shoppers' profile summaries from central (with a central link).
+        self.profiles: ProfilePrefetcher | None = None
         self._side_threads: list[threading.Thread] = []
         #: The store manager's web panel (edge/panel/), when ``cfg.panel_port`` is set.
         self.panel_url: str | None = None
@@ -139,6 +142,10 @@ class EdgeNode:
             mqtt=MqttSettings(cfg.mqtt_host, cfg.mqtt_port, f"{cfg.mqtt_username}-sync",
                               cfg.mqtt_password, client_id=f"{cfg.mqtt_username}-sync",
                               protocol=cfg.mqtt_protocol))
+        # A shopper identified at a kiosk: fetch their profile summary for its greeting.
+        self.profiles = ProfilePrefetcher(
+            cfg.db_path, CentralProfiles(cfg.central_url, cfg.store_token))
+        self.listeners.append(self.profiles.on_event)
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> EdgeNode:
@@ -150,6 +157,8 @@ class EdgeNode:
             self._side_threads.append(t)
         if self.sync is not None:
             self.sync.start()
+        if self.profiles is not None:
+            self.profiles.start()
         self.bus.start()
         self.signage.start()
         if self.cfg.panel_port:
@@ -170,6 +179,8 @@ class EdgeNode:
         self._writer.join(10)
         if self.sync is not None:
             self.sync.stop()
+        if self.profiles is not None:
+            self.profiles.stop()
         for t in self._side_threads:
             t.join(10)
         self.signage.stop()

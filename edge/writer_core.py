@@ -15,6 +15,7 @@ from .catalogue import Catalogue
 from .config import EdgeConfig
 from .housekeeping import Housekeeper
 from .identity import Identifier
+from .kiosk_service import KioskService
 from .metrics import Metrics
 from .pipeline import Pipeline, QuarantineLimits
 from .registry import Registry
@@ -46,6 +47,7 @@ def build_writer_core(cfg: EdgeConfig, db: sqlite_utils.Database,
                                                            cfg.quarantine_device_rows))
     router = RequestRouter(cfg.store_id, db.conn, catalogue, on_rollback=pipeline.reload_state)
     register_ops(router, catalogue, sessions)
+    KioskService(cfg.store_id, central_link=bool(cfg.central_url)).register(router)
     retention = Retention(db.conn, RetentionPolicy(
         cfg.events_retention_days, cfg.quarantine_retention_days, cfg.sessions_retention_days,
         cfg.disk_budget_bytes, standalone=not cfg.central_url))

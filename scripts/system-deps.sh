@@ -4,15 +4,16 @@
 # demo: libzbar0 (pyzbar), mosquitto (optional: the demo falls back to an embedded broker)
 # test: the above plus mosquitto-clients, PostgreSQL (central service tests), Chromium
 #       (the panel's browser test drives Debian's /usr/bin/chromium with Playwright)
-#       and openssl (the TLS listener test makes its own throw-away certificates),
-#       xvfb and Mesa's libgl1-mesa-dri (the signage window test runs Kivy under Xvfb).
+#       openssl (the TLS listener test makes its own throw-away certificates), and for the
+#       Kivy window tests (signage, kiosk) Xvfb plus the GL and multitouch libraries Kivy's
+#       SDL2 wheel loads (libgl1, libegl1, libgl1-mesa-dri: Mesa's software renderer; libmtdev1).
 set -euo pipefail
 profile="${1:-test}"
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 pkgs=(libzbar0 mosquitto)
 if [ "$profile" = "test" ]; then
-  pkgs+=(mosquitto-clients postgresql chromium openssl xvfb libgl1-mesa-dri)
+  pkgs+=(mosquitto-clients postgresql chromium openssl xvfb libgl1 libegl1 libgl1-mesa-dri libmtdev1)
 fi
 for p in "${pkgs[@]}"; do
   have_pkg "$p" || need+=("$p")

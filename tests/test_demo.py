@@ -11,7 +11,7 @@ import sys
 def test_demo_runs_a_store_end_to_end(tmp_path):
     var = tmp_path / "demo"
     out = subprocess.run(
-        [sys.executable, "-m", "vitrine", "demo", "--duration", "20", "--speed", "40",
+        [sys.executable, "-m", "vitrine", "demo", "--duration", "40", "--speed", "40",
          "--var", str(var)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout
@@ -44,3 +44,7 @@ def test_demo_runs_a_store_end_to_end(tmp_path):
     (labels, current) = db.execute("SELECT count(*), sum(acked_hash = want_hash) FROM "
                                    "shelf_labels").fetchone()
     assert labels == 200 and current == 200
+    # the kiosk's simulated shopper: greeted with central's points, orders, order at central
+    assert re.search(r"KIOSK\s+shopper: wait greeting .*1200 points", text), text[-3000:]
+    assert re.search(r"KIOSK\s+shopper: wait pickup", text)
+    assert re.search(r"CENTRAL order \w+ received for store", text)

@@ -8,6 +8,7 @@
     vitrine broker config|run   the store broker's configuration
     vitrine tls ca|panel-cert   the store CA and the panel's HTTPS certificate
     vitrine central ...         the central customer profile service
+    vitrine kiosk --kiosk ID    a touch kiosk (Kivy), logged in as its device
     vitrine signage play|playlist|render ...   signage screens and their playlists
 """
 
@@ -161,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         from vitrine.tls import main as tls_main
 
         return tls_main(rest)
+    if command == "kiosk":
+        from kiosk.cli import main as kiosk_main
+
+        return kiosk_main(rest)
     if command == "signage":
         from edge.signage_service import load_playlist_file
         from signage.cli import main as signage_main

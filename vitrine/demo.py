@@ -6,7 +6,9 @@ central (SQLite in ``var/demo/central.db``, on a free port), the edge node
 (SQLite in ``var/demo/``) forwarding to central, one NFC reader station driven
 through nfcpy's real stack (``udp:`` frontend, tags played by the tag
 emulator), and a fleet of simulated readers, scanners and a camera with
-shoppers walking the store and faults injected. Everything the edge decides is
+shoppers walking the store and faults injected, and one touch kiosk driven by a
+simulated shopper (``vitrine/demo_kiosk.py``; on Xvfb when there is no display).
+Everything the edge decides is
 printed live, and so is every member's central profile when it changes: the
 omnichannel loop, from a tap on a shelf to the profile a salesperson reads.
 Half the members have given tracking consent; the others have a profile too
@@ -203,6 +205,37 @@ def _panel_certificate(tls_dir: Path, host: str, printer: Printer) -> ServerCert
         return None
 
 
+def _kiosk_shopper(layout, kiosk_id: str, password: str, key: bytes, port: int,
+                   protocol: str, central, db_path: Path, var: Path, printer: Printer,
+                   stop: threading.Event) -> None:
+    """One shopper at the kiosk: greeted with central's points, orders, gets a pickup code."""
+    from vitrine.demo_kiosk import (
+        card_ndef,
+        follow_order,
+        run_kiosk,
+        seed_customer,
+        shopper_steps,
+    )
+
+    customer = layout.customers[0]  # one of the members who gave tracking consent
+    seed_customer(central, customer.id, 1200)
+    product = layout.products[0]
+    query = product.name.split()[0][:5].lower()
+    printer.line("KIOSK", f"{kiosk_id}: loyalty member {customer.id} (1200 points at central) "
+                          f"walks up, taps their card, looks for {query!r}")
+    steps = shopper_steps(customer.card_uid, card_ndef(key, customer.id, customer.card_uid),
+                          query, product.name)
+    if stop.wait(2.0):
+        return
+    result = run_kiosk(port=port, store_id=layout.store_id, kiosk_id=kiosk_id,
+                       password=password, protocol=protocol, steps=steps,
+                       zones=[z.id for z in layout.zones], var=var, say=printer.line,
+                       stop=stop)
+    if result is not None and not result.get("ok"):
+        printer.line("KIOSK", printer.c(RED, f"simulated shopper stopped: {result.get('error')}"))
+    follow_order(db_path, central, layout.store_id, printer.line)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="vitrine demo", description=__doc__)
     p.add_argument("--layout", default=str(DEMO_LAYOUT))
@@ -215,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--panel-host", default=os.environ.get("VITRINE_PANEL_HOST", "127.0.0.1"),
                    help="address the panel listens on; 0.0.0.0 lets a tablet on the LAN in")
     p.add_argument("--labels", type=int, default=200, help="simulated e-paper shelf labels")
+    p.add_argument("--no-kiosk", action="store_true", help="no touch kiosk")
     args = p.parse_args(argv)
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: "
@@ -321,6 +355,15 @@ def main(argv: list[str] | None = None) -> int:
         target=_watch_profiles, args=(central.url, admin_token, customers,
                                       {p.gtin: p.name for p in layout.products}, printer, stop),
         daemon=True))
+    kiosks = [d for d in layout.devices if d.kind == "kiosk"]
+    if kiosks and layout.customers and not args.no_kiosk:
+        from vitrine.demo_kiosk import DemoCentral
+
+        demo_central = DemoCentral(central.url, store_token, admin_token,
+                                   central.server.app.extensions["central_db"])
+        threads.append(threading.Thread(target=_kiosk_shopper, daemon=True, args=(
+            layout, kiosks[0].id, passwords[kiosks[0].id], key, broker.port, device_protocol,
+            demo_central, cfg.db_path, var, printer, stop)))
     for t in threads:
         t.start()
     deadline = time.monotonic() + args.duration if args.duration else None

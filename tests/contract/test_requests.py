@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from contract.kinds import DEVICE_KINDS
+from contract.kiosk_ops import KIOSK_OP_NAMES
 from contract.requests import (
     ERROR_CODES,
     REQUEST_OPS,
@@ -30,7 +32,9 @@ from contract.validation import schema
 
 
 def test_ops_are_loaded_with_their_schemas():
-    assert set(REQUEST_OPS) == {"ping", "product", "stock", "session_end"}
+    assert set(REQUEST_OPS) == {"ping", "product", "stock", "session_end", *KIOSK_OP_NAMES}
+    assert {p.name for p in (Path(__file__).parents[2] / "contract" / "schemas" / "ops")
+            .glob("*.json")} == {f"{op}.json" for op in REQUEST_OPS}
     for op in REQUEST_OPS.values():
         assert set(op.kinds) <= set(DEVICE_KINDS)
         assert op.request_schema["type"] == op.reply_schema["type"] == "object"

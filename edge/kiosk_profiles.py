@@ -1,0 +1,136 @@
+"""Fetch a shopper's profile summary from central the moment they identify at a kiosk.
+
+The kiosk's ``kiosk_profile`` request is answered in the writer from the
+``customer_cache`` table, and the writer must never wait on the network. So
+when the edge announces ``customer_identified`` to a kiosk, this prefetcher
+(its own thread, its own connection) asks central for that customer's points,
+consent and recent activity and writes them to the cache; the kiosk's request,
+a few milliseconds later, finds them there (or ``pending`` and asks again).
+When central is down the previous cached copy is what the kiosk shows, marked
+``offline``; a customer never seen here shows no points rather than a guess.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from .db import connect
+
+log = logging.getLogger("vitrine.edge.kiosk_profiles")
+#: Waits between tries while central does not answer (the kiosk waits about 6 s).
+RETRY_DELAYS_S = (0.3, 0.6, 1.2, 2.4, 0.0)
+
+
+class ProfileSource(Protocol):
+    """Central's customer profile (``GET /api/v1/customers/<id>``); raises on failure."""
+
+    def fetch(self, customer_id: str) -> dict[str, Any]: ...
+
+
+class CentralProfiles:
+    """Profile lookups over HTTP with the store token, short timeout (a shopper is waiting)."""
+
+    def __init__(self, url: str, token: str, timeout_s: float = 3.0) -> None:
+        from .central_client import CentralReader
+
+        self.reader = CentralReader(url, token, timeout_s)
+
+    def fetch(self, customer_id: str) -> dict[str, Any]:
+        return self.reader.get(f"/api/v1/customers/{quote(customer_id, safe='')}")
+
+
+def summary(profile: dict[str, Any]) -> tuple[int, bool, list[str]]:
+    """(points, tracking consent, recently seen GTINs) out of central's answer.
+
+    A store token gets central's store summary: no ``consents`` (central answers it
+    only while the customer's tracking consent holds), this store's part of the
+    timeline, and the interests scored over every channel.
+    """
+    consents = profile.get("consents")
+    if isinstance(consents, dict):
+        tracking = consents.get("tracking")
+        granted = bool(tracking.get("granted")) if isinstance(tracking, dict) else False
+    else:
+        granted = True
+    recent: list[str] = []
+    interests = profile.get("interests")
+    products = interests.get("products") if isinstance(interests, dict) else None
+    for entry in [*(profile.get("timeline") or []), *(products or [])]:
+        gtin = entry.get("gtin") if isinstance(entry, dict) else None
+        if isinstance(gtin, str) and gtin not in recent:
+            recent.append(gtin)
+    points = profile.get("loyalty_points")
+    return (points if isinstance(points, int) and points > 0 else 0), granted, recent[:10]
+
+
+class ProfilePrefetcher:
+    def __init__(self, db_path: str | Path, source: ProfileSource, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db_path = db_path
+        self.source = source
+        self.clock = clock
+        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="edge-kiosk-profiles",
+                                        daemon=True)
+        self.fetched = 0
+        self.failed = 0
+
+    def start(self) -> ProfilePrefetcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(5)
+
+    def want(self, customer_id: str) -> None:
+        self._queue.put(customer_id)
+
+    def on_event(self, kind: str, event: dict[str, Any]) -> None:
+        """An edge listener: prefetch for every ``customer_identified`` sent to a kiosk."""
+        if kind == "command.kiosk" and event.get("cmd") == "customer_identified":
+            customer = event.get("customer_id")
+            if isinstance(customer, str):
+                self.want(customer)
+
+    def _run(self) -> None:
+        conn = connect(self.db_path).conn
+        try:
+            while True:
+                customer_id = self._queue.get()
+                if customer_id is None:
+                    return
+                # Central answers a store only for customers it has seen identify in that
+                # store: the presence event may still be on its way through the outbox.
+                for delay in RETRY_DELAYS_S:
+                    if self.fetch_now(conn, customer_id):
+                        break
+                    time.sleep(delay)
+        finally:
+            conn.close()
+
+    def fetch_now(self, conn: Any, customer_id: str) -> bool:
+        """Fetch and cache one profile; False (cache untouched) when central fails."""
+        try:
+            points, consent, recent = summary(self.source.fetch(customer_id))
+        except Exception as exc:  # central down, slow, or answering garbage
+            self.failed += 1
+            log.info("profile fetch failed (%s): kiosk shows the cached copy",
+                     type(exc).__name__)
+            return False
+        conn.execute(
+            "INSERT INTO customer_cache (customer_id, points, consent, recent, fetched_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (customer_id) DO UPDATE SET "
+            "points = excluded.points, consent = excluded.consent, recent = excluded.recent, "
+            "fetched_at = excluded.fetched_at",
+            (customer_id, points, consent, json.dumps(recent), self.clock()))
+        self.fetched += 1
+        return True
