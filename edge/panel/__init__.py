@@ -143,6 +143,7 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
         i18n,
         live,
         operations,
+        pickups,
         prices,
         quarantine,
         roles,
@@ -168,7 +169,7 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
     csrf.init_app(app)
     db.init_app(app)
     for module in (auth, dashboard, devices, quarantine, events, i18n, live, users_admin,
-                   operations, analytics, prices, clienteling, screens):
+                   operations, analytics, prices, clienteling, screens, pickups):
         app.register_blueprint(module.bp)
     screens.attach(app, node)
     app.before_request(i18n.select_language)

@@ -296,6 +296,30 @@ FR: dict[str, str] = {
     "This playlist file was refused: %(why)s": "Ce fichier de listes a été refusé : %(why)s",
     "Playlists version %(v)s loaded; screens get them within a second.":
         "Listes version %(v)s chargées ; les écrans les reçoivent en une seconde.",
+    # pickups
+    "Pickups": "Retraits",
+    "Order %(id)s collected.": "Commande %(id)s retirée.",
+    "Scan the customer's pickup QR code.": "Scannez le QR de retrait du client.",
+    "Collect": "Remettre",
+    "order": "commande",
+    "total": "total",
+    "Mark %(state)s": "Passer à %(state)s",
+    "pickup code": "code de retrait",
+    "No order to prepare.": "Aucune commande à préparer.",
+    "paid": "payée",
+    "preparing": "en préparation",
+    "ready": "prête",
+    "collected": "retirée",
+    "This is not a pickup QR code.": "Ce n'est pas un QR de retrait.",
+    "Wrong pickup code for this order.": "Mauvais code de retrait pour cette commande.",
+    "This order is %(status)s, not ready to collect.":
+        "Cette commande est %(status)s, pas prête à être retirée.",
+    "This order was just collected on another tablet.":
+        "Cette commande vient d'être remise sur une autre tablette.",
+    "This order cannot move on from here.": "Cette commande ne peut pas avancer d'ici.",
+    "This order changed meanwhile; here is the queue as it is now.":
+        "Cette commande a changé entre-temps ; voici la file à jour.",
+    "Order %s (%s) to collect: customer %s in %s": "Commande %s (%s) à retirer : client %s en %s",
     # scanning
     "Scan the code or take a photo of it.": "Scannez le code ou prenez-le en photo.",
     "The photo is too large.": "La photo est trop grande.",

@@ -28,6 +28,7 @@ from .devices import device_states
 from .events import event_row
 from .i18n import gettext
 from .operations import alarms
+from .pickups import open_orders_for
 from .roles import STAFF, requires
 from .users import get_user
 
@@ -49,6 +50,17 @@ def _start_seq(conn: sqlite3.Connection) -> int:
         return int(raw)
     (top,) = conn.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()
     return top
+
+
+def _pickup_notices(conn: sqlite3.Connection, payload: str, row: dict[str, Any],
+                    seq: int) -> Iterator[str]:
+    """A customer with an order waiting here just identified: tell every open page."""
+    customer = json.loads(payload).get("customer_id")
+    if not customer:
+        return
+    for order_id, status in open_orders_for(conn, customer):
+        yield _sse("pickup", {"order": order_id[:8], "status": status,
+                              "customer": row["customer"], "zone": row["zone"]}, seq)
 
 
 @bp.route("/stream")
@@ -88,7 +100,10 @@ def stream() -> Response:
                 for seq, kind, payload in rows:
                     last = seq
                     if kind in ("interest", "presence"):
-                        yield _sse("tap", event_row(kind, payload, role), seq)
+                        row = event_row(kind, payload, role)
+                        yield _sse("tap", row, seq)
+                        if kind == "presence":
+                            yield from _pickup_notices(conn, payload, row, seq)
                 now = time.monotonic()
                 if now >= next_status:
                     next_status = now + STATUS_S

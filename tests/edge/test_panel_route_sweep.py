@@ -33,7 +33,7 @@ USERS = {"staff": STAFF, "manager": MANAGER}
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 #: Values for the URL variables of parameterised routes (rows that exist in the fixture).
 SAMPLE = {"qid": "35", "filename": "panel.css", "name": "products",
-          "device_id": "nfc-01", "username": "nobody"}  # not a fixture user: no lockout
+          "device_id": "nfc-01", "username": "nobody", "order_id": "no-such-order"}  # not a fixture user: no lockout
 _VAR = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 
 

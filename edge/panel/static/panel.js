@@ -48,6 +48,18 @@
     });
   });
 
+  src.addEventListener("pickup", function (msg) {
+    const n = JSON.parse(msg.data);
+    const box = document.getElementById("notices");
+    if (!box) { return; }
+    const p = document.createElement("p");
+    p.className = "notice";
+    p.textContent = (labels.pickup_notice || "Order %s (%s) to collect: customer %s in %s")
+      .replace("%s", n.order).replace("%s", labels[n.status] || n.status)
+      .replace("%s", n.customer || "").replace("%s", n.zone || "");
+    box.insertBefore(p, box.firstChild);
+  });
+
   src.addEventListener("status", function (msg) {
     const s = JSON.parse(msg.data);
     const list = document.getElementById("alarm-list");
