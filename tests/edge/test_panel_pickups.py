@@ -75,3 +75,28 @@ def test_prepare_ready_collect_by_qr(tmp_path):
     assert r.status_code == 400  # collected once
     assert re.search(rf'data-order="{order["order_id"]}"[^>]*class="pickup-collected"',
                      c.get("/pickups/").get_data(as_text=True))
+
+
+def test_a_customer_with_an_order_waiting_identifies_and_every_page_hears(tmp_path):
+    from .test_panel_manager import _read_events
+
+    h = StoreHarness(tmp_path)
+    try:
+        order = _order(h)
+        create_user(tmp_path / "edge.db", *STAFF, "staff")
+        app = create_app({"TESTING": True, "DB_PATH": str(tmp_path / "edge.db"),
+                          "SECRET_KEY": "t"})
+        c = app.test_client()
+        login(c, STAFF)
+        resp = c.get("/live/stream")
+        try:
+            _read_events(resp, "status")
+            h.identify(KIOSK, "C7")  # the customer taps their card again
+            got = _read_events(resp, "pickup")
+            notices = [d for name, d in got if name == "pickup"]
+            assert notices and notices[0]["order"] == order["order_id"][:8]
+            assert notices[0]["status"] == "paid" and "C7" not in notices[0]["customer"]
+        finally:
+            resp.close()
+    finally:
+        h.close()
