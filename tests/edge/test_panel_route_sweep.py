@@ -32,8 +32,9 @@ CALLERS = ("anonymous", "staff", "manager")
 USERS = {"staff": STAFF, "manager": MANAGER}
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 #: Values for the URL variables of parameterised routes (rows that exist in the fixture).
+#: ``username`` is not a fixture user: resetting or disabling it logs nobody out.
 SAMPLE = {"qid": "35", "filename": "panel.css", "name": "products",
-          "device_id": "nfc-01", "username": "nobody", "order_id": "no-such-order"}  # not a fixture user: no lockout
+          "device_id": "nfc-01", "username": "nobody", "order_id": "no-such-order"}
 _VAR = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 
 
