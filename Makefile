@@ -34,6 +34,7 @@ bench: deps-test $(STAMP)
 	$(PY) -m bench.central_ingest
 	$(PY) -m bench.drain
 	$(PY) -m bench.profile_read
+	$(PY) -m bench.panel
 	$(PY) -m bench.flood
 	$(PY) -m bench.soak
 	$(PY) -m bench.attribution

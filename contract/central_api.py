@@ -28,3 +28,8 @@ def erasures_path(store_id: str, since: int, limit: int) -> str:
     """``GET``: erasure orders for this store after sequence ``since``."""
     return f"{API_PREFIX}/stores/{quote(store_id, safe='')}/erasures?since={int(since)}" \
            f"&limit={int(limit)}"
+
+
+def customer_path(customer_id: str) -> str:
+    """``GET``: the single customer view (the panel's clienteling, with the store token)."""
+    return f"{API_PREFIX}/customers/{quote(customer_id, safe='')}"

@@ -113,12 +113,24 @@ class EdgeConfig:
     sync_prices_s: float = 86400.0
     sync_stock_s: float = 60.0
     sync_erasures_s: float = 300.0
+    #: Address the panel listens on: ``0.0.0.0`` (or the store LAN address) for tablets.
+    #: Any address other than loopback requires the TLS certificate below.
     panel_host: str = "127.0.0.1"
     #: The store manager's web panel (edge/panel/); 0 = no panel.
     panel_port: int = 8080
     #: Signs the panel's session cookies. Empty = a random key at every start (sessions
     #: then end with a restart); set it (environment, not git) to keep them across restarts.
     panel_secret_key: str = ""
+    #: HTTPS for the panel: a certificate issued by the store CA the broker's TLS
+    #: listener uses (``vitrine tls panel-cert``), and its key. Empty = plain HTTP,
+    #: allowed on loopback only.
+    panel_tls_cert: Path | None = None
+    panel_tls_key: Path | None = None
+    #: Worker threads of the panel's WSGI server (cheroot); each open live page holds one.
+    panel_threads: int = 32
+    #: The broker directory (passwd, acl, registry.json) the panel provisions devices
+    #: in; empty = adding and revoking devices from the panel is off.
+    panel_broker_dir: Path | None = None
     #: Reverse proxies in front of the panel whose X-Forwarded-For is trusted (0 = none:
     #: the connecting address is the client, which the login throttle keys on).
     panel_trusted_proxies: int = 0

@@ -243,7 +243,7 @@ CREATE INDEX shelf_labels_gtin ON shelf_labels(gtin)
 """),
     # Quarantine bounded: oversize payloads kept as a prefix and a hash, a quota of rows
     # per device (beyond it, counts per device and reason), retention by age.
-    ("0005_quarantine_bounds", """
+    ("0008_quarantine_bounds", """
 ALTER TABLE quarantine ADD COLUMN sha256 TEXT;
 ALTER TABLE quarantine ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX quarantine_device ON quarantine(device_id);
@@ -257,7 +257,7 @@ CREATE TABLE quarantine_overflow (
 )
 """),
     # Devices the edge cut off at the broker for flooding (edge/flood.py).
-    ("0005_flood_cutoffs", """
+    ("0009_flood_cutoffs", """
 CREATE TABLE device_cutoffs (
   device_id TEXT PRIMARY KEY,
   cut_at REAL NOT NULL,
@@ -268,7 +268,7 @@ CREATE TABLE device_cutoffs (
 )
 """),
     # Retention (edge/retention.py): what the panel's counts need once old rows are gone.
-    ("0005_retention_rollups", """
+    ("0010_retention_rollups", """
 CREATE TABLE event_daily (
   day TEXT NOT NULL,
   device_id TEXT NOT NULL,
@@ -294,7 +294,7 @@ CREATE TABLE quarantine_daily (
     # kiosk hears "placed"; (device_id, client_order_id) makes a retried request a no-op.
     # The customer summaries fetched from central (edge/kiosk_profiles.py, also the
     # offline copy) and wish-lists added at the kiosk.
-    ("0008_kiosk", """
+    ("0011_kiosk", """
 CREATE TABLE kiosk_orders (
   order_id TEXT PRIMARY KEY,
   device_id TEXT NOT NULL,
@@ -327,6 +327,51 @@ CREATE TABLE kiosk_wishlist (
   gtin TEXT NOT NULL,
   added_at REAL NOT NULL,
   PRIMARY KEY (customer_id, gtin)
+)
+"""),
+    # The panel as a manager's tool (edge/panel/, edge/analytics.py): users a manager can
+    # disable, hourly interest aggregates that outlive the outbox rows they were counted
+    # from (the cursor says how far they got), and a history of each device's state.
+    ("0012_panel_analytics", """
+ALTER TABLE panel_users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE interest_hourly (
+  hour REAL NOT NULL,
+  zone TEXT NOT NULL DEFAULT '',
+  shelf TEXT NOT NULL DEFAULT '',
+  gtin TEXT NOT NULL DEFAULT '',
+  taps INTEGER NOT NULL,
+  PRIMARY KEY (hour, zone, shelf, gtin)
+);
+CREATE TABLE analytics_cursor (
+  name TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL
+);
+CREATE TABLE device_state_history (
+  id INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  at REAL NOT NULL
+);
+CREATE INDEX device_state_history_device ON device_state_history(device_id, at);
+CREATE TABLE device_state_last (
+  device_id TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  since REAL NOT NULL
+);
+CREATE TABLE device_latest (
+  device_id TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  received_at REAL NOT NULL,
+  payload TEXT NOT NULL,
+  PRIMARY KEY (device_id, channel)
+);
+CREATE TABLE product_daily (
+  day REAL NOT NULL,
+  gtin TEXT NOT NULL,
+  taps INTEGER NOT NULL DEFAULT 0,
+  ordered INTEGER NOT NULL DEFAULT 0,
+  orders INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (day, gtin)
 )
 """),
 ]

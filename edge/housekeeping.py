@@ -10,6 +10,7 @@ import logging
 import sqlite3
 from dataclasses import dataclass, field
 
+from . import analytics
 from .catalogue import Catalogue
 from .identity import Identifier
 from .pipeline import Pipeline
@@ -65,6 +66,10 @@ class Housekeeper:
         try:
             stale = self.registry.mark_stale(conn, now)
             Identifier.expire_nonces(conn, now)
+            # Before any outbox cleanup: what is counted here outlives the rows.
+            analytics.roll_up(conn)
+            analytics.record_latest(conn)
+            analytics.record_states(conn, now)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK")

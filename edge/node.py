@@ -118,7 +118,7 @@ class EdgeNode:
         #: Screens and shelf labels (edge/signage_runtime.py): its own thread and connection.
         from .signage_runtime import SignageRuntime
 
-        self.signage = SignageRuntime(cfg, self.bus.publish_command, assets=self.assets)
+        self.signage = SignageRuntime(cfg, self.send_command, assets=self.assets)
 
     def _init_central_link(self) -> None:
         from .forwarder import Forwarder
@@ -376,6 +376,17 @@ class EdgeNode:
                 self.bus.publish_command(family, device_id, command)
                 for listener in self.listeners:
                     listener(f"command.{family}", {"device_id": device_id, **command})
+
+    def send_command(self, family: str, device_id: str, command: dict[str, Any],
+                     retain: bool = False) -> None:
+        """Publish a command from the signage thread and tell the listeners (the panel's
+        screens page, the demo's printer) what each screen and label was sent."""
+        self.bus.publish_command(family, device_id, command, retain)
+        for listener in self.listeners:
+            try:
+                listener(f"command.{family}", {"device_id": device_id, **command})
+            except Exception:  # a listener's bug must not stop the screens
+                log.exception("listener failed on a %s command", family)
 
     def request_reload(self, wait: float = 0.0) -> bool:
         """Have the writer re-read catalogue, prices and sessions (after a feed or erasure).

@@ -16,6 +16,9 @@ def test_demo_runs_a_store_end_to_end(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout
     assert "mosquitto on 127.0.0.1:" in text
+    # The panel is served over HTTPS by the demo's own store CA, and says where.
+    assert re.search(r"PANEL\s+https://127\.0\.0\.1:\d+\s+user manager / password \S+", text)
+    assert (var / "tls" / "ca.crt").exists() and (var / "tls" / "panel.crt").exists()
     assert re.search(r"EDGE\s+interest", text)
     assert re.search(r"NFC\s+tag \w+ tapped", text)
     done = re.search(r"received (\d+), accepted (\d+).*interest (\d+), identified (\d+)", text)

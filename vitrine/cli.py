@@ -6,6 +6,7 @@
     vitrine store provision ...          a whole store's credentials and configs from its layout
     vitrine device add|revoke|list ...   per-device broker credentials and ACL
     vitrine broker config|run   the store broker's configuration
+    vitrine tls ca|panel-cert   the store CA and the panel's HTTPS certificate
     vitrine central ...         the central customer profile service
     vitrine kiosk --kiosk ID    a touch kiosk (Kivy), logged in as its device
     vitrine signage play|playlist|render ...   signage screens and their playlists
@@ -157,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         return _device(rest)
     if command == "broker":
         return _broker(rest)
+    if command == "tls":
+        from vitrine.tls import main as tls_main
+
+        return tls_main(rest)
     if command == "kiosk":
         from kiosk.cli import main as kiosk_main
 

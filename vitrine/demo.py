@@ -12,8 +12,9 @@ Everything the edge decides is
 printed live, and so is every member's central profile when it changes: the
 omnichannel loop, from a tap on a shelf to the profile a salesperson reads.
 Half the members have given tracking consent; the others have a profile too
-(identity, points, consents) but nothing about their visits. Credentials and
-the loyalty key are generated for this run: none are stored in the repository.
+(identity, points, consents) but nothing about their visits. Credentials, the
+loyalty key and the store CA that signs the panel's HTTPS certificate are
+generated for this run: none are stored in the repository.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 
 from edge.config import load_config
 from edge.node import EdgeNode
+from edge.panel.server import lan_address
 from edge.panel.users import create_user as add_panel_user
 from firmware_sim.faults import parse_faults
 from firmware_sim.fleet import Fleet
@@ -44,6 +46,7 @@ from firmware_sim.layout import DEMO_LAYOUT, load_layout
 from vitrine.broker import BrokerSettings, free_port, start_broker
 from vitrine.demo_signage import DemoSignage, label_devices, seed_content
 from vitrine.provisioning import Provisioner
+from vitrine.tls import ServerCert, TlsError, issue_server_cert, make_ca
 
 NFC_STATION_ID = "nfc-station-01"
 BOLD, DIM, RED, GREEN, CYAN, YELLOW, RESET = ("\033[1m", "\033[2m", "\033[31m", "\033[32m",
@@ -187,6 +190,21 @@ def _nfc_station(layout, port: int, password: str, store_id: str, printer: Print
         station.stop()
 
 
+def _panel_certificate(tls_dir: Path, host: str, printer: Printer) -> ServerCert | None:
+    """The demo's store CA and the panel's certificate, for this run (under var/)."""
+    hosts = ["localhost", "127.0.0.1"]
+    if host not in ("127.0.0.1", "localhost", "0.0.0.0", "::"):
+        hosts.append(host)
+    if host in ("0.0.0.0", "::"):
+        hosts.append(lan_address())
+    try:
+        make_ca(tls_dir, days=30)
+        return issue_server_cert(tls_dir, "panel", list(dict.fromkeys(hosts)), days=30)
+    except TlsError as exc:
+        printer.line("PANEL", f"no HTTPS ({exc}): panel on 127.0.0.1 over plain HTTP only")
+        return None
+
+
 def _kiosk_shopper(layout, kiosk_id: str, password: str, key: bytes, port: int,
                    protocol: str, central, db_path: Path, var: Path, printer: Printer,
                    stop: threading.Event) -> None:
@@ -227,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--faults", default="default")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-nfc-station", action="store_true")
+    p.add_argument("--panel-host", default=os.environ.get("VITRINE_PANEL_HOST", "127.0.0.1"),
+                   help="address the panel listens on; 0.0.0.0 lets a tablet on the LAN in")
     p.add_argument("--labels", type=int, default=200, help="simulated e-paper shelf labels")
     p.add_argument("--no-kiosk", action="store_true", help="no touch kiosk")
     args = p.parse_args(argv)
@@ -277,11 +297,16 @@ def main(argv: list[str] | None = None) -> int:
                             if broker.embedded else "mosquitto") +
                  f" on 127.0.0.1:{broker.port}, auth + ACL on"
                  + ("" if broker.embedded else f", config {settings.config_file}"))
+    panel_tls = _panel_certificate(var / "tls", args.panel_host, printer)
     cfg = load_config(env={}, store_id=store, db_path=var / "edge.db", mqtt_port=broker.port,
                       mqtt_password=passwords["edge"], loyalty_keys="k1:" + key.hex(),
                       layout_path=layout_file, panel_port=free_port(),
                       central_url=central.url, store_token=store_token,
-                      assets_port=free_port())
+                      assets_port=free_port(),
+                      panel_host=args.panel_host if panel_tls else "127.0.0.1",
+                      panel_tls_cert=panel_tls.cert if panel_tls else None,
+                      panel_tls_key=panel_tls.key if panel_tls else None,
+                      panel_broker_dir=settings.data_dir)
     node = EdgeNode(cfg)
     seed_content(cfg.db_path, node.assets, products)
     node.listeners.append(printer.edge_event)
@@ -293,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         panel_password = secrets.token_urlsafe(12)
         add_panel_user(cfg.db_path, "manager", panel_password, "manager", replace=True)
         printer.line("PANEL", f"{node.panel_url}  user manager / password {panel_password}")
+        if panel_tls:
+            printer.line("PANEL", f"HTTPS by the store CA {panel_tls.ca}: install it on the "
+                                  "tablet once (or accept the warning) to open the panel")
 
     # The embedded broker (amqtt) speaks MQTT 3.1.1 only; the devices then do too.
     device_protocol = "3.1.1" if broker.embedded else "5"

@@ -1,21 +1,27 @@
 """The store manager's local web panel (Flask), served by the edge node.
 
 ``create_app(test_config=None, node=None)`` follows Flask's tutorial layout:
-one blueprint per area (auth, dashboard, devices, quarantine, events), Jinja
-templates with autoescape, one small stylesheet, no JavaScript. Inside the edge
-process ``node`` is the running :class:`edge.node.EdgeNode` (live counters);
-standalone (``flask --app edge.panel run``) it reads the database named by the
-edge configuration. Either way every read uses a read-only connection.
+one blueprint per area (auth, dashboard, devices, users, operations,
+analytics, prices, quarantine, events, live), Jinja templates with autoescape,
+one stylesheet and one script file (no inline script: the CSP allows scripts
+and EventSource connections from the panel's own origin only). Every route
+declares a role (:mod:`edge.panel.roles`), enforced before each request. Inside
+the edge process ``node`` is the running :class:`edge.node.EdgeNode` (live
+counters, reloads after a price change); standalone (``flask --app edge.panel
+run``) it reads the database named by the edge configuration. Reads use a
+read-only connection.
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -26,14 +32,23 @@ csrf = CSRFProtect()
 
 
 def _security_headers(resp: Response) -> Response:
-    """No inline script or style, no framing, no caching of pages with store data."""
+    """No inline script or style, no framing, no caching of pages with store data.
+
+    Relaxed from ``default-src 'none'`` only as far as live pages need: the panel's
+    own script file (``script-src 'self'``) and its own event stream
+    (``connect-src 'self'``); ``data:`` images for the pickup QR camera preview.
+    """
     resp.headers.setdefault(
         "Content-Security-Policy",
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self';"
-        " frame-ancestors 'none'; base-uri 'none'")
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self';"
+        " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("X-Frame-Options", "DENY")
-    resp.headers.setdefault("Referrer-Policy", "no-referrer")
+    # same-origin, not no-referrer: over HTTPS Flask-WTF checks that a form was posted
+    # from the panel itself (WTF_CSRF_SSL_STRICT); other sites still get nothing.
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.is_secure:  # served over TLS: tablets never fall back to plain HTTP
+        resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if resp.mimetype in ("text/html", "application/json"):
         resp.headers.setdefault("Cache-Control", "no-store")
     return resp
@@ -55,9 +70,15 @@ def _fmt_time(ts: float | None) -> str:
 def _fmt_age(ts: float | None) -> str:
     if not ts:
         return "never"
-    s = max(0.0, time.time() - ts)
-    return f"{s:.0f} s ago" if s < 120 else f"{s / 60:.0f} min ago" if s < 7200 \
-        else f"{s / 3600:.0f} h ago"
+    return fmt_duration(max(0.0, time.time() - ts))
+
+
+def fmt_duration(s: float | None) -> str:
+    """``42 s``, ``7 min``, ``3 h``: short enough for a tablet column."""
+    if s is None:
+        return "\u2014"
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 \
+        else f"{s / 3600:.0f} h"
 
 
 def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> Flask:
@@ -83,10 +104,22 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
     if not app.config["SECRET_KEY"]:
         # Random per start: nothing secret in the repository or on disk by default.
         app.config["SECRET_KEY"] = secrets.token_hex(32)
-    if app.config["DB_PATH"] is None:
-        from edge.config import load_config
+    from edge.config import EdgeConfig, load_config
 
-        app.config["DB_PATH"] = str(load_config().db_path)
+    cfg = node.cfg if node is not None else load_config()
+    if app.config["DB_PATH"] is None:
+        app.config["DB_PATH"] = str(cfg.db_path)
+    # What the device, operations and price pages need from the edge configuration.
+    defaults = EdgeConfig()
+
+    def setting(name: str) -> Any:
+        return getattr(cfg, name, getattr(defaults, name))
+
+    for key, name in (("STORE_ID", "store_id"), ("MQTT_HOST", "mqtt_host"),
+                      ("MQTT_PORT", "mqtt_port"), ("BROKER_DIR", "panel_broker_dir"),
+                      ("CENTRAL_URL", "central_url"), ("LAYOUT_PATH", "layout_path")):
+        value = setting(name)
+        app.config.setdefault(key, str(value) if isinstance(value, Path) else value)
     if node is None:
         from edge.db import connect, migrate
 
@@ -99,10 +132,29 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
     # Every <int:...> in a panel URL is a SQLite INTEGER: larger would overflow in the
     # query (a 500), so the router answers 404 for it, on every page present and future.
     app.url_map.converters["int"] = SqliteInt
-    from . import auth, dashboard, db, devices, events, quarantine
+    from . import (
+        analytics,
+        auth,
+        clienteling,
+        dashboard,
+        db,
+        devices,
+        events,
+        i18n,
+        live,
+        operations,
+        pickups,
+        prices,
+        quarantine,
+        roles,
+        screens,
+        users_admin,
+    )
     from .login_guard import FREE_FAILURES_PER_CLIENT, LoginThrottle, SessionRegistry
 
     app.extensions["vitrine_node"] = node
+    #: Set when the server stops, so that open event streams end at once.
+    app.extensions["vitrine_panel_stopping"] = threading.Event()
     # Per client address (guesses spread over many names) and per (user, client).
     app.extensions["vitrine_panel_throttle"] = LoginThrottle(
         free=app.config.get("PANEL_THROTTLE_LIMIT", FREE_FAILURES_PER_CLIENT))
@@ -116,16 +168,25 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     csrf.init_app(app)
     db.init_app(app)
-    for module in (auth, dashboard, devices, quarantine, events):
+    for module in (auth, dashboard, devices, quarantine, events, i18n, live, users_admin,
+                   operations, analytics, prices, clienteling, screens, pickups):
         app.register_blueprint(module.bp)
+    screens.attach(app, node)
+    app.before_request(i18n.select_language)
+    app.before_request(roles.enforce)  # after auth's user loader, registered above
     app.add_template_filter(_fmt_time, "when")
     app.add_template_filter(_fmt_age, "age")
+    app.add_template_filter(fmt_duration, "duration")
+    app.add_template_global(i18n.gettext, "_")
+    app.add_template_global(roles.allowed, "allowed")
+    app.context_processor(operations.alarm_context)
     app.after_request(_security_headers)
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> tuple[str, int]:
         return render_template("error.html", code=400, message=exc.description), 400
 
+    @app.errorhandler(403)
     @app.errorhandler(404)
     @app.errorhandler(405)
     def http_error(exc: HTTPException) -> tuple[str, int]:

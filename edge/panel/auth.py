@@ -37,6 +37,7 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from .db import read_db, write_db
+from .i18n import gettext as _
 from .login_guard import (
     DEVICE_COOKIE,
     DEVICE_MAX_AGE_S,
@@ -120,7 +121,7 @@ def login_required(view: F) -> F:
 def _refuse_throttled(wait: float) -> tuple[str, int, dict[str, str]]:
     _count("panel_login_throttled")
     seconds = max(1, math.ceil(wait))
-    flash(f"Too many failed logins; try again in {seconds} s.")
+    flash(_("Too many failed logins; try again in %(s)s s.", s=seconds))
     return render_template("auth/login.html", next=""), 429, {"Retry-After": str(seconds)}
 
 
@@ -147,7 +148,7 @@ def login() -> Any:
         if not device:
             per_client.fail(f"ip:{address}")
         _count("panel_login_failed")
-        flash("Wrong user name or password.")
+        flash(_("Wrong user name or password."))
         return render_template("auth/login.html", next=request.form.get("next", "")), 401
     per_user.forget(user_key)
     user = result.user

@@ -14,11 +14,12 @@ import sqlite3
 import time
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, current_app, g, jsonify, render_template
 from werkzeug.wrappers import Response
 
-from .auth import login_required
 from .db import read_db
+from .events import event_row
+from .roles import STAFF, requires
 
 bp = Blueprint("dashboard", __name__)
 HEADLINE = ("received", "accepted", "duplicates", "quarantined", "interest", "presence")
@@ -78,12 +79,17 @@ def _current() -> dict[str, Any]:
 
 
 @bp.route("/")
-@login_required
+@requires(STAFF)
 def index() -> str:
-    return render_template("dashboard.html", data=_current())
+    rows = read_db().execute(
+        "SELECT seq, kind, payload FROM outbox WHERE kind IN ('interest', 'presence')"
+        " ORDER BY seq DESC LIMIT 10").fetchall()
+    recent = [event_row(r["kind"], r["payload"], g.user.role) for r in rows]
+    return render_template("dashboard.html", data=_current(), recent=recent,
+                           last_seq=rows[0]["seq"] if rows else 0)
 
 
 @bp.route("/api/metrics")
-@login_required
+@requires(STAFF)
 def api_metrics() -> Response:
     return jsonify(_current())

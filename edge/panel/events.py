@@ -13,8 +13,8 @@ from typing import Any
 
 from flask import Blueprint, g, render_template, request
 
-from .auth import login_required
 from .db import read_db
+from .roles import STAFF, requires
 
 bp = Blueprint("events", __name__, url_prefix="/events")
 DEFAULT_N = 50
@@ -30,7 +30,8 @@ def mask_customer(customer_id: str | None, role: str) -> str | None:
     return f"{customer_id[:3]}\u2026{customer_id[-2:]}"
 
 
-def _row(kind: str, payload: str, role: str) -> dict[str, Any]:
+def event_row(kind: str, payload: str, role: str) -> dict[str, Any]:
+    """What a page shows of one outbox event (customer masked by role), as plain data."""
     ev = json.loads(payload)
     product = ev.get("product") or {}
     return {
@@ -42,11 +43,12 @@ def _row(kind: str, payload: str, role: str) -> dict[str, Any]:
 
 
 @bp.route("/")
-@login_required
+@requires(STAFF)
 def index() -> str:
     n = min(max(request.args.get("n", DEFAULT_N, type=int) or DEFAULT_N, 1), MAX_N)
     rows = read_db().execute(
-        "SELECT kind, payload FROM outbox WHERE kind IN ('interest', 'presence')"
+        "SELECT seq, kind, payload FROM outbox WHERE kind IN ('interest', 'presence')"
         " ORDER BY seq DESC LIMIT ?", (n,)).fetchall()
-    events = [_row(r["kind"], r["payload"], g.user.role) for r in rows]
-    return render_template("events.html", events=events, n=n)
+    events = [event_row(r["kind"], r["payload"], g.user.role) for r in rows]
+    last_seq = rows[0]["seq"] if rows else 0
+    return render_template("events.html", events=events, n=n, last_seq=last_seq)

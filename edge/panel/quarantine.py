@@ -13,8 +13,9 @@ import time
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from .auth import login_required
 from .db import read_db, write_db
+from .i18n import gettext as _
+from .roles import MANAGER, requires
 
 bp = Blueprint("quarantine", __name__, url_prefix="/quarantine")
 PAGE_SIZE = 25
@@ -39,7 +40,7 @@ def hex_dump(payload: bytes, limit: int = HEX_LIMIT) -> list[str]:
 
 
 @bp.route("/")
-@login_required
+@requires(MANAGER)
 def index() -> str:
     conn = read_db()
     reasons = conn.execute("SELECT reason, count(*) AS n FROM quarantine GROUP BY reason"
@@ -70,7 +71,7 @@ def index() -> str:
 
 
 @bp.route("/<int:qid>")
-@login_required
+@requires(MANAGER)
 def detail(qid: int) -> str:
     row = read_db().execute("SELECT * FROM quarantine WHERE id = ?", (qid,)).fetchone()
     if row is None:
@@ -82,7 +83,7 @@ def detail(qid: int) -> str:
 
 
 @bp.route("/<int:qid>/review", methods=("POST",))
-@login_required
+@requires(MANAGER)
 def review(qid: int) -> Response:
     cur = write_db().execute(
         "UPDATE quarantine SET reviewed = 1, reviewed_at = ?, reviewed_by = ?"
@@ -90,5 +91,5 @@ def review(qid: int) -> Response:
     if cur.rowcount == 0 and read_db().execute("SELECT 1 FROM quarantine WHERE id = ?",
                                                (qid,)).fetchone() is None:
         abort(404)
-    flash(f"Quarantine #{qid} marked reviewed.")
+    flash(_("Quarantine #%(id)s marked reviewed.", id=qid))
     return redirect(url_for("quarantine.detail", qid=qid))

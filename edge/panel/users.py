@@ -88,9 +88,46 @@ def create_user(db_path: str | os.PathLike[str], username: str, password: str, r
 
 
 def get_user(conn: sqlite3.Connection, username: str) -> PanelUser | None:
-    row = conn.execute("SELECT username, role FROM panel_users WHERE username = ?",
-                       (username,)).fetchone()
+    """The active user ``username``; a disabled account is no user at all."""
+    row = conn.execute("SELECT username, role FROM panel_users WHERE username = ?"
+                       " AND disabled = 0", (username,)).fetchone()
     return PanelUser(row[0], row[1]) if row else None
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """A user as the managers' user page lists them."""
+
+    username: str
+    role: str
+    disabled: bool
+    last_login_at: float | None
+    locked_until: float | None
+
+
+def list_accounts(conn: sqlite3.Connection) -> list[UserRow]:
+    rows = conn.execute("SELECT username, role, disabled, last_login_at, locked_until"
+                        " FROM panel_users ORDER BY username")
+    return [UserRow(u, r, bool(d), last, locked) for u, r, d, last, locked in rows]
+
+
+def reset_password(conn: sqlite3.Connection, username: str) -> str:
+    """A new generated password for ``username`` (returned once), lockout cleared."""
+    password = secrets.token_urlsafe(15)
+    cur = conn.execute("UPDATE panel_users SET password_hash = ?, failed_logins = 0,"
+                       " locked_until = NULL WHERE username = ?",
+                       (generate_password_hash(password), username))
+    if cur.rowcount == 0:
+        raise UserError(f"no user {username!r}")
+    return password
+
+
+def set_disabled(conn: sqlite3.Connection, username: str, disabled: bool) -> None:
+    """Disable (refused at login and on every request at once) or enable an account."""
+    cur = conn.execute("UPDATE panel_users SET disabled = ? WHERE username = ?",
+                       (int(disabled), username))
+    if cur.rowcount == 0:
+        raise UserError(f"no user {username!r}")
 
 
 def list_users(conn: sqlite3.Connection) -> list[PanelUser]:
@@ -110,8 +147,8 @@ def authenticate(conn: sqlite3.Connection, username: str, password: str,
     """Check a login and record its outcome (failure count, last login)."""
     now = time.time() if now is None else now
     row = conn.execute("SELECT role, password_hash, locked_until FROM panel_users"
-                       " WHERE username = ?", (username,)).fetchone()
-    if row is None:
+                       " WHERE username = ? AND disabled = 0", (username,)).fetchone()
+    if row is None:  # unknown and disabled accounts look alike
         check_password_hash(_dummy_hash(), password)
         return LoginResult(None)
     role, pw_hash, _locked_until = row  # locks of older versions are ignored

@@ -9,7 +9,13 @@ import pytest
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from central import create_app
-from contract.central_api import EVENTS_PATH, ORDERS_PATH, erasures_path, feed_path
+from contract.central_api import (
+    EVENTS_PATH,
+    ORDERS_PATH,
+    customer_path,
+    erasures_path,
+    feed_path,
+)
 
 from .conftest import ADMIN_TOKEN
 
@@ -20,6 +26,7 @@ from .conftest import ADMIN_TOKEN
     ("GET", feed_path("store-001", "catalogue", 0, 5000)),
     ("GET", feed_path("store-001", "stock", 42, 10)),
     ("GET", erasures_path("store-001", 7, 1000)),
+    ("GET", customer_path("C0012345634")),
 ])
 def test_edge_paths_are_central_routes(tmp_path: Path, method: str, url: str) -> None:
     app = create_app({"admin_token": ADMIN_TOKEN, "sqlite_path": str(tmp_path / "c.db")})

@@ -20,7 +20,9 @@ class Panel:
     """The panel app on a real socket."""
 
     def __init__(self, db: Path, **config: Any) -> None:
-        self.app = create_app({"DB_PATH": str(db), "SECRET_KEY": "k" * 32, **config})
+        # Event streams end by themselves after half a second: a request reads to the end.
+        self.app = create_app({"DB_PATH": str(db), "SECRET_KEY": "k" * 32,
+                               "PANEL_STREAM_MAX_S": 0.5, **config})
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.port = self.server.port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -75,7 +77,7 @@ class Browser:
         return self.request("POST", "/auth/login", form)
 
     def logged_in(self) -> bool:
-        return self.request("GET", "/devices/")[0] == 200
+        return self.request("GET", "/")[0] == 200  # the dashboard: every role's page
 
     def logout(self) -> int:
         return self.request("POST", "/auth/logout", {"csrf_token": self.csrf("/")})[0]

@@ -12,7 +12,8 @@ from edge.config import EdgeConfig, load_config
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "edge.toml"
 SECRETS = ("mqtt_password", "loyalty_keys", "store_token", "panel_secret_key")
 #: Off by default (None / empty): the example shows what a value looks like instead.
-EXAMPLE_VALUES = ("layout_path", "central_url", "assets_dir")
+EXAMPLE_VALUES = ("layout_path", "central_url", "assets_dir", "panel_tls_cert",
+                  "panel_tls_key", "panel_broker_dir")
 
 
 def test_example_loads_as_the_edge_would():

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from edge.cli import main as edge_cli
+from edge.config import load_config
 from edge.metrics import Metrics
 from edge.panel import create_app
 from edge.panel.events import mask_customer
@@ -155,10 +156,10 @@ def test_dashboard_uses_live_counters_in_process(panel_db):
 
 
 def test_devices_table_flags_stale_devices(client):
-    login(client, STAFF)
+    login(client, MANAGER)
     html = client.get("/devices/").get_data(as_text=True)
-    assert "2 registered, 1 stale" in html
-    assert "1.4.2" in html and "STALE" in html and "K2" in html
+    assert "2 registered, 1 stale, 0 never seen" in html
+    assert "1.4.2" in html and 'data-status="stale"' in html and "K2" in html
 
 
 def test_devices_table_shows_a_flood_cut_off(client, panel_db):
@@ -167,13 +168,13 @@ def test_devices_table_shows_a_flood_cut_off(client, panel_db):
         conn.execute("INSERT INTO device_cutoffs (device_id, cut_at, until, reason, dropped)"
                      " VALUES ('qr-01', ?, ?, 'flood', 1234)", (time.time(), time.time() + 600))
     conn.close()
-    login(client, STAFF)
+    login(client, MANAGER)  # devices are the manager's page
     html = client.get("/devices/").get_data(as_text=True)
     assert "1 cut off for flooding" in html and "CUT OFF until" in html and "1234 dropped" in html
 
 
 def test_quarantine_filters_and_pages(client):
-    login(client, STAFF)
+    login(client, MANAGER)
     html = client.get("/quarantine/?reason=schema").get_data(as_text=True)
     assert "2 message(s); page 1 of 1" in html
     html = client.get("/quarantine/?reason=not_json&page=2").get_data(as_text=True)
@@ -185,7 +186,7 @@ def test_quarantine_filters_and_pages(client):
 
 
 def test_quarantine_detail_shows_payload_escaped_as_text_and_hex(client):
-    login(client, STAFF)
+    login(client, MANAGER)
     html = client.get("/quarantine/35").get_data(as_text=True)
     assert "<script>alert" not in html
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;\u00b7\u00b7\ufffd" in html
@@ -248,7 +249,6 @@ def test_busy_port_leaves_the_node_running_without_a_panel(panel_db, caplog):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        cfg = SimpleNamespace(db_path=panel_db, panel_host="127.0.0.1", panel_secret_key="",
-                              panel_port=taken.getsockname()[1])
+        cfg = load_config(env={}, db_path=panel_db, panel_port=taken.getsockname()[1])
         assert start_panel(SimpleNamespace(cfg=cfg, metrics=Metrics())) is None
     assert "panel not started" in caplog.text

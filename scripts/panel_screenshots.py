@@ -1,0 +1,82 @@
+"""Screenshots of the panel on a running demo store, for the README (docs/img/).
+
+    PYTHONPATH=. .venv/bin/python scripts/panel_screenshots.py [--out docs/img] [--warmup 45]
+
+Starts ``vitrine demo`` (its own broker, edge, store CA and shoppers), waits for
+shoppers to fill the store, then opens the printed panel URL in headless
+Chromium on a tablet viewport (trusting exactly the demo's panel certificate)
+and saves the main pages. Nothing here is a test: tests/edge/test_panel_browser.py is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from tests.edge.test_panel_browser import CHROMIUM_ARGS, TABLET, _spki_pin
+
+PAGES = [("dashboard", "/"), ("devices", "/devices/"), ("analytics", "/analytics/"),
+         ("operations", "/operations/"), ("events", "/events/"), ("prices", "/prices/"),
+         ("users", "/users/")]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", default="docs/img")
+    p.add_argument("--warmup", type=float, default=45.0)
+    args = p.parse_args()
+    var = Path(tempfile.mkdtemp(prefix="vitrine-shots-"))
+    demo = subprocess.Popen([sys.executable, "-m", "vitrine", "demo", "--var", str(var),
+                             "--speed", "30", "--duration", str(args.warmup + 60)],
+                            stdout=subprocess.PIPE, text=True)
+    url = password = None
+    assert demo.stdout is not None
+    for line in demo.stdout:
+        m = re.search(r"PANEL\s+(https://\S+)\s+user manager / password (\S+)", line)
+        if m:
+            url, password = m.groups()
+            break
+    if not url:
+        demo.kill()
+        print("no PANEL line from the demo", file=sys.stderr)
+        return 1
+    # Keep reading the demo's output, or it blocks once the pipe is full.
+    threading.Thread(target=lambda: [None for _ in demo.stdout], daemon=True).start()
+    time.sleep(args.warmup)
+    from playwright.sync_api import sync_playwright
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as pw:
+            pin = _spki_pin(var / "tls" / "panel.crt")
+            browser = pw.chromium.launch(
+                executable_path="/usr/bin/chromium", headless=True,
+                args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={pin}"])
+            page = browser.new_page(viewport=TABLET, has_touch=True, is_mobile=True)
+            page.goto(url + "/auth/login")
+            page.fill("#username", "manager")
+            page.fill("#password", password)
+            page.click("form.login button[type=submit]")
+            page.wait_for_selector("#live-dot.on")
+            time.sleep(6)  # a few live rows
+            for name, path in PAGES:
+                if path != "/":
+                    page.goto(url + path)
+                page.screenshot(path=str(out / f"panel-{name}.png"), full_page=True)
+                print(out / f"panel-{name}.png")
+            browser.close()
+    finally:
+        demo.terminate()
+        demo.wait(60)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
