@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -210,17 +212,31 @@ def test_messages_buffered_while_the_broker_is_down_all_arrive_with_their_ids(br
 
 
 def test_in_flight_messages_are_resent_with_the_same_id_after_a_cut(broker, make_device):
+    """Deterministic: the broker is frozen (SIGSTOP) so the messages handed to paho stay
+    provably unacknowledged when the connection is cut; all must be resent, same ids."""
     edge = Subscriber(broker, device_subscription(broker.store_id), persistent=True)
     dev = make_device("qr-01", "qr_scanner", heartbeat_s=3600, max_inflight=50)
     assert dev.start(wait=5)
     ids = [dev.scan(f"]Q1burst-{i}") for i in range(1000)]
-    dev.drop_connection(offline_s=0.3)  # mid-burst: some are in flight, unacknowledged
-    ids += [dev.scan(f"]Q1burst-{i}") for i in range(1000, 2000)]
+    assert dev.flush(15)
+    pid = broker.process.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        ids += [dev.scan(f"]Q1burst-{i}") for i in range(1000, 1200)]
+        # 50 handed to paho (max_inflight), none can be acknowledged by a frozen broker.
+        deadline = time.monotonic() + 5
+        while len(dev._inflight) < 50 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(dev._inflight) == 50 and dev.buffered == 200
+        assert dev.drop_connection(offline_s=0.3)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    ids += [dev.scan(f"]Q1burst-{i}") for i in range(1200, 2000)]
     assert dev.flush(15)
     assert edge.wait_ids("qr", 2000)
     got = edge.msg_ids("qr")
     assert set(got) == set(ids)
-    assert dev.stats.reconnects == 1 and dev.stats.resent > 0
+    assert dev.stats.reconnects == 1 and dev.stats.resent >= 50
     edge.close()
 
 
