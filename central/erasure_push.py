@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 
 from central.db import Database
-from central.stock_push import _TRANSIENT, _is_db_error
+from central.push_loop import run_with_backoff
 from contract.erasure_push import erasure_message
 
 log = logging.getLogger("central.erasure_push")
@@ -66,21 +66,9 @@ class ErasureBridge:
 
     def run(self) -> None:
         """Poll until :meth:`stop`; a failed nudge is retried (backoff), never skipped."""
-        failures = 0
-        while not self._stop.is_set():
-            try:
-                self.push_once()
-                failures = 0
-                delay = self.interval_s
-            except Exception as exc:
-                if not isinstance(exc, _TRANSIENT) and not _is_db_error(exc):
-                    raise
-                failures += 1
-                self.counters["failures_total"] += 1
-                delay = min(self.backoff_cap_s, self.interval_s * 2 ** min(failures, 16))
-                log.warning("erasure push to %s failed (%s); retry %d in %.1f s",
-                            self.store_id, exc, failures, delay)
-            self._stop.wait(delay)
+        run_with_backoff(self.push_once, self._stop, interval_s=self.interval_s,
+                         backoff_cap_s=self.backoff_cap_s, counters=self.counters, log=log,
+                         what=lambda: f"erasure push to {self.store_id}")
 
     def stop(self) -> None:
         self._stop.set()

@@ -34,7 +34,6 @@ import argparse
 import logging
 import os
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -46,6 +45,7 @@ from typing import Any
 from central.db import Database
 from central.errors import CentralError
 from central.feeds import model
+from central.push_loop import PushError, run_with_backoff
 from contract.service_client import PublishError, ServiceClient
 from contract.stock_push import stock_message, sync_stock_topic
 
@@ -53,10 +53,6 @@ log = logging.getLogger("central.stock_push")
 
 #: Items per message: ~100 bytes each, far below the edge's 1 MiB message limit.
 PAGE_SIZE = 1000
-
-
-class PushError(Exception):
-    """The broker did not take a message (not connected, refused, no ack in time)."""
 
 
 # -- the persisted cursor -----------------------------------------------------------------------
@@ -191,33 +187,12 @@ class StockBridge:
 
     def run(self) -> None:
         """Poll until :meth:`stop`; failures back off (capped) and never skip a change."""
-        failures = 0
-        while not self._stop.is_set():
-            try:
-                self.push_once()
-                failures = 0
-                delay = self.interval_s
-            except Exception as exc:
-                if not isinstance(exc, _TRANSIENT) and not _is_db_error(exc):
-                    raise  # a bug: loud, and the supervisor restarts us from the cursor
-                failures += 1
-                self.counters["failures_total"] += 1
-                delay = min(self.backoff_cap_s, self.interval_s * 2 ** min(failures, 16))
-                log.warning("stock push to %s failed (%s); retry %d in %.1f s, cursor %d",
-                            self.store_id, exc, failures, delay, self.cursor)
-            self._stop.wait(delay)
+        run_with_backoff(self.push_once, self._stop, interval_s=self.interval_s,
+                         backoff_cap_s=self.backoff_cap_s, counters=self.counters, log=log,
+                         what=lambda: f"stock push to {self.store_id} (cursor {self.cursor})")
 
     def stop(self) -> None:
         self._stop.set()
-
-
-#: Failures worth retrying: broker gone or refusing, database locked or unreachable.
-_TRANSIENT = (PushError, CentralError, sqlite3.Error, OSError)
-
-
-def _is_db_error(exc: Exception) -> bool:
-    """psycopg's errors (and the pool's timeout) without importing psycopg on SQLite."""
-    return type(exc).__module__.split(".")[0] in ("psycopg", "psycopg_pool")
 
 
 # -- command line ---------------------------------------------------------------------------------

@@ -136,33 +136,27 @@ class Retention:
 
     def _expire_events(self, cutoff: float, deleted: Counter[str], chunks: int) -> int:
         """Roll up and delete events received before ``cutoff``, oldest first."""
-        used = 0
-        while used < chunks:
-            rows = self.conn.execute("SELECT id, received_at, device_id, channel FROM events"
-                                     " ORDER BY id LIMIT ?", (CHUNK,)).fetchall()
-            old = []
-            for r in rows:
-                if r[1] >= cutoff:
-                    break
-                old.append(r)
-            if not old:
-                break
-            used += 1
-            daily = Counter((_day(r[1]), r[2], r[3]) for r in old)
-            self._in_tx(
-                ("INSERT INTO event_daily (day, device_id, channel, n) VALUES (?, ?, ?, ?)"
-                 " ON CONFLICT (day, device_id, channel) DO UPDATE SET n = n + excluded.n",
-                 [(*k, n) for k, n in daily.items()]),
-                ("DELETE FROM events WHERE id <= ?", [(old[-1][0],)]))
-            deleted["events"] += len(old)
-            if len(old) < len(rows) or len(rows) < CHUNK:
-                break
-        return used
+        return self._expire_rolled_up(
+            "events", "device_id, channel",
+            "INSERT INTO event_daily (day, device_id, channel, n) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (day, device_id, channel) DO UPDATE SET n = n + excluded.n",
+            cutoff, deleted, chunks)
 
     def _expire_quarantine(self, cutoff: float, deleted: Counter[str], chunks: int) -> int:
+        return self._expire_rolled_up(
+            "quarantine", "reason",
+            "INSERT INTO quarantine_daily (day, reason, n) VALUES (?, ?, ?)"
+            " ON CONFLICT (day, reason) DO UPDATE SET n = n + excluded.n",
+            cutoff, deleted, chunks)
+
+    def _expire_rolled_up(self, table: str, keys: str, rollup_sql: str, cutoff: float,
+                          deleted: Counter[str], chunks: int) -> int:
+        """Delete ``table`` rows received before ``cutoff`` (oldest first, at most ``chunks``
+        chunks), counting them per day and ``keys`` with ``rollup_sql`` in the same
+        transaction; return the chunks used."""
         used = 0
         while used < chunks:
-            rows = self.conn.execute("SELECT id, received_at, reason FROM quarantine"
+            rows = self.conn.execute(f"SELECT id, received_at, {keys} FROM {table}"
                                      " ORDER BY id LIMIT ?", (CHUNK,)).fetchall()
             old = []
             for r in rows:
@@ -172,13 +166,10 @@ class Retention:
             if not old:
                 break
             used += 1
-            daily = Counter((_day(r[1]), r[2]) for r in old)
-            self._in_tx(
-                ("INSERT INTO quarantine_daily (day, reason, n) VALUES (?, ?, ?)"
-                 " ON CONFLICT (day, reason) DO UPDATE SET n = n + excluded.n",
-                 [(*k, n) for k, n in daily.items()]),
-                ("DELETE FROM quarantine WHERE id <= ?", [(old[-1][0],)]))
-            deleted["quarantine"] += len(old)
+            daily = Counter((_day(r[1]), *r[2:]) for r in old)
+            self._in_tx((rollup_sql, [(*k, n) for k, n in daily.items()]),
+                        (f"DELETE FROM {table} WHERE id <= ?", [(old[-1][0],)]))
+            deleted[table] += len(old)
             if len(old) < len(rows) or len(rows) < CHUNK:
                 break
         return used
