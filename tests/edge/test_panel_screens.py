@@ -125,3 +125,20 @@ def test_manager_loads_playlists_and_sees_labels_out_of_date(edge, broker):
                  " sent_at) VALUES ('label-x', ?, 'h2', 8999, 1)", (GTIN,))
     html = c.get("/screens/").get_data(as_text=True)
     assert re.search(r'data-label="label-x".*?Trail shoe.*?89.99', html, re.S)
+
+
+def test_every_page_title_is_plain_text():
+    """A title block is the browser tab's text: a page body pasted into it (as happened
+    to screens.html in a merge) would put tables, forms and a CSRF token in <title>."""
+    from pathlib import Path
+
+    import edge.panel
+
+    templates = Path(edge.panel.__file__).parent / "templates"
+    checked = 0
+    for path in templates.rglob("*.html"):
+        for title in re.findall(r"\{% block title %\}(.*?)\{% endblock %\}", path.read_text(),
+                                re.S):
+            checked += 1
+            assert "<" not in title and "\n" not in title, f"{path.name}: {title[:80]!r}"
+    assert checked >= 10
