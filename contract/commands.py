@@ -6,7 +6,7 @@ edge that writes a command and the device that reads it cannot disagree: the
 edge builds a dataclass and sends :meth:`to_payload`; a device gets the same
 dataclass back from :func:`parse_command`, already validated against the schema.
 
-Privacy is part of the type: :class:`ShowProduct` and :class:`ShowLabel` have no
+Privacy is part of the type: :class:`ShowProduct` and :class:`LabelBitmap` have no
 customer fields at all (the schema forbids them too), because screens and labels
 are public.
 """
@@ -73,19 +73,6 @@ class CustomerIdentified(_Command):
 
 
 @dataclass(frozen=True, slots=True)
-class ShowLabel(_Command):
-    """Shelf label (e-paper): what the label shows for its product. No customer data."""
-
-    cmd: ClassVar[str] = "show_label"
-    gtin: str
-    zone: str | None = None
-    name: str | None = None
-    brand: str | None = None
-    price_cents: int | None = None
-    currency: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class SetPlaylist(_Command):
     """Signage: every playlist that may play on this screen (retained on its topic)."""
 
@@ -108,9 +95,9 @@ class LabelBitmap(_Command):
     currency: str | None = None
 
 
-Command = ShowProduct | CustomerIdentified | ShowLabel | SetPlaylist | LabelBitmap
+Command = ShowProduct | CustomerIdentified | SetPlaylist | LabelBitmap
 COMMAND_TYPES: dict[str, type[_Command]] = {
-    c.cmd: c for c in (ShowProduct, CustomerIdentified, ShowLabel, SetPlaylist, LabelBitmap)}
+    c.cmd: c for c in (ShowProduct, CustomerIdentified, SetPlaylist, LabelBitmap)}
 
 
 def parse_command(data: bytes | str | dict[str, Any]) -> Command:

@@ -12,7 +12,7 @@ from contract.commands import (
     COMMAND_TYPES,
     CommandError,
     CustomerIdentified,
-    ShowLabel,
+    LabelBitmap,
     ShowProduct,
     parse_command,
 )
@@ -26,7 +26,8 @@ GTIN = "09506000134352"
                 price_cents=8999, currency="EUR"),
     CustomerIdentified(cmd_id="c2", ts=2.0, customer_id="C0001234", session_id="s-1",
                        method="card", zone=None),
-    ShowLabel(cmd_id="c3", ts=3.0, gtin=GTIN, name=None),
+    LabelBitmap(cmd_id="c3", ts=3.0, gtin=GTIN, width=296, height=128, planes="AA==",
+                hash="0" * 64),
 ])
 def test_round_trip_through_the_wire(cmd):
     wire = json.dumps(cmd.to_payload()).encode()
@@ -42,7 +43,8 @@ def test_public_commands_cannot_carry_a_customer():
     with pytest.raises(CommandError, match="command"):
         parse_command({**payload, "customer_id": "C0001234"})
     with pytest.raises(CommandError):
-        parse_command({**ShowLabel(cmd_id="c", ts=1.0, gtin=GTIN).to_payload(),
+        parse_command({**LabelBitmap(cmd_id="c", ts=1.0, gtin=GTIN, width=296, height=128,
+                                     planes="AA==", hash="0" * 64).to_payload(),
                        "session_id": "s"})
 
 
