@@ -51,6 +51,7 @@ from .assets import AssetCache
 from .central_client import CentralReader, SyncError
 from .feed_apply import APPLIERS, apply_stock, materialise
 from .feed_fetch import fetch_feed
+from .local_overrides import write_markdown, write_store_count
 from .rules import Rules
 from .stock_view import WEB_WAREHOUSE, stock_view
 
@@ -294,13 +295,8 @@ class SyncClient:
         now = self.clock()
 
         def work(conn: sqlite3.Connection) -> None:
-            if price_cents is None:
-                conn.execute("DELETE FROM local_markdowns WHERE gtin = ?", (gtin,))
-            else:
-                conn.execute("INSERT OR REPLACE INTO local_markdowns (gtin, price_cents, "
-                             "valid_from, valid_to, set_by, set_at) VALUES (?, ?, ?, ?, ?, ?)",
-                             (gtin, price_cents, now, valid_to, set_by, now))
-            soonest = materialise(conn, self.store_id, self.rules, [gtin], now)
+            soonest = write_markdown(conn, self.store_id, self.rules, gtin, price_cents,
+                                     now=now, valid_to=valid_to, set_by=set_by)
             self._next_reprice = min(self._next_reprice, soonest)
 
         self._write(work)
@@ -310,12 +306,8 @@ class SyncClient:
                            at: float | None = None) -> None:
         """A shelf count by store staff; weighed against central's figure by ``stock``."""
         at = self.clock() if at is None else at
-        self._write(lambda c: c.execute(
-            "INSERT INTO local_stock_counts (gtin, quantity, counted_at, counted_by) VALUES "
-            "(?, ?, ?, ?) ON CONFLICT (gtin) DO UPDATE SET quantity = excluded.quantity, "
-            "counted_at = excluded.counted_at, counted_by = excluded.counted_by "
-            "WHERE local_stock_counts.counted_at <= excluded.counted_at",
-            (gtin, quantity, at, counted_by)))
+        self._write(lambda c: write_store_count(c, gtin, quantity, at=at,
+                                                counted_by=counted_by))
 
     def stock_view(self, gtin: str) -> dict[str, Any]:
         """What a kiosk shows: this store (rule-resolved), other stores, the web warehouse."""

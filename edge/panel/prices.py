@@ -18,7 +18,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, g, render_template, request
 from werkzeug.wrappers import Response
 
-from edge.feed_apply import materialise
+from edge.local_overrides import write_markdown, write_store_count
 from edge.rules import Candidate, Rules
 
 from .db import read_db, write_db
@@ -134,14 +134,8 @@ def markdown() -> tuple[str, int] | Response:
         sync.set_markdown(gtin, cents, set_by=g.user.username)
     else:
         def work(conn: Any) -> None:
-            now = time.time()
-            if cents is None:
-                conn.execute("DELETE FROM local_markdowns WHERE gtin = ?", (gtin,))
-            else:
-                conn.execute("INSERT OR REPLACE INTO local_markdowns (gtin, price_cents,"
-                             " valid_from, valid_to, set_by, set_at) VALUES (?, ?, ?, NULL,"
-                             " ?, ?)", (gtin, cents, now, g.user.username, now))
-            materialise(conn, current_app.config["STORE_ID"], _rules(), [gtin], now)
+            write_markdown(conn, current_app.config["STORE_ID"], _rules(), gtin, cents,
+                           now=time.time(), set_by=g.user.username)
         _write(work)
     if cents is None:
         flash(_("Markdown for %(gtin)s removed.", gtin=gtin))
@@ -174,10 +168,7 @@ def count() -> tuple[str, int]:
     if sync is not None:
         sync.record_store_count(gtin, n, counted_by=g.user.username)
     else:
-        _write(lambda conn: conn.execute(
-            "INSERT INTO local_stock_counts (gtin, quantity, counted_at, counted_by)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT (gtin) DO UPDATE SET quantity = excluded.quantity,"
-            " counted_at = excluded.counted_at, counted_by = excluded.counted_by",
-            (gtin, n, time.time(), g.user.username)))
+        _write(lambda conn: write_store_count(conn, gtin, n, at=time.time(),
+                                              counted_by=g.user.username))
     flash(_("Count of %(n)s for %(gtin)s recorded.", n=n, gtin=gtin))
     return _page("stock.html")
