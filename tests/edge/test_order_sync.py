@@ -25,6 +25,7 @@ from central.stock_push import BrokerTarget, StockPublisher
 from contract.order_push import sync_orders_topic
 from contract.stock_push import sync_stock_topic
 from edge.central_client import SyncError
+from edge.erasure import erase_customer
 from edge.forwarder import DeliveryError, Forwarder
 from edge.node import EdgeNode
 from edge.panel import create_app
@@ -124,6 +125,13 @@ def test_orders_go_both_ways_and_an_offline_edge_catches_up(central: Central, tm
                          " ORDER BY seq") == [
             ("order",), ("order_status",), ("order_status",)]
         assert query(db, "SELECT count(*) FROM kiosk_orders")[0][0] == 1
+        # Erasing the customer meanwhile keeps the order and its changes (accounting).
+        with closing(sqlite3.connect(db, isolation_level=None, timeout=30)) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            erase_customer(conn, "C7")
+            conn.execute("COMMIT")
+        assert query(db, "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND kind LIKE "
+                         "'order%'")[0][0] == 3
 
         # Back online: the store's changes reach central, in order, with who made them.
         fwd, sync = link(central.url)
