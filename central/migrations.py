@@ -201,12 +201,20 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         "c.name, e.session_ids, COALESCE(e.alias_keys, '[]') FROM erasures e, credentials c "
         "WHERE c.kind = 'store'",
     ]),
+    # One token bucket per credential for the lookup rate limit, shared by every worker
+    # (central/rate_limit.py); before this, each worker counted alone.
+    (6, "shared rate limits", [
+        """CREATE TABLE rate_buckets (
+            credential TEXT PRIMARY KEY,
+            tokens DOUBLE PRECISION NOT NULL,
+            refilled_at DOUBLE PRECISION NOT NULL)""",
+    ]),
     # Order lifecycle (central/order_status.py, contract/order_lifecycle.py): an order's
     # current status, the pickup code central issues for a web click & collect order,
     # and every change (creation included) in one log per fulfilling store: its seq is
     # the cursor an edge pulls after (``order-changes``), change_id the idempotency key.
     # Orders received before this migration enter the log as "placed".
-    (6, "order lifecycle", [
+    (7, "order lifecycle", [
         "ALTER TABLE orders ADD COLUMN status TEXT NOT NULL DEFAULT 'placed'",
         "ALTER TABLE orders ADD COLUMN pickup_code TEXT",
         "ALTER TABLE orders ADD COLUMN updated_at DOUBLE PRECISION",
