@@ -94,22 +94,47 @@ def _insert(conn: sqlite3.Connection, change: dict[str, Any], now: float) -> Non
          channel))
 
 
+def check_change(change: Any) -> tuple[int, str, str]:
+    """``(seq, order_id, status)`` of a change in the documented shape, else
+    :class:`ValueError` with the reason (the pull then fails whole, the cursor stays)."""
+    if not isinstance(change, dict):
+        raise ValueError("an order change is not an object")
+    seq, order_id, status = change.get("seq"), change.get("order_id"), change.get("status")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        raise ValueError(f"order change: bad seq {seq!r}")
+    if not isinstance(order_id, str) or not 0 < len(order_id) <= 128:
+        raise ValueError(f"order change {seq}: bad order_id")
+    if status not in STATUSES:
+        raise ValueError(f"order change {seq}: unknown status {status!r}")
+    order = change.get("order")
+    lines = order.get("lines", []) if isinstance(order, dict) else None
+    if not isinstance(order, dict) or order.get("order_id") != order_id or not isinstance(
+            lines, list) or not all(isinstance(ln, dict) for ln in lines):
+        raise ValueError(f"order change {seq}: the order is not in the documented shape")
+    for key in ("pickup_code", "channel", "changed_by"):
+        if change.get(key) is not None and not isinstance(change[key], str):
+            raise ValueError(f"order change {seq}: {key} must be a string")
+    return seq, order_id, status
+
+
 def apply(conn: sqlite3.Connection, changes: list[dict[str, Any]], now: float
           ) -> list[dict[str, Any]]:
     """Apply ``changes`` inside the caller's transaction; return the ones that changed
-    something (new orders and statuses moved forward), for the log."""
+    something (new orders and statuses moved forward), for the log. A change not in
+    the documented shape raises :class:`ValueError` (the caller rolls back)."""
     applied = []
     for change in changes:
-        seq, order_id, status = int(change["seq"]), str(change["order_id"]), change["status"]
-        if status not in STATUSES:
-            raise ValueError(f"order change {seq}: unknown status {status!r}")
+        seq, order_id, status = check_change(change)
         if conn.execute("SELECT 1 FROM order_history WHERE central_seq = ?",
                         (seq,)).fetchone():
             continue
         row = conn.execute("SELECT status FROM kiosk_orders WHERE order_id = ?",
                            (order_id,)).fetchone()
         if row is None:
-            _insert(conn, change, now)
+            try:
+                _insert(conn, change, now)
+            except (ValueError, TypeError, OverflowError, AttributeError) as exc:
+                raise ValueError(f"order change {seq}: {exc}") from None
             previous = None
         elif is_newer(status, row[0]):
             previous = row[0]

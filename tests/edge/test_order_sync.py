@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from central.credentials import issue
 from central.order_push import OrderBridge
 from central.stock_push import BrokerTarget, StockPublisher
 from contract.order_push import sync_orders_topic
 from contract.stock_push import sync_stock_topic
+from edge import order_feed
 from edge.central_client import SyncError
 from edge.erasure import erase_customer
 from edge.forwarder import DeliveryError, Forwarder
@@ -266,3 +269,53 @@ def test_an_online_edge_gets_a_web_order_within_seconds_by_the_nudge(
         for s in central.servers:
             s.stop()
         central.db.close()
+
+
+VALID_CHANGE = {"seq": 1, "order_id": "web-1", "previous": None, "status": "placed",
+                "changed_by": "channel:web", "actor": None, "occurred_at": 1.0,
+                "recorded_at": 1.0, "channel": "web", "pickup_code": "123456",
+                "order": {"order_id": "web-1", "channel": "web", "customer_id": "C8",
+                          "created_at": 1.0, "lines": [{"gtin": GTIN_2, "quantity": 1}],
+                          "fulfilment": {"type": "click_and_collect", "store_id": STORE}}}
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(), c,
+                                                                          max_size=3),
+                     max_leaves=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(VALID_CHANGE)), _json,
+       st.sampled_from(["", "order_id", "lines", "created_at", "currency", "total_cents"]),
+       _json)
+def test_a_change_not_in_the_documented_shape_is_refused_whole(
+        tmp_path_factory, key: str, value: Any, order_key: str, order_value: Any) -> None:
+    """Whatever central's feed holds, the edge applies it or refuses it with ValueError
+    (the pull fails, the cursor stays), never another exception; a refusal writes nothing."""
+    h = _feed_db(tmp_path_factory)
+    change = {**VALID_CHANGE, key: value, "order": dict(VALID_CHANGE["order"])}
+    if order_key and isinstance(change["order"], dict):
+        change["order"][order_key] = order_value
+    conn = h.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        applied = order_feed.apply(conn, [change], 2.0)
+        # Taken: the order is there, in the status the change says.
+        assert [a["order_id"] for a in applied] == [change["order_id"]]
+        assert conn.execute("SELECT status FROM kiosk_orders WHERE order_id = ?",
+                            (change["order_id"],)).fetchone()[0] == change["status"]
+    except ValueError as exc:
+        assert "order change" in str(exc)
+    except sqlite3.Error:
+        pass  # a value SQLite cannot bind: the sync client's tick treats it as a failed pull
+    finally:
+        conn.execute("ROLLBACK")
+
+
+_FEED_DB: dict[str, StoreHarness] = {}
+
+
+def _feed_db(tmp_path_factory) -> StoreHarness:
+    """One migrated edge database for all the examples (each rolls back)."""
+    if "h" not in _FEED_DB:
+        _FEED_DB["h"] = StoreHarness(tmp_path_factory.mktemp("feed"))
+    return _FEED_DB["h"]
