@@ -249,8 +249,10 @@ def test_an_online_edge_gets_a_web_order_within_seconds_by_the_nudge(
     thread = threading.Thread(target=bridge.run, daemon=True)
     try:
         assert publisher.connected.wait(10) and node.sync.push_ready.wait(10)
-        wait_until(lambda: query(cfg.db_path, "SELECT last_success_at FROM sync_state WHERE "
-                                              "feed = 'orders'"), timeout=10)
+        # The start-up pull is done (succeeded): the next one is 5 minutes away.
+        wait_until(lambda: query(cfg.db_path, "SELECT count(*) FROM sync_state WHERE feed = "
+                                              "'orders' AND last_success_at IS NOT NULL")[0][0],
+                   timeout=10)
         thread.start()
         started = time.monotonic()
         assert central.api("POST", "/api/v1/orders", web_order("web-9", store), web)[0] == 201
