@@ -135,6 +135,8 @@ class SyncClient:
         #: moved by central), after the commit; e.g. the demo prints them.
         self.on_orders: Callable[[list[dict[str, Any]]], None] | None = None
         self._stop = threading.Event()
+        #: Set by a nudge (or stop): the loop ticks at once instead of finishing its sleep.
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._push: Any = None
         #: Set once the stock push subscription is acknowledged by the broker.
@@ -386,6 +388,7 @@ class SyncClient:
         self._nudged_at[feed] = self.clock()
         self._due[feed] = -math.inf
         self.failures[feed] = 0
+        self._wake.set()
         return True
 
     def _start_push(self) -> None:
@@ -418,7 +421,8 @@ class SyncClient:
                 self._stop.wait(1.0)
                 continue
             wake = min([*self._due.values(), self._next_reprice])
-            self._stop.wait(min(max(wake - self.clock(), 0.05), idle_max_s))
+            self._wake.wait(min(max(wake - self.clock(), 0.05), idle_max_s))
+            self._wake.clear()
 
     def start(self) -> SyncClient:
         """Start the pull loop (and the stock push subscriber if ``mqtt`` is set)."""
@@ -430,6 +434,7 @@ class SyncClient:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(self.reader.timeout_s + 5)
         if self._push is not None:
