@@ -235,8 +235,9 @@ def _kiosk_shopper(layout, kiosk_id: str, password: str, key: bytes, port: int,
     if result is not None and not result.get("ok"):
         printer.line("KIOSK", printer.c(RED, f"simulated shopper stopped: {result.get('error')}"))
     follow_order(db_path, central, layout.store_id, printer.line)
-    order_desk(central, layout.store_id, _latest_kiosk_order(db_path), product.gtin,
-               product.price_cents, printer.line)
+    if not stop.is_set():
+        order_desk(central, layout.store_id, _latest_kiosk_order(db_path), product.gtin,
+                   product.price_cents, printer.line, stop)
 
 
 def _latest_kiosk_order(db_path: Path) -> str | None:

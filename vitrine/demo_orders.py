@@ -13,6 +13,7 @@ the store's pickup queue.
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.error
 from collections.abc import Callable
@@ -35,8 +36,8 @@ def print_edge_changes(say: Say) -> Callable[[list[dict[str, Any]]], None]:
     return on_orders
 
 
-def _wait_status(central: DemoCentral, order_id: str, status: str, timeout: float
-                 ) -> dict[str, Any] | None:
+def _wait_status(central: DemoCentral, order_id: str, status: str, timeout: float,
+                 stop: threading.Event) -> dict[str, Any] | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -45,17 +46,34 @@ def _wait_status(central: DemoCentral, order_id: str, status: str, timeout: floa
             order = None
         if order is not None and order["status"] == status:
             return order
-        time.sleep(0.5)
+        if stop.wait(0.5):
+            return None
     return None
 
 
 def order_desk(central: DemoCentral, store_id: str, kiosk_order_id: str | None, gtin: str,
-               price_cents: int, say: Say, timeout: float = 20.0) -> None:
-    """Move the kiosk's order on at central, and place and pay a web order for pickup."""
+               price_cents: int, say: Say, stop: threading.Event, timeout: float = 20.0
+               ) -> None:
+    """Move the kiosk's order on at central, and place and pay a web order for pickup.
+
+    The demo may end meanwhile (``stop``, then central stops): that ends the desk
+    quietly, it is not a fault."""
+    try:
+        _order_desk(central, store_id, kiosk_order_id, gtin, price_cents, say, stop, timeout)
+    except (urllib.error.URLError, OSError) as exc:
+        if not stop.is_set():
+            say("CENTRAL", f"order desk: central did not answer ({exc})")
+
+
+def _order_desk(central: DemoCentral, store_id: str, kiosk_order_id: str | None, gtin: str,
+                price_cents: int, say: Say, stop: threading.Event, timeout: float) -> None:
     from central.credentials import issue
 
+    web = issue(central.db, "channel", "web")  # now: central is surely up
     if kiosk_order_id is not None:
-        order = _wait_status(central, kiosk_order_id, "paid", timeout)
+        order = _wait_status(central, kiosk_order_id, "paid", timeout, stop)
+        if stop.is_set():
+            return
         if order is None:
             say("CENTRAL", f"order {kiosk_order_id[:8]} not paid at central yet (the "
                            "forwarder keeps trying)")
@@ -68,7 +86,8 @@ def order_desk(central: DemoCentral, store_id: str, kiosk_order_id: str | None, 
                          "actor": "order-desk"})
             say("CENTRAL", f"order desk: order {kiosk_order_id[:8]} -> preparing (sent back "
                            f"to {store_id})")
-    web = issue(central.db, "channel", "web")
+    if stop.is_set():
+        return
     order_id = f"web-{int(time.time())}"
     placed = central.api("POST", "/api/v1/orders", web, {
         "order_id": order_id, "channel": "web", "customer_id": None,
