@@ -18,6 +18,7 @@ from flask import Blueprint, jsonify
 from central.events import CHANNEL_EVENT_SCHEMA, CONSENT_PURPOSES
 from central.order_status import STATUS_CHANGE_SCHEMA
 from central.orders import ORDER_SCHEMA
+from contract.order_lifecycle import STATUSES
 from contract.validation import schema as contract_schema
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
@@ -93,6 +94,27 @@ def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {
         "Order": {**_plain(ORDER_SCHEMA), "examples": [EXAMPLE_ORDER]},
         "StatusChange": {**_plain(STATUS_CHANGE_SCHEMA), "examples": [EXAMPLE_CHANGE]},
+        "OrderChange": {
+            "type": "object",
+            "description": "One entry of a store's order log: a new order routed to the "
+                           "store (previous null) or a status change, with the order.",
+            "required": ["seq", "order_id", "previous", "status", "changed_by", "actor",
+                         "occurred_at", "recorded_at", "channel", "pickup_code", "order"],
+            "properties": {
+                "seq": {"type": "integer", "description": "the cursor (since=)"},
+                "order_id": {"type": "string"},
+                "previous": {"type": ["string", "null"]},
+                "status": {"enum": list(STATUSES)},
+                "changed_by": {"type": "string", "description": "the credential: "
+                               "store:<id>, channel:<name> or admin:admin"},
+                "actor": {"type": ["string", "null"], "description": "who, as the "
+                          "caller named them (a panel user, a kiosk, a desk)"},
+                "occurred_at": {"type": "number"},
+                "recorded_at": {"type": "number"},
+                "channel": {"type": "string"},
+                "pickup_code": {"type": ["string", "null"], "description": "central's "
+                                "code for a channel's click & collect order"},
+                "order": {"$ref": "#/components/schemas/Order"}}},
         "ChannelEvent": _plain(CHANNEL_EVENT_SCHEMA),
         **{f"{k.capitalize()}Event": _plain(contract_schema(k))
            for k in ("interest", "presence", "security")},
@@ -178,7 +200,10 @@ def document() -> dict[str, Any]:
         "/api/v1/stores/{store_id}/order-changes": {"get": _op(
             "The store's order log after seq: new orders and status changes", ["store"],
             {"200": _ok("Changes (each with its order) and the next cursor",
-                        {"type": "object"})},
+                        {"type": "object", "required": ["changes", "next"],
+                         "properties": {"changes": {"type": "array", "items": {
+                             "$ref": "#/components/schemas/OrderChange"}},
+                             "next": {"type": "integer"}}})},
             params=["store_id"], query=[("since", "seq after which to read"),
                                         ("limit", "page size, at most 500")])},
         "/api/v1/stores/{store_id}/orders": {"get": _op(

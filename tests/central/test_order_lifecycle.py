@@ -8,11 +8,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import fastjsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from central.credentials import issue
+from central.openapi import document
 from contract.order_lifecycle import (
     STATUSES,
     TRANSITIONS,
@@ -158,6 +160,12 @@ def test_the_store_feed_pages_new_orders_and_changes_after_a_cursor(central: Cen
         ("w-51", "cancelled")]
     assert [c["seq"] for c in seen] == sorted(c["seq"] for c in seen)
     assert all(c["order"]["order_id"] == c["order_id"] and c["pickup_code"] for c in seen)
+    # Each item is what central's OpenAPI document says an OrderChange is.
+    components = document()["components"]
+    check = fastjsonschema.compile({"components": components,
+                                    "$ref": "#/components/schemas/OrderChange"})
+    for c in seen:
+        check(c)
     # A kiosk order has no central pickup code: the kiosk's is the edge's own.
     kiosk = {**web_order("k-1"), "channel": "kiosk"}
     status, body = central.api("POST", "/api/v1/orders", kiosk, token=central.store_token)
