@@ -89,6 +89,9 @@ class CentralConfig:
     loyalty_max_points_per_day: int = 20000
     #: How far ahead of central's clock a consent decision may be dated (clock skew).
     consent_clock_skew_s: float = 300.0
+    #: Anonymous kiosk orders a store may take per rolling 24 h for pickup in *another*
+    #: store (central/orders.py, "orders taken for another store"); over it: 429, retried.
+    taken_anonymous_orders_per_day: int = 200
     #: ``vitrine central serve``: ``gunicorn`` (production) or ``werkzeug`` (development).
     server: str = "gunicorn"
     #: gunicorn worker processes and threads per worker.
@@ -112,7 +115,7 @@ class CentralConfig:
         for name in ("timeline_limit", "max_batch_events", "max_body_bytes", "pg_pool_max",
                      "store_lookups_per_minute", "channel_lookups_per_minute",
                      "loyalty_max_points_per_entry", "loyalty_max_points_per_day", "workers",
-                     "threads"):
+                     "threads", "taken_anonymous_orders_per_day"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
         if self.server not in ("gunicorn", "werkzeug"):

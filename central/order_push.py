@@ -3,7 +3,8 @@
 Runs inside the store's push bridge (``python -m central.stock_push``, one per
 store) beside the stock and erasure pushes, on the same broker connection. It
 polls the newest seq of the store's order log (``order_changes``, written by
-:mod:`central.orders` and :mod:`central.order_status`) and, when it grew,
+:mod:`central.orders` and :mod:`central.order_status`: the orders it fulfils and
+those it took for another store) and, when it grew,
 publishes the nudge ``{"seq": N}`` on ``vitrine/v1/<store>/edge/sync/orders``
 (:mod:`contract.order_push`). The edge answers by pulling
 ``/api/v1/stores/<store>/order-changes`` after its cursor (``edge/order_feed.py``);
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from central.db import Database
+from central.db import Database, Tx
 from central.push_loop import NudgeBridge
 from contract.order_push import nudge_message
 
@@ -25,10 +26,16 @@ log = logging.getLogger("central.order_push")
 
 
 def newest_seq(db: Database, store_id: str) -> int:
-    """Newest change in ``store_id``'s order log, 0 if none."""
-    row = db.run(lambda tx: tx.one("SELECT COALESCE(MAX(seq), 0) AS seq FROM order_changes "
-                                   "WHERE store_id = ?", (store_id,)), write=False)
-    return int(row["seq"]) if row else 0
+    """Newest change in ``store_id``'s order log (orders it fulfils or took), 0 if none."""
+    def read(tx: Tx) -> int:
+        own = tx.one("SELECT COALESCE(MAX(seq), 0) AS seq FROM order_changes "
+                     "WHERE store_id = ?", (store_id,))
+        taken = tx.one("SELECT COALESCE(MAX(c.seq), 0) AS seq FROM orders o JOIN "
+                       "order_changes c ON c.order_id = o.order_id WHERE o.taken_by = ?",
+                       (store_id,))
+        return max(int(own["seq"]) if own else 0, int(taken["seq"]) if taken else 0)
+
+    return db.run(read, write=False)
 
 
 class OrderBridge(NudgeBridge):

@@ -13,15 +13,21 @@ edge checks the same table). ``POST /api/v1/orders/<id>/status`` with
 - 409 with the reason: a move the lifecycle refuses (``cancelled -> ready``), or a
   ``change_id`` reused for another change; 404: no such order *for this caller*.
 
-Who: a store credential moves only orders it fulfils (any allowed move: it takes
+Who: a store credential moves the orders it fulfils (any allowed move: it takes
 payments at its kiosks and counters, prepares, hands over, cancels an order
-nobody collected); a channel credential only orders of its own channel, and only
+nobody collected); an order it *took* for another store (its kiosk, click &
+collect elsewhere or a home delivery: ``taken_by``, :mod:`central.orders`) it
+reads, and may only move while it is ``placed``: to ``paid`` (its kiosk took
+the payment) or ``cancelled`` (the shopper gave up before paying); any other
+move of it is a 403 with the reason (preparing, handing over and a refund are
+the fulfilling store's); a channel credential only orders of its own channel, and only
 to ``paid`` or ``cancelled`` (the web shop takes payments and cancellations; the
 floor work is the store's); the admin anything. Another store's or channel's
 order is a 404, the same answer as an unknown id: no probing.
 
 Every change lands in one log per fulfilling store, the order's creation
-included: ``GET /api/v1/stores/<store>/order-changes?since=<seq>`` is what an edge
+included, and a taken order's changes in the taking store's log too (its kiosk
+shows the status): ``GET /api/v1/stores/<store>/order-changes?since=<seq>`` is what an edge
 pulls (``edge/order_feed.py``), nudged by ``central/order_push.py``. Each item
 carries the order itself, so an edge that missed the creation can still apply a
 later change.
@@ -38,7 +44,7 @@ from flask import Blueprint, current_app, g, jsonify
 
 from central.auth import require, require_store_scope
 from central.db import Tx
-from central.errors import BadRequest, Conflict, NotFound
+from central.errors import BadRequest, Conflict, Forbidden, NotFound
 from central.request_input import int_arg, json_body
 from contract.central_api import API_PREFIX
 from contract.order_lifecycle import STATUSES, TransitionError, check_move
@@ -47,6 +53,8 @@ bp = Blueprint("order_status", __name__, url_prefix=API_PREFIX)
 
 #: What a channel may do to its own orders; stores and the admin may make any allowed move.
 CHANNEL_MOVES = ("paid", "cancelled")
+#: What a store may do to an order it took for another store, and only while it is placed.
+TAKER_MOVES = ("paid", "cancelled")
 #: How far ahead of central's clock a source's ``occurred_at`` may be.
 CLOCK_SKEW_S = 300.0
 MAX_CHANGES_PAGE = 500
@@ -81,10 +89,11 @@ def _visible_order(tx: Tx, order_id: str, lock: bool = False) -> Any:
     """The order if the caller may see it, else :class:`NotFound` (same for unknown)."""
     lock_sql = " FOR UPDATE" if lock and tx.dialect == "postgres" else ""
     row = tx.one("SELECT order_id, channel, store_id, status, customer_id, payload, "
-                 "pickup_code, received_at, updated_at FROM orders WHERE order_id = ?"
+                 "pickup_code, received_at, updated_at, taken_by FROM orders WHERE order_id = ?"
                  + lock_sql, (order_id,))
     principal = g.principal
-    if row is None or (principal.kind == "store" and row["store_id"] != principal.name) or (
+    if row is None or (principal.kind == "store" and principal.name not in (
+            row["store_id"], row["taken_by"])) or (
             principal.kind == "channel" and row["channel"] != principal.name):
         raise NotFound(f"no order {order_id!r} for this credential")
     return row
@@ -106,6 +115,12 @@ def change_status(tx: Tx, order_id: str, change: dict[str, Any], now: float
     if principal.kind == "channel" and target not in CHANNEL_MOVES:
         raise Conflict(f"a channel may only mark its orders {' or '.join(CHANNEL_MOVES)}; "
                        f"{target} is the fulfilling store's to record")
+    if principal.kind == "store" and order["store_id"] != principal.name and (
+            target not in TAKER_MOVES or order["status"] != "placed") and (
+            target != order["status"]):
+        raise Forbidden(f"order {order_id!r} is fulfilled by store {order['store_id']}: the "
+                        f"store that took it may only mark it {' or '.join(TAKER_MOVES)} "
+                        "before it is paid")
     try:
         moved = check_move(order["status"], target)
     except TransitionError as exc:
@@ -128,17 +143,24 @@ def _history(tx: Tx, order_id: str) -> list[dict[str, Any]]:
         "FROM order_changes WHERE order_id = ? ORDER BY seq", (order_id,))]
 
 
+_CHANGE_COLUMNS = (
+    "SELECT c.seq, c.order_id, c.previous, c.status, c.changed_by, c.actor, c.occurred_at, "
+    "c.recorded_at, c.store_id, o.channel, o.customer_id, o.payload, o.pickup_code, o.taken_by "
+    "FROM order_changes c JOIN orders o ON o.order_id = c.order_id ")
+
+
 def changes_since(tx: Tx, store_id: str, since: int, limit: int) -> list[dict[str, Any]]:
-    """The store's order log after ``since``, each change with its order."""
+    """The store's order log after ``since``, each change with its order: the orders it
+    fulfils, and those it took for another store."""
     rows = tx.all(
-        "SELECT c.seq, c.order_id, c.previous, c.status, c.changed_by, c.actor, "
-        "c.occurred_at, c.recorded_at, o.channel, o.customer_id, o.payload, o.pickup_code "
-        "FROM order_changes c JOIN orders o ON o.order_id = c.order_id "
-        "WHERE c.store_id = ? AND c.seq > ? ORDER BY c.seq LIMIT ?", (store_id, since, limit))
+        f"SELECT * FROM ({_CHANGE_COLUMNS}WHERE c.store_id = ? AND c.seq > ? UNION ALL "
+        f"{_CHANGE_COLUMNS}WHERE o.taken_by = ? AND c.store_id <> ? AND c.seq > ?) AS log "
+        "ORDER BY seq LIMIT ?", (store_id, since, store_id, store_id, since, limit))
     return [{"seq": int(r["seq"]), "order_id": r["order_id"], "previous": r["previous"],
              "status": r["status"], "changed_by": r["changed_by"], "actor": r["actor"],
              "occurred_at": r["occurred_at"], "recorded_at": r["recorded_at"],
              "channel": r["channel"], "pickup_code": r["pickup_code"],
+             "store_id": r["store_id"], "taken_by": r["taken_by"],
              "order": json.loads(r["payload"])} for r in rows]
 
 
@@ -164,7 +186,8 @@ def get_order(order_id: str) -> Any:
     def read(tx: Tx) -> dict[str, Any]:
         row = _visible_order(tx, order_id)
         return {"order_id": row["order_id"], "channel": row["channel"],
-                "store_id": row["store_id"], "status": row["status"],
+                "store_id": row["store_id"], "taken_by": row["taken_by"],
+                "status": row["status"],
                 "pickup_code": row["pickup_code"], "received_at": row["received_at"],
                 "updated_at": row["updated_at"], "order": json.loads(row["payload"]),
                 "history": _history(tx, order_id)}
