@@ -127,13 +127,15 @@ def check_taken(tx: Tx, order: dict[str, Any], taking_store: str, cfg: CentralCo
         raise BadRequest("created_at is in the future")
     customer = order.get("customer_id")
     if customer is None:
-        row = tx.one("SELECT COUNT(*) AS n FROM orders WHERE taken_by = ? AND received_at > ? "
+        row = tx.one("SELECT COUNT(*) AS n, MIN(received_at) AS oldest FROM orders "
+                     "WHERE taken_by = ? AND received_at > ? "
                      "AND customer_id IS NULL AND fulfilment = 'click_and_collect'",
                      (taking_store, now - DAY_S))
         if int(row["n"]) >= cfg.taken_anonymous_orders_per_day:
             raise TooManyRequests(
                 f"at most {cfg.taken_anonymous_orders_per_day} anonymous orders a day for "
-                "collection in another store")
+                "collection in another store",
+                retry_after=max(1.0, float(row["oldest"]) + DAY_S - now))
         return
     seen = tx.one("SELECT identified_at FROM customer_stores WHERE customer_id = ? "
                   "AND store_id = ?", (customer, taking_store))
