@@ -17,14 +17,23 @@ back after an outage.
 Retention policy (see docs/operations.md):
 
 - orders are never deleted before central acknowledged them, whatever their
-  age and whatever the disk usage; a rejected order stays unsent and is logged
-  at ERROR on every attempt until someone fixes it;
-- order status changes (kind ``order_status``, ``edge/order_status.py``) go one by
-  one, in ``seq`` order with the orders, to ``POST /api/v1/orders/<id>/status``;
-  a change for an order central does not have yet (404) waits for it, a move
-  central refuses (409: it cancelled the order meanwhile) is a dead letter,
-  logged at ERROR: central's status then reaches the edge through the order
-  feed (``edge/order_feed.py``);
+  age and whatever the disk usage;
+- orders and order status changes (kind ``order_status``, ``edge/order_status.py``)
+  go one by one, in ``seq`` order, to ``POST /api/v1/orders`` and
+  ``POST /api/v1/orders/<id>/status``. A permanent refusal (any 4xx but 401,
+  404, 408, 425 and 429: a bad order, an order another store's evidence does
+  not cover, a move central refuses because it cancelled the order meanwhile) is
+  a dead letter, never an endless retry: the row is marked sent with
+  ``last_error = 'rejected: HTTP <status>: <reason>'``, the order itself keeps
+  the reason in ``kiosk_orders.central_error`` (shown on the panel's operations
+  page and pickup queue, counted in ``refused_orders``; it outlives the outbox
+  row), logged at ERROR once. A status change of an order central refused is a
+  dead letter without being sent. 401 (the store's credential) and 429 back off
+  like an outage; a status change for an order central does not have yet (404)
+  waits for it, retried every ``backoff_cap_s``. An order a kiosk took for
+  another store with an identified customer waits until the events recorded
+  before it are sent (the customer's identification here is central's evidence,
+  ``central/orders.py``);
 - security events are never expired unsent either;
 - interest/presence rows still unsent after ``tracking_max_age_s`` (30 days by
   default) expire: deleted, counted in ``expired_total`` and logged CRITICAL;
@@ -43,9 +52,9 @@ interest rows, then presence rows, until back under budget, never one younger
 than ``shed_min_age_s`` (an hour: shedding what was tapped seconds ago buys
 nothing); orders and security events are never shed.
 
-The forwarder owns only ``sent_at``, ``attempts`` and ``last_error`` and the
-deletions above; the edge writes the rows through its own connection (WAL
-lets both work at once).
+The forwarder owns only ``sent_at``, ``attempts`` and ``last_error`` (and an
+order's ``central_error``) and the deletions above; the edge writes the rows
+through its own connection (WAL lets both work at once).
 """
 
 from __future__ import annotations
@@ -77,6 +86,19 @@ DAY_S = 86_400.0
 EVENT_KINDS = ("interest", "presence", "security")
 #: Sent one by one, in seq order: a new order, and a status change the store made.
 ORDER_KINDS = ("order", "order_status")
+#: 4xx answers that do not refuse the row itself (credential, not there yet, timeouts,
+#: rate limits): retried. Every other 4xx to an order row is a dead letter.
+RETRY_4XX = (401, 404, 408, 425, 429)
+#: An order taken for another store with an identified customer waits for the events
+#: recorded before it: the customer's identification in this store is central's evidence.
+_AFTER_ITS_EVIDENCE = (
+    "NOT (kind = 'order' AND CASE WHEN json_valid(payload) THEN "
+    "json_extract(payload, '$.customer_id') IS NOT NULL "
+    "AND json_extract(payload, '$.fulfilment.type') = 'click_and_collect' "
+    "AND json_extract(payload, '$.fulfilment.store_id') <> "
+    "json_extract(payload, '$.store_id') ELSE 0 END "
+    "AND EXISTS (SELECT 1 FROM outbox e WHERE e.sent_at IS NULL AND e.seq < outbox.seq "
+    "AND e.kind IN ('presence', 'interest')))")
 #: Kinds the retention policy may expire or shed; everything else waits forever.
 EXPIRABLE_KINDS = ("interest", "presence", "play")
 #: Orders tried per cycle (they are rare, and each is its own request).
@@ -165,10 +187,12 @@ class Forwarder:
                 "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE sent_at IS NULL").fetchone()
             orders = self._conn.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL "
                                         "AND kind IN ('order', 'order_status')").fetchone()[0]
+            refused = self._refused_orders()
             disk = self.disk_bytes()
         return {
             "backlog": count,
             "unsent_orders": orders,
+            "refused_orders": refused,
             "oldest_unsent_age_s": max(0.0, self.clock() - oldest) if oldest else 0.0,
             "disk_bytes": disk,
             "disk_budget_bytes": self.disk_budget_bytes,
@@ -176,6 +200,11 @@ class Forwarder:
             "consecutive_failures": self.failures,
             **self.counters,
         }
+
+    def _refused_orders(self) -> int:
+        """Orders central refused (or refused a change of) and nobody settled yet."""
+        return self._conn.execute("SELECT COUNT(*) FROM kiosk_orders "
+                                  "WHERE central_error IS NOT NULL").fetchone()[0]
 
     # -- delivery ----------------------------------------------------------------------------
 
@@ -210,13 +239,17 @@ class Forwarder:
                 f"AND {kind_clause} ORDER BY seq LIMIT ?", (limit,)).fetchall()
         return [Row(*r) for r in rows]
 
-    def _update(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    def _update(self, sql: str, rows: Sequence[tuple[Any, ...]],
+                also: Callable[[sqlite3.Connection], object] | None = None) -> None:
+        """Run ``sql`` for ``rows`` (and ``also``) in one transaction."""
         if not rows:
             return
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.executemany(sql, rows)
+                if also is not None:
+                    also(self._conn)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -294,20 +327,21 @@ class Forwarder:
         return len(settled)
 
     def send_orders(self) -> int:
-        """Send unsent orders and status changes one by one, in ``seq`` order; a refused
-        order stays unsent (never dropped), a refused status change is a dead letter."""
+        """Send unsent orders and status changes one by one, in ``seq`` order; a permanent
+        refusal is a dead letter with its reason (see the module docstring)."""
         now = self.clock()
         sent = 0
-        for row in self._pending(f"kind IN {ORDER_KINDS!r}", ORDERS_PER_CYCLE):
+        for row in self._pending(f"kind IN {ORDER_KINDS!r} AND {_AFTER_ITS_EVIDENCE}",
+                                 ORDERS_PER_CYCLE):
             if self._order_retry_at.get(row.seq, 0.0) > now:
                 continue
             try:
-                path, body = self._order_request(row)
+                path, body, order_id = self._order_request(row)
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                self._mark_sent([row.seq], self.clock(), {row.seq: f"rejected: {exc!r}"[:500]})
-                self.counters["rejected_total"] += 1
-                log.error("%s %s is not a readable status change; dead letter", row.kind,
-                          row.event_id)
+                self._dead_letter(row, None, f"not readable: {exc!r}")
+                continue
+            if row.kind == "order_status" and self._order_refused(order_id):
+                self._dead_letter(row, order_id, "its order was refused by central")
                 continue
             try:
                 status, resp = self._post(path, body)
@@ -322,32 +356,57 @@ class Forwarder:
             if status >= 500 or status in (401, 429):
                 self._mark_failed([row.seq], f"HTTP {status}: {resp}")
                 raise DeliveryError(f"{row.kind} {row.event_id}: central answered {status}")
-            if row.kind == "order_status" and status in (400, 409):
-                # Central will never take this move (it cancelled the order meanwhile):
-                # its own status reaches the edge through the order feed.
-                self._mark_sent([row.seq], self.clock(), {row.seq: f"rejected: {resp}"[:500]})
-                self.counters["rejected_total"] += 1
-                log.error("central refused status change %s (HTTP %s: %s); kept as a dead "
-                          "letter, central's status wins", row.event_id, status,
-                          str(resp)[:200])
+            if status not in RETRY_4XX:
+                reason = resp.get("message") if isinstance(resp, dict) else resp
+                self._dead_letter(row, order_id, f"HTTP {status}: {reason}")
                 continue
             self._mark_failed([row.seq], f"HTTP {status}: {resp}")
-            # Refused as such (400/403/409), or a status change for an order central does
-            # not have yet (404): a person must look at it; retry slowly meanwhile.
+            # A status change for an order central does not have yet (404), a timeout:
+            # retry slowly; the order it waits for is ahead of it in the outbox.
             self._order_retry_at[row.seq] = now + self.backoff_cap_s
-            log.error("central refused %s %s (HTTP %s: %s); kept unsent, will retry",
-                      row.kind, row.event_id, status, str(resp)[:200])
+            log.warning("central answered %s %s with HTTP %s (%s); will retry", row.kind,
+                        row.event_id, status, str(resp)[:200])
         self.counters["sent_total"] += sent
         return sent
 
+    def _order_refused(self, order_id: str | None) -> bool:
+        """Did central refuse this order itself (not just one of its status changes)?"""
+        with self._lock:
+            row = self._conn.execute("SELECT central_error FROM kiosk_orders "
+                                     "WHERE order_id = ?", (order_id,)).fetchone()
+        return bool(row and row[0] and row[0].startswith("order refused"))
+
+    def _dead_letter(self, row: Row, order_id: str | None, reason: str) -> None:
+        """Settle ``row`` for good with ``reason``; the order keeps the first refusal."""
+        what = "order refused" if row.kind == "order" else "status change refused"
+        if row.kind == "order_status":
+            try:
+                what = f"status {json.loads(row.payload)['status']} refused"
+            except (ValueError, KeyError, TypeError):
+                pass
+        error = f"rejected: {reason}"[:500]
+
+        def mark_order(conn: sqlite3.Connection) -> None:
+            if order_id is not None:
+                conn.execute("UPDATE kiosk_orders SET central_error = coalesce(central_error, ?)"
+                             " WHERE order_id = ?", (f"{what}: {reason}"[:500], order_id))
+
+        self._update("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = ? "
+                     "WHERE seq = ?", [(self.clock(), error, row.seq)], mark_order)
+        self._order_retry_at.pop(row.seq, None)
+        with self._lock:
+            self.counters["rejected_total"] += 1
+        log.error("central refused %s %s for good (%s); kept as a dead letter: %s", row.kind,
+                  row.event_id, what, reason[:200])
+
     @staticmethod
-    def _order_request(row: Row) -> tuple[str, bytes]:
-        """Path and body of one order row: the order itself, or a status change."""
+    def _order_request(row: Row) -> tuple[str, bytes, str]:
+        """Path, body and order id of one order row: the order itself, or a status change."""
         if row.kind == "order":
-            return ORDERS_PATH, row.payload.encode()
+            return ORDERS_PATH, row.payload.encode(), str(json.loads(row.payload)["order_id"])
         change = json.loads(row.payload)
         order_id = change.pop("order_id")
-        return order_status_path(order_id), json.dumps(change).encode()
+        return order_status_path(order_id), json.dumps(change).encode(), order_id
 
     def drain_once(self) -> int:
         """One cycle: housekeeping if due, orders, then one batch of events."""

@@ -191,7 +191,7 @@ def test_forwarder_sigkilled_mid_drain_then_restarted_exactly_once(
 
 
 @pytest.mark.allow_errors
-def test_rejected_events_are_dead_letters_orders_are_never_dropped(
+def test_rejected_events_and_refused_orders_are_dead_letters_unsent_orders_never_dropped(
         tmp_path: Path, central: Central, caplog: pytest.LogCaptureFixture) -> None:
     db = tmp_path / "edge.db"
     outbox = make_outbox(db)
@@ -208,18 +208,23 @@ def test_rejected_events_are_dead_letters_orders_are_never_dropped(
     with sqlite3.connect(db) as conn:
         rows = dict(conn.execute("SELECT event_id, last_error FROM outbox WHERE sent_at "
                                  "IS NOT NULL").fetchall())
-        left = conn.execute("SELECT event_id, attempts, last_error FROM outbox "
-                            "WHERE sent_at IS NULL").fetchall()
-    assert rows[good["event_id"]] is None
+        left = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()
+    assert rows[good["event_id"]] is None and rows["o-1"] is None
     assert rows[bad["event_id"]].startswith("rejected:") and "gtin" in rows[bad["event_id"]]
-    assert rows["o-1"] is None
-    assert [(r[0], r[1]) for r in left] == [("o-2", 1)] and "HTTP 400" in left[0][2]
-    assert fwd.counters["rejected_total"] == 1
-    assert any(r.levelno == logging.ERROR and "o-2" in r.getMessage() for r in caplog.records)
+    # A 400 cannot be fixed by sending it again: a dead letter with central's reason,
+    # logged once, never retried.
+    assert rows["o-2"].startswith("rejected: HTTP 400") and "lines" in rows["o-2"]
+    assert left == (0,)
+    assert fwd.counters["rejected_total"] == 2
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR and "o-2" in r.getMessage()]
+    assert len(errors) == 1
+    caplog.clear()
+    assert fwd.drain_once() == 0 and not caplog.records
     # Retention never touches an unsent order, however old.
+    add(outbox, [{**order_ok, "order_id": "o-3"}], kind="order")
     fwd.clock = lambda: time.time() + 365 * 86_400
     fwd.housekeeping()
-    assert [r[0] for r in sqlite3.connect(db).execute("SELECT event_id FROM outbox")] == ["o-2"]
+    assert [r[0] for r in sqlite3.connect(db).execute("SELECT event_id FROM outbox")] == ["o-3"]
     status, feed = central.api("GET", f"/api/v1/stores/{STORE}/orders")
     assert [o["order_id"] for o in feed["orders"]] == ["o-1"]
     fwd.close()
