@@ -244,8 +244,8 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
     # submitted_by.
     (8, "orders taken for another store", [
         "ALTER TABLE orders ADD COLUMN taken_by TEXT",
-        "UPDATE orders SET taken_by = substr(submitted_by, 7) WHERE substr(submitted_by, 1, 6) = 'store:' "
-        "AND submitted_by <> 'store:' || store_id",
+        "UPDATE orders SET taken_by = substr(submitted_by, 7) "
+        "WHERE substr(submitted_by, 1, 6) = 'store:' AND submitted_by <> 'store:' || store_id",
         "CREATE INDEX orders_taken_by ON orders (taken_by, received_at)",
     ]),
 ]

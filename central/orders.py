@@ -47,8 +47,8 @@ import fastjsonschema
 from flask import Blueprint, current_app, g, jsonify
 
 from central.auth import require, require_store_scope
-from central.db import Tx
 from central.config import CentralConfig
+from central.db import Tx
 from central.errors import BadRequest, Conflict, Forbidden, TooManyRequests
 from central.order_status import record_change
 from central.request_input import int_arg, json_body

@@ -60,6 +60,7 @@ through its own connection (WAL lets both work at once).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import logging
@@ -380,10 +381,8 @@ class Forwarder:
         """Settle ``row`` for good with ``reason``; the order keeps the first refusal."""
         what = "order refused" if row.kind == "order" else "status change refused"
         if row.kind == "order_status":
-            try:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
                 what = f"status {json.loads(row.payload)['status']} refused"
-            except (ValueError, KeyError, TypeError):
-                pass
         error = f"rejected: {reason}"[:500]
 
         def mark_order(conn: sqlite3.Connection) -> None:
