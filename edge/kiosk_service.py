@@ -321,13 +321,17 @@ class KioskService:
         now = ctx.now
         order_id = uuid5_str(f"kiosk-order/{self.store_id}/{ctx.device_id}/"
                              f"{body['client_order_id']}")
+        pickup = f"{secrets.randbelow(10**6):06d}"
+        # The code travels with a click & collect order: the store that fulfils it (maybe
+        # another: this kiosk then only *took* it, central/orders.py) checks it at pickup.
+        collect = {"pickup_code": pickup} if fulfilment["type"] == "click_and_collect" else {}
         central_order = {
             "order_id": order_id, "channel": "kiosk", "customer_id": customer_id,
             "created_at": now, "fulfilment": fulfilment, "lines": lines,
             "total_cents": total, "currency": currency, "points_spent": spend,
-            "points_earned": earned, "store_id": self.store_id, "device_id": ctx.device_id}
+            "points_earned": earned, "store_id": self.store_id, "device_id": ctx.device_id,
+            **collect}
         payload = json.dumps(central_order, sort_keys=True)
-        pickup = f"{secrets.randbelow(10**6):06d}"
         conn.execute("SAVEPOINT kiosk_order")
         try:
             conn.execute(

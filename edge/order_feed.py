@@ -11,10 +11,13 @@ catches up from its last seq, and a page applied twice changes nothing.
 
 For each change, in seq order:
 
-- an order the edge does not hold (a web order) is inserted into
-  ``kiosk_orders``, the store's orders table, with the channel, the pickup code
-  central issued and the product names from the local catalogue, so the panel's
+- an order the edge does not hold (a web order, or a kiosk order another store
+  took for collection here: ``taken_by``) is inserted into ``kiosk_orders``, the
+  store's orders table, with the channel, the pickup code (central's, or the
+  taking kiosk's) and the product names from the local catalogue, so the panel's
   pickup queue lists it beside the kiosk's;
+- the log also holds the orders this store's kiosks took for another store:
+  the edge has them already, and applies their status (the kiosk shows it);
 - a status ahead of the edge's (:func:`contract.order_lifecycle.is_newer`) is
   applied and kept in ``order_history`` with who made it in central; a status
   behind it is the echo of a change this store made and sent: ignored.
@@ -82,12 +85,16 @@ def _with_names(conn: sqlite3.Connection, order: dict[str, Any]) -> dict[str, An
 def _insert(conn: sqlite3.Connection, change: dict[str, Any], now: float) -> None:
     order = _with_names(conn, change["order"])
     channel = str(change.get("channel") or order.get("channel") or "web")
+    device = order.get("device_id") or channel
+    if change.get("taken_by"):
+        # Taken at another store's kiosk: no kiosk of this store may read it as its own.
+        device = f"store:{change['taken_by']}"
     conn.execute(
         "INSERT INTO kiosk_orders (order_id, device_id, client_order_id, session_id, "
         "customer_id, status, total_cents, currency, points_spent, points_earned, pickup_code, "
         "payload, created_at, updated_at, channel) "
         "VALUES (?, ?, ?, NULL, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?)",
-        (change["order_id"], order.get("device_id") or channel, change["order_id"],
+        (change["order_id"], device, change["order_id"],
          order.get("customer_id"), change["status"], _total(order),
          order.get("currency") or "EUR", change.get("pickup_code") or "",
          json.dumps(order, sort_keys=True), float(order.get("created_at") or now), now,
@@ -111,7 +118,7 @@ def check_change(change: Any) -> tuple[int, str, str]:
     if not isinstance(order, dict) or order.get("order_id") != order_id or not isinstance(
             lines, list) or not all(isinstance(ln, dict) for ln in lines):
         raise ValueError(f"order change {seq}: the order is not in the documented shape")
-    for key in ("pickup_code", "channel", "changed_by"):
+    for key in ("pickup_code", "channel", "changed_by", "taken_by", "store_id"):
         if change.get(key) is not None and not isinstance(change[key], str):
             raise ValueError(f"order change {seq}: {key} must be a string")
     return seq, order_id, status

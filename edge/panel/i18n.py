@@ -320,6 +320,24 @@ FR: dict[str, str] = {
     "This order changed meanwhile; here is the queue as it is now.":
         "Cette commande a changé entre-temps ; voici la file à jour.",
     "Order %s (%s) to collect: customer %s in %s": "Commande %s (%s) à retirer : client %s en %s",
+    "placed": "passée",
+    "cancelled": "annulée",
+    "pay at pickup": "paiement au retrait",
+    "Orders refused by central": "Commandes refusées par le central",
+    "when": "quand",
+    "None: central took every order and change.":
+        "Aucune : le central a accepté chaque commande et changement.",
+    "%(n)s order(s) refused by central: see Operations.":
+        "%(n)s commande(s) refusée(s) par le central : voir Exploitation.",
+    "taken at store %(store)s": "prise au magasin %(store)s",
+    "Refused by central: %(why)s": "Refusée par le central : %(why)s",
+    "Payment taken": "Paiement encaissé",
+    "Payment taken, hand over": "Paiement encaissé, remettre",
+    "Cancel order": "Annuler la commande",
+    "Order %(id)s cancelled.": "Commande %(id)s annulée.",
+    "This order cannot be cancelled from here.": "Cette commande ne peut pas être annulée d'ici.",
+    "This order is not paid yet: take the payment, then hand it over.":
+        "Cette commande n'est pas encore payée : encaissez, puis remettez-la.",
     # scanning
     "Scan the code or take a photo of it.": "Scannez le code ou prenez-le en photo.",
     "The photo is too large.": "La photo est trop grande.",

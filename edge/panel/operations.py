@@ -1,5 +1,10 @@
 """Operations: forwarder backlog, feed sync ages, broker and disk health, and alarms.
 
+Orders central refused for good (the forwarder's dead letters, ``central_error``
+on the order: ``edge/forwarder.py``) are listed with central's reason and raise
+an alarm: a customer may have paid at the kiosk for an order no store will see,
+so a person settles it (refund, or the order taken again).
+
 :func:`alarms` is the one list of what needs a manager's attention; the frame
 of every page shows it (:func:`alarm_context`) and the live stream refreshes it,
 so an alarm is visible wherever the manager is. Each check is one cheap query
@@ -55,8 +60,12 @@ def collect(conn: sqlite3.Connection, app: Flask, now: float) -> dict[str, Any]:
                         else None}
              for r in conn.execute("SELECT feed, version, last_success_at, last_attempt_at,"
                                    " last_error FROM sync_state ORDER BY feed")]
+    refused = [dict(r) for r in conn.execute(
+        "SELECT order_id, status, channel, central_error, updated_at FROM kiosk_orders"
+        " WHERE central_error IS NOT NULL ORDER BY updated_at DESC LIMIT 100")]
     host, port = app.config.get("MQTT_HOST"), app.config.get("MQTT_PORT")
-    return {"backlog": backlog, "oldest_unsent_age_s": (now - oldest) if oldest else None,
+    return {"backlog": backlog, "refused_orders": refused,
+            "oldest_unsent_age_s": (now - oldest) if oldest else None,
             "feeds": feeds, "central": bool(app.config.get("CENTRAL_URL")),
             "broker": {"address": f"{host}:{port}",
                        "reachable": bool(host and port and broker_reachable(host, port))},
@@ -87,6 +96,10 @@ def alarms(conn: sqlite3.Connection, app: Flask, now: float) -> list[Alarm]:
     (stale,) = conn.execute("SELECT count(*) FROM devices WHERE stale = 1").fetchone()
     if stale:
         out.append(("%(n)s device(s) stale.", {"n": stale}))
+    (refused,) = conn.execute("SELECT count(*) FROM kiosk_orders"
+                              " WHERE central_error IS NOT NULL").fetchone()
+    if refused:
+        out.append(("%(n)s order(s) refused by central: see Operations.", {"n": refused}))
     (unreviewed,) = conn.execute("SELECT count(*) FROM quarantine WHERE reviewed = 0"
                                  ).fetchone()
     if unreviewed:

@@ -1,19 +1,29 @@
-"""Click & collect: the store's pickup queue, prepare -> ready -> collected.
+"""Click & collect: the store's pickup queue, (pay) -> prepare -> ready -> collected.
 
-Orders for collection in this store queue here once paid: placed at a kiosk
-(``kiosk_orders``, written by the kiosk service in the writer's transaction) or
-on the web shop (central routes them here: ``edge/order_feed.py`` writes them to
-the same table, with the pickup code central gave the customer). Staff
-move them along; collection needs the customer's pickup QR
-(``VITRINE-PICKUP:{order_id}:{code}``, read by a store scanner or photographed
-with the tablet, :mod:`edge.panel.scanning`) or the six-digit code with the
-order picked from the list, compared in constant time. Each step is one
-conditional UPDATE (``WHERE status = <expected>``), so two clerks on two tablets
-cannot collect the same order twice; each step goes through
-:func:`edge.order_status.change_status`, which records who made it and queues it
-for central in the same transaction. The live stream tells every open page when
-a customer with an order to collect identifies in the store
-(:func:`open_orders_for`).
+Orders for collection in this store queue here: placed at a kiosk (``kiosk_orders``,
+written by the kiosk service in the writer's transaction), on the web shop, or at
+another store's kiosk (central routes both here: ``edge/order_feed.py`` writes them
+to the same table, with the pickup code the customer holds). A kiosk order joins
+the queue once paid (the kiosk takes the payment); an order from another channel
+that is still ``placed`` is *pay at pickup*: it is listed with its state, and staff
+take the payment at the counter, either ahead ("Payment taken": placed -> paid,
+then prepare as usual) or at collection ("Payment taken, hand over": the order
+walks placed -> paid -> preparing -> ready -> collected, every step through the
+lifecycle and recorded). Orders this store's kiosks took for collection in another
+store are not in this queue (that store's) though the kiosk still shows their
+status.
+
+Collection needs the customer's pickup QR (``VITRINE-PICKUP:{order_id}:{code}``,
+read by a store scanner or photographed with the tablet, :mod:`edge.panel.scanning`)
+or the six-digit code with the order picked from the list, compared in constant
+time. An open order can be cancelled (staff and managers: an order nobody will
+collect); a cancelled order leaves the queue. Each step is one conditional UPDATE
+(``WHERE status = <expected>``), so two clerks on two tablets cannot move the same
+order twice; each goes through :func:`edge.order_status.change_status`, which
+records who made it and queues it for central in the same transaction. An order
+central refused for good shows central's reason (``central_error``). The live
+stream tells every open page when a customer with an order to collect identifies
+in the store (:func:`open_orders_for`).
 """
 
 from __future__ import annotations
@@ -36,9 +46,12 @@ from .scanning import ScanError, allow_photo, scanned_text
 
 bp = Blueprint("pickups", __name__, url_prefix="/pickups")
 PREFIX = "VITRINE-PICKUP:"
-#: The steps staff take, in order; "collected" only through :func:`collect`.
-NEXT = {"paid": "preparing", "preparing": "ready"}
-OPEN = ("paid", "preparing", "ready")
+#: The steps staff take, in order; "collected" only through :func:`collect`, and
+#: "placed -> paid" only for a pay-at-pickup order (:func:`pay_at_pickup`).
+NEXT = {"placed": "paid", "paid": "preparing", "preparing": "ready"}
+OPEN = ("placed", "paid", "preparing", "ready")
+#: Collecting a pay-at-pickup order: the payment taken at the counter, then the rest.
+WALK = ("paid", "preparing", "ready", "collected")
 RECENT_S = 12 * 3600.0
 
 
@@ -64,17 +77,46 @@ def _is_collect(payload: str) -> bool:
         return False
 
 
+def _order(payload: str) -> dict[str, Any]:
+    try:
+        order = json.loads(payload)
+    except ValueError:
+        return {}
+    return order if isinstance(order, dict) else {}
+
+
+def taken_for_another_store(order: dict[str, Any], device_id: str) -> bool:
+    """Did this store's kiosk take ``order`` for collection in another store?
+
+    A kiosk order names the store that took it (``store_id``) and the one that
+    fulfils it (``fulfilment.store_id``); one that central brought here from
+    another store's kiosk is held under the device ``store:<taker>``.
+    """
+    target = (order.get("fulfilment") or {}).get("store_id")
+    return (order.get("channel") == "kiosk" and not device_id.startswith("store:")
+            and target is not None and target != order.get("store_id"))
+
+
+def pay_at_pickup(channel: str, status: str) -> bool:
+    """A ``placed`` order from a channel is paid at the counter (a kiosk's is being paid
+    at the kiosk, or was abandoned there: not the counter's)."""
+    return status == "placed" and channel != "kiosk"
+
+
 def queue(conn: sqlite3.Connection, now: float) -> list[dict[str, Any]]:
     rows = conn.execute(
         "SELECT order_id, customer_id, status, total_cents, currency, payload, created_at,"
-        " updated_at, channel FROM kiosk_orders WHERE status IN ('paid', 'preparing', 'ready')"
+        " updated_at, channel, device_id, central_error FROM kiosk_orders"
+        " WHERE status IN ('placed', 'paid', 'preparing', 'ready')"
         " OR (status = 'collected' AND updated_at > ?) ORDER BY created_at",
         (now - RECENT_S,)).fetchall()
     out = []
     for r in rows:
-        if not _is_collect(r["payload"]):
+        order = _order(r["payload"])
+        if not _is_collect(r["payload"]) or taken_for_another_store(order, r["device_id"]):
             continue
-        order = json.loads(r["payload"])
+        if r["status"] == "placed" and not pay_at_pickup(r["channel"], r["status"]):
+            continue
         out.append({"order_id": r["order_id"], "short": r["order_id"][:8],
                     "customer": mask_customer(r["customer_id"], g.user.role),
                     "status": r["status"], "channel": r["channel"],
@@ -83,16 +125,34 @@ def queue(conn: sqlite3.Connection, now: float) -> list[dict[str, Any]]:
                     "updated_at": r["updated_at"],
                     "lines": [(ln.get("quantity"), ln.get("name") or ln.get("gtin"))
                               for ln in order.get("lines", []) if isinstance(ln, dict)],
-                    "next": NEXT.get(r["status"])})
+                    "next": NEXT.get(r["status"]),
+                    "pay_at_pickup": r["status"] == "placed",
+                    "taken_by": (order.get("store_id") if r["device_id"].startswith("store:")
+                                 else None),
+                    "central_error": r["central_error"],
+                    "cancellable": r["status"] in OPEN})
     return out
 
 
 def open_orders_for(conn: sqlite3.Connection, customer_id: str) -> list[tuple[str, str]]:
     """``(order_id, status)`` of this customer's orders waiting in this store."""
-    rows = conn.execute("SELECT order_id, status, payload FROM kiosk_orders"
-                        " WHERE customer_id = ? AND status IN ('paid', 'preparing', 'ready')",
-                        (customer_id,)).fetchall()
-    return [(r[0], r[1]) for r in rows if _is_collect(r[2])]
+    rows = conn.execute("SELECT order_id, status, payload, channel, device_id FROM kiosk_orders"
+                        " WHERE customer_id = ? AND status IN ('placed', 'paid', 'preparing',"
+                        " 'ready')", (customer_id,)).fetchall()
+    return [(r[0], r[1]) for r in rows if _is_collect(r[2])
+            and not taken_for_another_store(_order(r[2]), r[4])
+            and (r[1] != "placed" or pay_at_pickup(r[3], r[1]))]
+
+
+def _queued(order_id: str) -> sqlite3.Row:
+    """The order's row if it is in this store's queue (fulfilled here), else
+    :class:`OrderNotFound`: the panel never moves an order another store fulfils."""
+    row = read_db().execute("SELECT status, pickup_code, payload, channel, device_id"
+                            " FROM kiosk_orders WHERE order_id = ?", (order_id,)).fetchone()
+    if row is None or not _is_collect(row["payload"]) or taken_for_another_store(
+            _order(row["payload"]), row["device_id"]):
+        raise OrderNotFound(order_id)
+    return row
 
 
 def _page(status: int = 200, collected: str | None = None) -> tuple[str, int]:
@@ -115,12 +175,53 @@ def advance(order_id: str) -> Response | tuple[str, int]:
         flash(_("This order cannot move on from here."))
         return _page(400)
     try:
+        row = _queued(order_id)
+        if current == "placed" and not pay_at_pickup(row["channel"], row["status"]):
+            raise StaleStatus(row["status"])
         change_status(write_db(), order_id, target, actor=g.user.username, now=time.time(),
                       expected=current)
     except (StaleStatus, OrderNotFound, TransitionError):
         flash(_("This order changed meanwhile; here is the queue as it is now."))
         return _page(409)
     return redirect(url_for("pickups.index"))
+
+
+@bp.route("/<order_id>/cancel", methods=("POST",))
+@requires(STAFF)
+def cancel(order_id: str) -> Response | tuple[str, int]:
+    """Cancel an open order (nobody will collect it); sent to central like every move."""
+    current = request.form.get("from", "")
+    if current not in OPEN:
+        flash(_("This order cannot be cancelled from here."))
+        return _page(400)
+    try:
+        _queued(order_id)
+        change_status(write_db(), order_id, "cancelled", actor=g.user.username,
+                      now=time.time(), expected=current)
+    except (StaleStatus, OrderNotFound, TransitionError):
+        flash(_("This order changed meanwhile; here is the queue as it is now."))
+        return _page(409)
+    flash(_("Order %(id)s cancelled.", id=order_id[:8]))
+    return redirect(url_for("pickups.index"))
+
+
+def _hand_over(order_id: str, status: str) -> None:
+    """Move a ready order to collected; a pay-at-pickup order whose payment the clerk
+    took at the counter walks every step of the lifecycle in one transaction."""
+    user, conn, now = g.user.username, write_db(), time.time()
+    if status == "ready":
+        change_status(conn, order_id, "collected", actor=user, now=now, expected="ready")
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        previous = "placed"
+        for step in WALK:
+            change_status(conn, order_id, step, actor=user, now=now, expected=previous)
+            previous = step
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 @bp.route("/collect", methods=("POST",))
@@ -134,17 +235,23 @@ def collect() -> tuple[str, int]:
             code = typed
         else:
             order_id, code = parse_pickup(scanned_text(request))
-        row = read_db().execute("SELECT status, pickup_code FROM kiosk_orders"
-                                " WHERE order_id = ?", (order_id,)).fetchone()
+        try:
+            row = _queued(order_id)
+        except OrderNotFound:
+            row = None
         if row is None or not hmac.compare_digest(row["pickup_code"].encode(),
                                                   code.encode()[:16]):
             raise PickupError(_("Wrong pickup code for this order."))
-        if row["status"] != "ready":
+        take_payment = request.form.get("take_payment") == "1"
+        payable = pay_at_pickup(row["channel"], row["status"])
+        if payable and not take_payment:
+            raise PickupError(_("This order is not paid yet: take the payment, then hand "
+                                "it over."))
+        if row["status"] != "ready" and not payable:
             raise PickupError(_("This order is %(status)s, not ready to collect.",
                                 status=_(row["status"])))
         try:
-            change_status(write_db(), order_id, "collected", actor=g.user.username,
-                          now=time.time(), expected="ready")
+            _hand_over(order_id, row["status"])
         except (StaleStatus, OrderNotFound, TransitionError):
             raise PickupError(_("This order was just collected on another tablet.")) from None
     except (PickupError, ScanError) as exc:
