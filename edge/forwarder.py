@@ -99,7 +99,11 @@ _AFTER_ITS_EVIDENCE = (
     "AND json_extract(payload, '$.fulfilment.store_id') <> "
     "json_extract(payload, '$.store_id') ELSE 0 END "
     "AND EXISTS (SELECT 1 FROM outbox e WHERE e.sent_at IS NULL AND e.seq < outbox.seq "
-    "AND e.kind IN ('presence', 'interest')))")
+    "AND e.kind IN ('presence', 'interest'))) "
+    # ... and a status change waits for its order (central would answer 404 meanwhile).
+    "AND NOT (kind = 'order_status' AND CASE WHEN json_valid(payload) THEN EXISTS ("
+    "SELECT 1 FROM outbox o WHERE o.kind = 'order' AND o.sent_at IS NULL "
+    "AND o.event_id = json_extract(outbox.payload, '$.order_id')) ELSE 0 END)")
 #: Kinds the retention policy may expire or shed; everything else waits forever.
 EXPIRABLE_KINDS = ("interest", "presence", "play")
 #: Orders tried per cycle (they are rare, and each is its own request).
