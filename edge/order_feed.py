@@ -15,7 +15,8 @@ For each change, in seq order:
   took for collection here: ``taken_by``) is inserted into ``kiosk_orders``, the
   store's orders table, with the channel, the pickup code (central's, or the
   taking kiosk's) and the product names from the local catalogue, so the panel's
-  pickup queue lists it beside the kiosk's;
+  pickup queue lists it beside the kiosk's; a web order's lines count in the
+  panel's "tapped -> ordered" (``product_daily``);
 - the log also holds the orders this store's kiosks took for another store:
   the edge has them already, and applies their status (the kiosk shows it);
 - a status ahead of the edge's (:func:`contract.order_lifecycle.is_newer`) is
@@ -39,6 +40,7 @@ from .order_status import record_history
 
 log = logging.getLogger("vitrine.edge.orders")
 
+DAY = 86_400.0
 #: Largest page central serves (central/order_status.py MAX_CHANGES_PAGE).
 PAGE = 500
 
@@ -101,6 +103,25 @@ def _insert(conn: sqlite3.Connection, change: dict[str, Any], now: float) -> Non
          channel))
 
 
+def count_ordered(conn: sqlite3.Connection, order: dict[str, Any], now: float) -> None:
+    """Add a web (app, call centre) order's lines to ``product_daily``: the panel's "tapped
+    -> ordered" counts what shoppers ordered online for pickup here, beside the kiosk's
+    (``edge/analytics.py`` counts those from the outbox). Called once per order, when it
+    is inserted; a kiosk order another store took counts where it was taken."""
+    created = order.get("created_at")
+    day = (float(created) if isinstance(created, (int, float)) and not isinstance(
+        created, bool) else now) // DAY * DAY
+    quantities: dict[str, int] = {}
+    for line in order.get("lines", []):
+        gtin, qty = line.get("gtin"), line.get("quantity")
+        if isinstance(gtin, str) and isinstance(qty, int) and not isinstance(qty, bool):
+            quantities[gtin] = quantities.get(gtin, 0) + qty
+    conn.executemany(
+        "INSERT INTO product_daily (day, gtin, ordered, orders) VALUES (?, ?, ?, 1)"
+        " ON CONFLICT (day, gtin) DO UPDATE SET ordered = ordered + excluded.ordered,"
+        " orders = orders + 1", [(day, g, q) for g, q in quantities.items()])
+
+
 def check_change(change: Any) -> tuple[int, str, str]:
     """``(seq, order_id, status)`` of a change in the documented shape, else
     :class:`ValueError` with the reason (the pull then fails whole, the cursor stays)."""
@@ -140,6 +161,8 @@ def apply(conn: sqlite3.Connection, changes: list[dict[str, Any]], now: float
         if row is None:
             try:
                 _insert(conn, change, now)
+                if change.get("channel", "web") != "kiosk":
+                    count_ordered(conn, change["order"], now)
             except (ValueError, TypeError, OverflowError, AttributeError) as exc:
                 raise ValueError(f"order change {seq}: {exc}") from None
             previous = None

@@ -11,7 +11,9 @@ the counter's own acts: payment taken at pickup, cancel.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from edge.forwarder import Forwarder
 from edge.sync import SyncClient
 from tests.central.conftest import Central, grant, make_central
 
-from .conftest import GTIN, query
+from .conftest import GTIN, GTIN_2, query
 from .store_harness import STORE, StoreHarness
 from .test_order_sync import KIOSK, clerk, drain, edge_status, history, web_order
 
@@ -176,6 +178,14 @@ def test_pay_at_pickup_and_cancel_at_the_counter(central: Central, tmp_path: Pat
         # A kiosk order still being paid at the kiosk is not the counter's.
         unpaid = order_for(h, "x3", STORE, customer=None, pay=False)["order_id"]
         sync.sync_once("orders")
+        # The web orders count in "tapped -> ordered", once however often the feed is read.
+        daily = "SELECT gtin, sum(ordered), sum(orders) FROM product_daily WHERE ordered > 0 " \
+                "GROUP BY gtin"
+        assert query(db, daily) == [(GTIN_2, 4, 2)]
+        with closing(sqlite3.connect(db, isolation_level=None, timeout=30)) as conn:
+            conn.execute("UPDATE sync_state SET version = 0 WHERE feed = 'orders'")
+        sync.sync_once("orders")
+        assert query(db, daily) == [(GTIN_2, 4, 2)]
         c = clerk(db)
         html = c.get("/pickups/").get_data(as_text=True)
         assert html.count("pay at pickup") == 2 and unpaid not in html
