@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from contract.gs1 import GS1Error
-from contract.ndef_codec import NdefError, candidate_strings, decode_ndef
+from contract.nfc_reader import tag_says
 from contract.scan import classify
 
 from .i18n import LANGUAGES
@@ -443,11 +443,7 @@ def _gtin_from_ndef(ndef_b64: str | None) -> str | None:
     if not ndef_b64:
         return None
     try:
-        items = decode_ndef(base64.b64decode(ndef_b64, validate=True))
-        for text in candidate_strings(items):
-            content = classify(text)
-            if content.gtin:
-                return content.gtin
-    except (binascii.Error, NdefError, GS1Error, ValueError):
+        raw = base64.b64decode(ndef_b64, validate=True)
+    except (binascii.Error, ValueError):
         return None
-    return None
+    return tag_says(raw).gtin

@@ -1,14 +1,20 @@
-"""NFC shelf reader firmware: an nfcpy reader loop that reports each tag tap.
+"""The NFC reader every Vitrine device with a reader runs: an nfcpy loop reporting each tap.
 
-The same :class:`NfcReader` drives a USB reader in production (path ``"usb"``,
-``"usb:054c:06c3"`` for a Sony RC-S380, ``"tty:USB0:pn532"`` ...) and nfcpy's
-simulated ``udp:HOST:PORT`` frontend in tests, where
-:mod:`firmware_sim.tag_emulator` plays the tag. Nothing here knows which one
-it talks to: discovery, activation, NDEF reading and presence checks all go
-through nfcpy's tag stack, so the simulator exercises the production code path.
+Shelf reader stations (``firmware_sim/nfc_station.py``) and the kiosk's own
+card reader (``kiosk/card_reader.py``) run this same code, which is why it
+lives in the kit and not in either part. The same :class:`NfcReader` drives a
+USB reader in production (path ``"usb"``, ``"usb:054c:06c3"`` for a Sony
+RC-S380, ``"tty:USB0:pn532"`` ...) and nfcpy's simulated ``udp:HOST:PORT``
+frontend in tests, where ``firmware_sim.tag_emulator`` plays the tag. Nothing
+here knows which one it talks to: discovery, activation, NDEF reading and
+presence checks all go through nfcpy's tag stack, so the simulator exercises
+the production code path.
 
 What happens to a tap (publishing uid + NDEF on ``devices/{id}/nfc``) is the
-``on_tap`` callback's business, not the reader's.
+``on_tap`` callback's business, not the reader's. :func:`tag_says` reads what
+a tap means to the device itself (a loyalty token, a product) with the kit's
+NDEF codec and classifier; the edge decides again, and is the one that
+verifies a token: a device only uses it to react at once (open the product).
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ from dataclasses import dataclass
 import nfc
 import nfc.clf
 import nfc.tag
+
+from .gs1 import GS1Error
+from .ndef_codec import NdefError, candidate_strings, decode_ndef
+from .scan import classify
 
 log = logging.getLogger(__name__)
 
@@ -220,3 +230,70 @@ class NfcReader:
             log.warning("tag %s left the field before its NDEF could be read", uid)
             return None
         return TagRead(uid=uid, ndef=octets, tag_type=tag.type)
+
+
+@dataclass(frozen=True)
+class TagMeaning:
+    """What a tag's NDEF says to the device that read it (the edge decides again)."""
+
+    token: str | None = None
+    """A loyalty token (card or app), unverified: only the edge holds the key."""
+    gtin: str | None = None
+    """A product (GS1 Digital Link, element string or bare GTIN on the tag)."""
+
+
+def tag_says(ndef: bytes | None) -> TagMeaning:
+    """The first loyalty token and the first product on a tag; empty for anything else.
+
+    Tags are attacker-controlled: malformed NDEF, broken GS1 and plain text all
+    mean nothing here (the edge quarantines them with their reason when the
+    read is published), never an exception on the reader thread.
+    """
+    if not ndef:
+        return TagMeaning()
+    try:
+        strings = candidate_strings(decode_ndef(ndef))
+    except NdefError:
+        return TagMeaning()
+    token = gtin = None
+    for text in strings:
+        try:
+            content = classify(text)
+        except GS1Error:
+            continue
+        token = token or content.token
+        gtin = gtin or content.gtin
+    return TagMeaning(token=token, gtin=gtin)
+
+
+class ReaderThread:
+    """An :class:`NfcReader` on its own daemon thread, with the stop event it watches.
+
+    ``on_tap`` runs on that thread: hand the read over (a queue, Kivy's
+    ``Clock.schedule_once``) rather than publish or draw from it.
+    """
+
+    def __init__(self, path: str, on_tap: Callable[[TagRead], None], *,
+                 name: str = "nfc-reader", **reader_options: object) -> None:
+        self.reader = NfcReader(path, on_tap, **reader_options)  # type: ignore[arg-type]
+        self._stop = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.reader.run(self._stop)
+        except FrontendUnavailableError as exc:  # no reader: say so, the device runs on
+            self.error = exc
+            log.error("%s", exc)
+
+    def start(self) -> ReaderThread:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
