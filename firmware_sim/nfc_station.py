@@ -17,8 +17,9 @@ import os
 import queue
 import threading
 
-from .device import DeviceClient
 from contract.nfc_reader import ReaderThread, TagRead
+
+from .device import DeviceClient
 
 log = logging.getLogger("vitrine.nfc_station")
 

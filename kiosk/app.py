@@ -1,4 +1,4 @@
-"""The Kivy app: shows :class:`kiosk.flow.KioskFlow` on six screens, full screen.
+"""The Kivy app: shows :class:`kiosk.flow.KioskFlow` on eight screens, full screen.
 
 State the ``.kv`` files bind to is kept as App properties (``lang``,
 ``cart_count``, ``message_text``...), copied from the flow after every change;
@@ -27,6 +27,7 @@ from kivy.uix.screenmanager import FadeTransition, NoTransition, ScreenManager
 
 from .flow import SCREENS, KioskFlow
 from .i18n import money, tr
+from .images import ImageCache
 from .screens import SCREEN_CLASSES, KioskScreen, load_kv
 
 log = logging.getLogger("vitrine.kiosk.app")
@@ -45,13 +46,19 @@ class KioskApp(App):
     consent = BooleanProperty(False)
     use_points = BooleanProperty(False)
     fulfilment = StringProperty("click_and_collect")
+    collect_elsewhere = BooleanProperty(False)
     store_zones = ListProperty([])
 
     def __init__(self, flow: KioskFlow, *, store_zones: list[str] | None = None,
                  on_ready: Callable[[KioskApp], None] | None = None,
-                 transition_s: float = 0.15, **kwargs: Any) -> None:
+                 transition_s: float = 0.15, images: ImageCache | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.flow = flow
+        self.images = images
+        if images is not None:  # a picture arrived (worker thread): show it on main
+            images.on_ready = lambda asset_id: Clock.schedule_once(
+                lambda _dt: self._image_ready(asset_id), 0)
         self.store_zones = store_zones or []
         self.on_ready = on_ready
         self.transition_s = transition_s
@@ -74,6 +81,7 @@ class KioskApp(App):
         for name in SCREENS:
             screen = SCREEN_CLASSES[name](name=name)
             screen.flow = self.flow
+            screen.images = self.images
             sm.add_widget(screen)
         self.sm = sm
         self.flow.on_change(self._on_flow_change)
@@ -105,6 +113,7 @@ class KioskApp(App):
         self.consent = s.consent
         self.use_points = s.use_points
         self.fulfilment = s.fulfilment
+        self.collect_elsewhere = s.collect_store is not None
         msg = flow.message
         self.message_text = tr(msg.key, flow.lang, **msg.params) if msg else ""
         self.message_error = bool(msg and msg.error)
@@ -124,6 +133,15 @@ class KioskApp(App):
         self.screen_name = flow.screen
         if s.profile_pending:  # central's answer is on its way to the edge
             Clock.schedule_once(lambda _dt: flow.refresh_profile(), 0.05)
+
+    def _image_ready(self, asset_id: str) -> None:
+        """A product picture reached the disk: show it if its product is still on screen."""
+        if self.sm is None:
+            return
+        screen = self.sm.get_screen("product")
+        if getattr(screen, "image_id", None) == asset_id:
+            assert isinstance(screen, KioskScreen)
+            screen.refresh(self.flow)
 
     # -- touches that need more than one flow call -------------------------------------------
     def on_query(self, text: str) -> None:

@@ -14,6 +14,10 @@ of steps, each a small dict, run one after the other on Kivy's clock::
     {"sleep": 0.5}
     {"wait": "greeting", "settled": false}  # shown, without waiting for the fade to end
     {"rss": "after_10"}                   # note this process's resident memory (KiB)
+    {"fill": {"f_city": "Lyon"}}          # touch each field, type into it key by key
+    {"wait_image": "picture", "timeout": 5}  # until that Image widget shows a file
+    {"camera": "/path/qr.png"}            # hold a picture to the camera (--camera dir:...)
+    {"grab_screen": "fullscreen"}         # save what the X server shows (the whole screen)
 
 Touches are dispatched through Kivy's event loop as motion events, so they hit
 whatever is really under that point on screen (a covered or invisible button
@@ -92,8 +96,10 @@ class ShopperDriver:
     def __init__(self, app: KioskApp, steps: list[dict[str, Any]], *,
                  screenshots: Path | None = None, step_pause_s: float = 0.05,
                  on_done: Callable[[ShopperDriver], None] | None = None,
-                 card_reader: Callable[[str, str | None], None] | None = None) -> None:
+                 card_reader: Callable[[str, str | None], None] | None = None,
+                 camera_dir: Path | None = None) -> None:
         self.app = app
+        self.camera_dir = camera_dir
         self.steps = list(steps)
         self.screenshots = screenshots
         self.step_pause_s = step_pause_s
@@ -160,12 +166,34 @@ class ShopperDriver:
         EventLoop.post_dispatch_input("begin", t)
         EventLoop.post_dispatch_input("end", t)
 
-    def type_text(self, text: str) -> None:
-        field = self.find("query")
+    def type_text(self, text: str, kv_id: str = "query") -> None:
+        field = self.find(kv_id)
         assert isinstance(field, TextInput)
         self.touch(field)
         for ch in text:  # one keystroke at a time: search as you type
             field.insert_text(ch)
+
+    def show_camera(self, picture: str) -> None:
+        """Hold ``picture`` up to the kiosk's camera: it appears in the frame directory
+        (renamed in whole, as a camera driver would write a frame)."""
+        if self.camera_dir is None:
+            raise DriverError("no camera directory (run the kiosk with --camera dir:PATH)")
+        self.camera_dir.mkdir(parents=True, exist_ok=True)
+        name = f"{time.time_ns()}{Path(picture).suffix}"
+        tmp = self.camera_dir / f".{name}.part"
+        tmp.write_bytes(Path(picture).read_bytes())
+        os.replace(tmp, self.camera_dir / name)
+
+    def grab_screen(self, name: str) -> Path | None:
+        """What the X server shows, whole screen (not Kivy's own idea of its window)."""
+        if self.screenshots is None:
+            return None
+        from PIL import ImageGrab
+
+        self.screenshots.mkdir(parents=True, exist_ok=True)
+        path = self.screenshots / f"{name}.png"
+        ImageGrab.grab(xdisplay=os.environ.get("DISPLAY")).save(path)
+        return path
 
     def shot(self, name: str) -> Path | None:
         if self.screenshots is None:
@@ -198,6 +226,9 @@ class ShopperDriver:
                 self._wait(step["wait"], float(step.get("timeout", 5.0)),
                            bool(step.get("settled", True)))
                 return
+            if "wait_image" in step:
+                self._wait_image(step["wait_image"], float(step.get("timeout", 5.0)))
+                return
             done = self._do(step)
         except Exception as exc:
             self.error = f"step {self._i} {step}: {exc}"
@@ -227,6 +258,13 @@ class ShopperDriver:
             self.touch(target)
         elif "type" in step:
             self.type_text(step["type"])
+        elif "fill" in step:
+            for kv_id, text in step["fill"].items():
+                self.type_text(text, kv_id)
+        elif "camera" in step:
+            self.show_camera(step["camera"])
+        elif "grab_screen" in step:
+            self.grab_screen(step["grab_screen"])
         elif "card" in step:
             self.card_reader(step["card"]["uid"], step["card"].get("ndef"))
         elif "shot" in step:
@@ -288,6 +326,28 @@ class ShopperDriver:
                 self._finish()
             else:
                 Clock.schedule_once(poll, 0.005)
+
+        poll(0)
+
+    def _wait_image(self, kv_id: str, timeout: float) -> None:
+        """Until the Image ``kv_id`` on this screen shows a file with pixels in it."""
+        started = self._started
+
+        def poll(_dt: float) -> None:
+            try:
+                img = self.find(kv_id)
+                shown = bool(getattr(img, "source", "")) and img.texture is not None
+            except DriverError:
+                shown = False
+            if shown:
+                self._record({"wait_image": kv_id})
+                self._advance(0)
+            elif time.monotonic() - started > timeout:
+                self.error = f"step {self._i}: image {kv_id!r} not shown in {timeout} s"
+                log.error("simulated shopper stopped: %s", self.error)
+                self._finish()
+            else:
+                Clock.schedule_once(poll, 0.02)
 
         poll(0)
 

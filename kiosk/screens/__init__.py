@@ -23,13 +23,16 @@ from kivy.uix.label import Label
 from kivy.uix.screenmanager import Screen
 from kivy.uix.widget import Widget
 
+from ..address import FIELDS as ADDRESS_FIELDS
+from ..address import one_line
 from ..flow import KioskFlow
 from ..i18n import money, tr
+from ..images import ImageCache
 
 KV_DIR = Path(__file__).parent
 #: Load order: shared widgets first, then one file per screen.
 KV_FILES = ("widgets.kv", "attract.kv", "greeting.kv", "search.kv", "product.kv", "cart.kv",
-            "pickup.kv")
+            "address.kv", "stores.kv", "pickup.kv")
 
 
 def load_kv() -> None:
@@ -97,10 +100,21 @@ def qr_texture(payload: str) -> Any:
     return CoreImage(buf, ext="png").texture
 
 
+class StoreRow(ButtonBehavior, BoxLayout):
+    """One store in the picker: name, distance, stock; only stores with the stock respond."""
+
+    store_id = StringProperty("")
+    title = StringProperty("")
+    subtitle = StringProperty("")
+    stock = StringProperty("")
+
+
 class KioskScreen(Screen):
     """Base of every screen: knows the flow, rebuilds itself from it."""
 
     flow: KioskFlow | None = ObjectProperty(None, allownone=True)
+    #: Product pictures on the kiosk's disk (``kiosk/images.py``); None: placeholders only.
+    images: ImageCache | None = None
 
     def refresh(self, flow: KioskFlow) -> None:
         """Show ``flow``'s state; subclasses fill in their dynamic parts."""
@@ -183,13 +197,22 @@ class ProductScreen(KioskScreen):
     stock_text = StringProperty("")
     zone = StringProperty("")
     zones = ListProperty([])
+    #: The main picture's asset id, and its file once on the kiosk's disk ("" meanwhile:
+    #: the placeholder shows).
+    image_id = StringProperty("")
+    image_source = StringProperty("")
 
     def refresh(self, flow: KioskFlow) -> None:
         p = flow.shopper.product
         if p is None:
             self.name_text = self.price_text = self.promo_text = ""
             self.where_text = self.stock_text = self.zone = ""
+            self.image_id = self.image_source = ""
             return
+        ids = p.get("images") or []
+        self.image_id = ids[0] if ids else ""
+        path = self.images.path(self.image_id) if self.images is not None else None
+        self.image_source = str(path) if path is not None else ""
         lang = flow.lang
         cur = p.get("currency") or "EUR"
         self.name_text = f"{p['name']}\n[size=22sp]{p.get('brand') or ''}[/size]"
@@ -214,6 +237,7 @@ class ProductScreen(KioskScreen):
 
 class CartScreen(KioskScreen):
     total_text = StringProperty("")
+    fulfilment_text = StringProperty("")
 
     def refresh(self, flow: KioskFlow) -> None:
         box = self.ids.lines
@@ -224,6 +248,62 @@ class CartScreen(KioskScreen):
                 price=money(line["unit_price_cents"] * line["quantity"], flow.lang,
                             line["currency"])))
         self.total_text = tr("total", flow.lang, price=money(flow.cart_estimate_cents, flow.lang))
+        s = flow.shopper
+        if s.fulfilment == "home_delivery" and s.address is not None:
+            self.fulfilment_text = tr("deliver_to", flow.lang, address=one_line(s.address))
+        elif flow.collect_store_name is not None:
+            self.fulfilment_text = tr("collect_at", flow.lang, store=flow.collect_store_name)
+        else:
+            self.fulfilment_text = tr("collect_here_note", flow.lang)
+
+
+class AddressScreen(KioskScreen):
+    """The home delivery form: a field per line, each capped while typing, errors beside."""
+
+    def refresh(self, flow: KioskFlow) -> None:
+        s = flow.shopper
+        for name in ADDRESS_FIELDS:
+            box = self.ids[f"f_{name}"]
+            want = s.address_form.get(name, "")
+            if box.text != want:
+                box.text = want
+            err = s.address_errors.get(name)
+            self.ids[f"e_{name}"].text = tr(err, flow.lang) if err else ""
+
+    def typed(self, name: str, box: Any) -> None:
+        if self.flow is None:
+            return
+        kept = self.flow.address_field(name, box.text)
+        if kept != box.text:  # over the cap, a pasted newline, a letter in a postcode
+            box.text = kept
+        self.ids[f"e_{name}"].text = ""
+
+    def next_field(self, name: str) -> None:
+        """The keyboard's "enter" moves to the next field (the last one submits)."""
+        order = list(ADDRESS_FIELDS)
+        i = order.index(name)
+        if i + 1 < len(order):
+            self.ids[f"f_{order[i + 1]}"].focus = True
+        elif self.flow is not None:
+            self.flow.submit_address()
+
+
+class StoresScreen(KioskScreen):
+    """The store picker: nearest with stock first; the others shown, not choosable."""
+
+    def refresh(self, flow: KioskFlow) -> None:
+        box = self.ids.stores
+        box.clear_widgets()
+        for row in flow.shopper.stores:
+            km = row["distance_km"]
+            box.add_widget(StoreRow(
+                store_id=row["store_id"], title=row["name"],
+                subtitle=tr("store_distance", flow.lang, km=f"{km:.1f}") if km is not None
+                else "",
+                stock=tr("store_in_stock", flow.lang, n=row["quantity"]) if row["available"]
+                else tr("store_no_stock", flow.lang),
+                disabled=not row["available"]))
+        self.ids.none.opacity = 0 if flow.shopper.stores else 1
 
 
 class PickupScreen(KioskScreen):
@@ -244,4 +324,5 @@ class PickupScreen(KioskScreen):
 
 SCREEN_CLASSES: dict[str, type[KioskScreen]] = {
     "attract": AttractScreen, "greeting": GreetingScreen, "search": SearchScreen,
-    "product": ProductScreen, "cart": CartScreen, "pickup": PickupScreen}
+    "product": ProductScreen, "cart": CartScreen, "address": AddressScreen,
+    "stores": StoresScreen, "pickup": PickupScreen}
