@@ -52,8 +52,9 @@ class KioskApp(App):
     def __init__(self, flow: KioskFlow, *, store_zones: list[str] | None = None,
                  on_ready: Callable[[KioskApp], None] | None = None,
                  transition_s: float = 0.15, images: ImageCache | None = None,
-                 **kwargs: Any) -> None:
+                 cover_screen: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.cover_screen = cover_screen
         self.flow = flow
         self.images = images
         if images is not None:  # a picture arrived (worker thread): show it on main
@@ -88,8 +89,30 @@ class KioskApp(App):
         self._on_flow_change(self.flow)
         Clock.schedule_interval(lambda _dt: self.flow.tick(), 1.0)
         Clock.schedule_interval(lambda _dt: self._attract_step(), 4.0)
-        Clock.schedule_once(self._first_frame, 0)
+        Clock.schedule_once(self._cover if self.cover_screen else self._first_frame, 0)
         return sm
+
+    def _cover(self, _dt: float) -> None:
+        """Cover the whole screen, with or without a window manager.
+
+        Kivy's ``fullscreen = auto`` sizes its GL view to the desktop but asks a window
+        manager to make the window itself full screen; a kiosk's bare X server (and
+        Xvfb) has none, so the window would keep its configured size and show part of
+        the view. So: a borderless window of the desktop's size at the origin (set a
+        frame later: leaving fullscreen restores the configured size first).
+        """
+        from kivy.core.window import Window
+
+        desktop = tuple(Window.size)
+        Window.fullscreen = False
+        Window.borderless = True
+
+        def place(_dt: float) -> None:
+            Window.size = desktop
+            Window.left, Window.top = 0, 0
+            Clock.schedule_once(self._first_frame, 0)
+
+        Clock.schedule_once(place, 0.05)
 
     def _first_frame(self, _dt: float) -> None:
         import time

@@ -92,6 +92,11 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
     width, height = (int(v) for v in args.size.lower().split("x"))
     Config.set("graphics", "fullscreen", "0" if args.windowed else "auto")
     Config.set("graphics", "borderless", "0" if args.windowed else "1")
+    if not args.windowed:  # at the screen's origin: with no window manager (a kiosk's X
+        # server, Xvfb) nothing else moves a full-screen window there
+        Config.set("graphics", "position", "custom")
+        Config.set("graphics", "left", "0")
+        Config.set("graphics", "top", "0")
     if args.touch_keyboard:
         Config.set("kivy", "keyboard_mode", "dock")
     Config.set("graphics", "width", str(width))
@@ -154,7 +159,8 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
                       camera_dir=Path(camera_dir) if camera_dir else None).start()
 
     app = KioskApp(flow, store_zones=[z for z in args.zones.split(",") if z], on_ready=ready,
-                   transition_s=0 if args.no_transitions else 0.15, images=images)
+                   transition_s=0 if args.no_transitions else 0.15, images=images,
+                   cover_screen=not args.windowed)
     if args.nfc:  # the same nfcpy reader loop as the shelf stations (contract/nfc_reader.py)
         devices.append(CardReader(args.nfc, to_main_thread(flow.card_read)).start())
 

@@ -83,10 +83,11 @@ def ancestors(widget: Widget) -> Iterator[Widget]:
         w = w.parent
 
 
-def visible(widget: Widget) -> bool:
+def visible(widget: Widget, *, tappable: bool = True) -> bool:
+    """Shown (and, if ``tappable``, not disabled: a greyed-out row can be read, not tapped)."""
     w: Widget | None = widget
     while w is not None and w is not w.parent:
-        if getattr(w, "opacity", 1) == 0 or getattr(w, "disabled", False):
+        if getattr(w, "opacity", 1) == 0 or (tappable and getattr(w, "disabled", False)):
             return False
         w = w.parent
     return True
@@ -126,9 +127,9 @@ class ShopperDriver:
                 return ids[kv_id]
         raise DriverError(f"no visible widget {kv_id!r} on screen {self.app.sm.current}")
 
-    def find_text(self, text: str) -> Widget:
+    def find_text(self, text: str, *, tappable: bool = True) -> Widget:
         found = [w for w in walk(self.current())
-                 if isinstance(w, Label) and text in w.text and visible(w)]
+                 if isinstance(w, Label) and text in w.text and visible(w, tappable=tappable)]
         exact = [w for w in found if w.text == text]
         if exact or found:
             # what a shopper would tap: an exact match, on screen, the highest one
@@ -272,7 +273,7 @@ class ShopperDriver:
         elif "rss" in step:
             self.marks[step["rss"]] = rss_kib()
         elif "expect" in step:
-            self.find_text(step["expect"])
+            self.find_text(step["expect"], tappable=False)
         elif "forbid" in step:
             left = [t for t in self.all_texts() for bad in step["forbid"] if bad in t]
             if left:

@@ -290,6 +290,7 @@ class KioskFlow:
         gtin = s.product["gtin"]
         if self._store_call(lambda: self.store.wishlist_add(s.session_id or "", gtin)):
             self._load_profile()
+            self._say("wishlist_added")
             self._changed()
 
     # -- ordering --------------------------------------------------------------------------------
@@ -304,6 +305,7 @@ class KioskFlow:
                                              "currency": p["currency"], "quantity": 0})
         line["quantity"] = min(99, line["quantity"] + quantity)
         s.checkout_id = None  # another cart: another order
+        self.message = None
         self._go("cart")
 
     def show_cart(self) -> None:

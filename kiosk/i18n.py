@@ -65,6 +65,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "refused": {"fr": "Action impossible ({code})", "en": "Not possible ({code})"},
     "session_ended": {"fr": "Session terminée", "en": "Session ended"},
     "language": {"fr": "English", "en": "Français"},
+    "wishlist_added": {"fr": "Ajouté à votre liste d'envies", "en": "Added to your wish-list"},
     "no_picture": {"fr": "Pas de photo", "en": "No picture"},
     "collect_elsewhere": {"fr": "Retrait dans un autre magasin",
                           "en": "Collect in another store"},
