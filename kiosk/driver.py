@@ -18,6 +18,7 @@ of steps, each a small dict, run one after the other on Kivy's clock::
     {"wait_image": "picture", "timeout": 5}  # until that Image widget shows a file
     {"camera": "/path/qr.png"}            # hold a picture to the camera (--camera dir:...)
     {"grab_screen": "fullscreen"}         # save what the X server shows (the whole screen)
+    {"keyboard_clear_of": ["f_city"]}     # a docked on-screen keyboard is up, not over these
 
 Touches are dispatched through Kivy's event loop as motion events, so they hit
 whatever is really under that point on screen (a covered or invisible button
@@ -185,6 +186,22 @@ class ShopperDriver:
         tmp.write_bytes(Path(picture).read_bytes())
         os.replace(tmp, self.camera_dir / name)
 
+    def keyboard_clear_of(self, kv_ids: list[str]) -> None:
+        """Kivy's docked keyboard is on screen and overlaps none of ``kv_ids``."""
+        from kivy.uix.vkeyboard import VKeyboard
+
+        win = EventLoop.window
+        boards = [w for w in win.children if isinstance(w, VKeyboard)]
+        if not boards:
+            raise DriverError("no on-screen keyboard is docked")
+        top = max(b.top for b in boards)
+        for kv_id in kv_ids:
+            widget = self.find(kv_id)
+            _, bottom = widget.to_window(widget.x, widget.y)
+            if bottom < top:
+                raise DriverError(f"{kv_id!r} (bottom at {bottom:.0f}) is under the keyboard "
+                                  f"(top at {top:.0f})")
+
     def grab_screen(self, name: str) -> Path | None:
         """What the X server shows, whole screen (not Kivy's own idea of its window)."""
         if self.screenshots is None:
@@ -266,6 +283,8 @@ class ShopperDriver:
             self.show_camera(step["camera"])
         elif "grab_screen" in step:
             self.grab_screen(step["grab_screen"])
+        elif "keyboard_clear_of" in step:
+            self.keyboard_clear_of(step["keyboard_clear_of"])
         elif "card" in step:
             self.card_reader(step["card"]["uid"], step["card"].get("ndef"))
         elif "shot" in step:

@@ -357,8 +357,7 @@ class KioskFlow:
         s = self.shopper
         checked = validate(s.address_form)
         s.address_errors = dict(checked.errors)
-        if checked.address is None:
-            self._say("address_fix", error=True)
+        if checked.address is None:  # the form names each wrong field (no message bar)
             self._changed()
             return False
         s.address, s.fulfilment, s.collect_store = checked.address, "home_delivery", None

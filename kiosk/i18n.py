@@ -87,7 +87,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "address_postcode": {"fr": "Code postal", "en": "Postcode"},
     "address_city": {"fr": "Ville", "en": "City"},
     "address_continue": {"fr": "Continuer", "en": "Continue"},
-    "address_fix": {"fr": "Vérifiez les champs en rouge", "en": "Please check the fields in red"},
     "address_required": {"fr": "À remplir", "en": "Required"},
     "address_bad_street": {"fr": "Numéro et nom de rue", "en": "A number and a street name"},
     "address_bad_postcode": {"fr": "5 chiffres, ex. 69003", "en": "5 digits, e.g. 69003"},

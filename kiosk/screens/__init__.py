@@ -21,6 +21,7 @@ from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.label import Label
 from kivy.uix.screenmanager import Screen
+from kivy.uix.textinput import TextInput
 from kivy.uix.widget import Widget
 
 from ..address import FIELDS as ADDRESS_FIELDS
@@ -118,6 +119,13 @@ class KioskScreen(Screen):
 
     def refresh(self, flow: KioskFlow) -> None:
         """Show ``flow``'s state; subclasses fill in their dynamic parts."""
+
+    def on_leave(self, *_: Any) -> None:
+        """Give up the keyboard: a docked on-screen keyboard (``--touch-keyboard``) left
+        up by a field on a screen the shopper left would cover the next one."""
+        for w in self.walk(restrict=True):
+            if isinstance(w, TextInput) and w.focus:
+                w.focus = False
 
     def t(self, key: str, **params: Any) -> str:
         assert self.flow is not None
@@ -258,7 +266,12 @@ class CartScreen(KioskScreen):
 
 
 class AddressScreen(KioskScreen):
-    """The home delivery form: a field per line, each capped while typing, errors beside."""
+    """The home delivery form: capped fields, wrong ones tinted red and named in one line."""
+
+    errors_text = StringProperty("")
+    #: A field's background: normal, and when its content is wrong.
+    OK_BG = (1, 1, 1, 1)
+    BAD_BG = (1, 0.86, 0.85, 1)
 
     def refresh(self, flow: KioskFlow) -> None:
         s = flow.shopper
@@ -267,8 +280,10 @@ class AddressScreen(KioskScreen):
             want = s.address_form.get(name, "")
             if box.text != want:
                 box.text = want
-            err = s.address_errors.get(name)
-            self.ids[f"e_{name}"].text = tr(err, flow.lang) if err else ""
+            box.background_color = self.BAD_BG if name in s.address_errors else self.OK_BG
+        self.errors_text = " · ".join(
+            f"{tr('address_' + name, flow.lang)}: {tr(key, flow.lang)}"
+            for name, key in s.address_errors.items())
 
     def typed(self, name: str, box: Any) -> None:
         if self.flow is None:
@@ -276,7 +291,7 @@ class AddressScreen(KioskScreen):
         kept = self.flow.address_field(name, box.text)
         if kept != box.text:  # over the cap, a pasted newline, a letter in a postcode
             box.text = kept
-        self.ids[f"e_{name}"].text = ""
+        box.background_color = self.OK_BG
 
     def next_field(self, name: str) -> None:
         """The keyboard's "enter" moves to the next field (the last one submits)."""
