@@ -62,7 +62,9 @@ class DirectoryFrames:
         self.bad_frames = 0
 
     def frame(self) -> Image.Image | None:
-        for path in sorted(self.root.iterdir()):
+        paths = sorted(self.root.iterdir())
+        self._seen &= {p.name for p in paths}  # forget removed files: bounded for weeks
+        for path in paths:
             if path.name in self._seen or path.suffix.lower() not in FRAME_SUFFIXES:
                 continue
             self._seen.add(path.name)

@@ -181,16 +181,20 @@ def test_card_and_app_qr_at_the_kiosk_then_a_delivery_order(display, broker, sto
 
 
 def test_full_screen_by_default_covers_the_screen(broker, tmp_path):
+    """No --windowed: the X server shows the kiosk edge to edge (with no window manager,
+    Kivy's own full screen only sized its view; the window kept its configured size)."""
     broker.add("kiosk-01", "kiosk")
     small = start_xvfb("1024x600x24")  # not the kiosk's windowed size: it must follow
     try:
         proc = start_kiosk(small, broker, tmp_path, [{"sleep": 0.3},
-                                                     {"grab_screen": "x-screen"}])
+                                                     {"grab_screen": "x-screen"}],
+                           "--camera", "kivy:7")  # no such camera: said, and it runs on
         out = finish(proc, tmp_path)
     finally:
         small.stop()
     assert out["ok"], (out["error"], out["stderr"][-3000:])
     assert out["window_size"] == [1024, 600]
+    assert "camera kivy:7 unavailable" in out["stderr"] and out["devices"] == {}
     screen = Image.open(out["shots"] / "x-screen.png").convert("RGB")
     assert screen.size == (1024, 600)
     attract = (23, 41, 71)  # the attract loop's background, 0.09/0.16/0.28
