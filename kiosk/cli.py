@@ -2,9 +2,9 @@
 
 Settings are layered: defaults, then ``VITRINE_*`` environment variables
 (``VITRINE_MQTT_HOST``, ``VITRINE_MQTT_PORT``, ``VITRINE_STORE_ID``,
-``VITRINE_KIOSK_PASSWORD``, ``VITRINE_MQTT_CAFILE``), then the flags. The
-password is never a flag (it would show in ``ps``): environment or
-``--password-file``.
+``VITRINE_KIOSK_PASSWORD``, ``VITRINE_MQTT_CAFILE``, ``VITRINE_ASSETS_URL``,
+``VITRINE_KIOSK_CACHE``), then the flags. The password is never a flag (it
+would show in ``ps``): environment or ``--password-file``.
 
 The kiosk's own devices: ``--nfc PATH`` runs the kit's nfcpy reader loop
 (``usb``, ``tty:...``, or ``udp:HOST:PORT`` against nfcpy's simulated
@@ -115,14 +115,18 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
     from .images import ImageCache
     from .payment import SimulatedPayments
     from .store import StoreClient
-    from .stores import load_directory
+    from .stores import DirectoryError, load_directory
 
+    try:
+        directory = load_directory(args.stores)
+    except DirectoryError as exc:
+        raise SystemExit(f"vitrine kiosk: --stores {exc}") from None
     session = DeviceSession(args.host, args.port, args.store_id, args.kiosk, password,
                             kind="kiosk", cafile=args.cafile, protocol=args.protocol)
     script = [s for s in args.payments.split(",") if s]
     flow = KioskFlow(StoreClient(session), SimulatedPayments(script), publisher=session,
                      idle_timeout_s=args.idle_timeout, lang=args.lang,
-                     store_directory=load_directory(args.stores))
+                     store_directory=directory)
     images = ImageCache(args.cache_dir / args.kiosk / "assets",
                         http_fetcher(args.assets_url) if args.assets_url else None)
     devices: list[Any] = []
