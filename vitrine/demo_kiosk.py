@@ -106,7 +106,7 @@ def shopper_steps(uid: str, ndef: str, query: str, product_name: str) -> list[di
 
 def run_kiosk(*, port: int, store_id: str, kiosk_id: str, password: str, protocol: str,
               steps: list[dict[str, Any]], zones: list[str], var: Path, say: Say,
-              stop: threading.Event) -> dict[str, Any] | None:
+              stop: threading.Event, assets_url: str | None = None) -> dict[str, Any] | None:
     """Run the kiosk app with the simulated shopper; print its steps as they happen."""
     from kiosk.display import DisplayError, start_xvfb
 
@@ -127,7 +127,10 @@ def run_kiosk(*, port: int, store_id: str, kiosk_id: str, password: str, protoco
     cmd = [sys.executable, "-m", "kiosk", "--kiosk", kiosk_id, "--port", str(port),
            "--store-id", store_id, "--protocol", protocol, "--windowed",
            "--zones", ",".join(zones), "--script", str(script), "--result", str(result),
-           "--screenshots", str(var / "kiosk-screens"), "--exit-after-script"]
+           "--screenshots", str(var / "kiosk-screens"), "--exit-after-script",
+           "--cache-dir", str(var / "kiosk-cache")]
+    if assets_url:  # product pictures from the edge's asset server
+        cmd += ["--assets-url", assets_url]
     try:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 text=True)
