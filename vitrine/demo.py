@@ -210,6 +210,7 @@ def _kiosk_shopper(layout, kiosk_id: str, password: str, key: bytes, port: int,
                    stop: threading.Event, assets_url: str | None = None) -> None:
     """One shopper at the kiosk: greeted with central's points, orders, gets a pickup code."""
     from vitrine.demo_kiosk import (
+        KIOSK_CARD_UID,
         card_ndef,
         follow_order,
         run_kiosk,
@@ -223,7 +224,7 @@ def _kiosk_shopper(layout, kiosk_id: str, password: str, key: bytes, port: int,
     query = product.name.split()[0][:5].lower()
     printer.line("KIOSK", f"{kiosk_id}: loyalty member {customer.id} (1200 points at central) "
                           f"walks up, taps their card, looks for {query!r}")
-    steps = shopper_steps(customer.card_uid, card_ndef(key, customer.id, customer.card_uid),
+    steps = shopper_steps(KIOSK_CARD_UID, card_ndef(key, customer.id, KIOSK_CARD_UID),
                           query, product.name)
     if stop.wait(2.0):
         return
