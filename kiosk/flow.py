@@ -1,6 +1,6 @@
 """The kiosk's logic, without a window: which screen, what it shows, what a touch does.
 
-:class:`KioskFlow` is a small state machine over six screens::
+:class:`KioskFlow` is a small state machine over eight screens::
 
     attract ──touch──> search ──tap result──> product ──add──> cart ──pay──> pickup
        ^  └──card/app QR──> greeting ──────────^          address ─┤ (home delivery)
@@ -305,6 +305,7 @@ class KioskFlow:
                                              "currency": p["currency"], "quantity": 0})
         line["quantity"] = min(99, line["quantity"] + quantity)
         s.checkout_id = None  # another cart: another order
+        s.collect_store = None  # the store picked may not hold the new line: pick again
         self.message = None
         self._go("cart")
 
@@ -316,6 +317,7 @@ class KioskFlow:
         self.touch()
         self.shopper.cart.pop(gtin, None)
         self.shopper.checkout_id = None
+        self.shopper.collect_store = None
         self._changed()
 
     def set_fulfilment(self, kind: str) -> None:

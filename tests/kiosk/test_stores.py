@@ -89,7 +89,9 @@ def test_collect_in_another_store_from_the_edge_stock_view(flow, store_db, reque
     assert json.loads(payload)["fulfilment"] == {"type": "click_and_collect",
                                                  "store_id": "store-lyon"}
     flow.open_product(GTIN)
-    flow.add_to_cart()
+    flow.pick_store("store-lyon")
+    flow.add_to_cart()  # another line: the store picked may not hold it, pick again
+    assert flow.shopper.collect_store is None and flow.collect_store_name is None
     requester.down = True  # the edge does not answer: the shopper is told, no picker
     flow.show_stores()
     assert flow.screen == "cart" and flow.message.key == "store_unreachable"
