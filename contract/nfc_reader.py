@@ -11,10 +11,9 @@ presence checks all go through nfcpy's tag stack, so the simulator exercises
 the production code path.
 
 What happens to a tap (publishing uid + NDEF on ``devices/{id}/nfc``) is the
-``on_tap`` callback's business, not the reader's. :func:`tag_says` reads what
-a tap means to the device itself (a loyalty token, a product) with the kit's
-NDEF codec and classifier; the edge decides again, and is the one that
-verifies a token: a device only uses it to react at once (open the product).
+``on_tap`` callback's business, not the reader's; what a read is and means
+(``TagRead``, ``tag_says``) lives in ``contract/nfc_tags.py``, which needs no
+nfcpy (a kiosk imports it whether or not it has a reader).
 """
 
 from __future__ import annotations
@@ -24,15 +23,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import nfc
 import nfc.clf
 import nfc.tag
 
-from .gs1 import GS1Error
-from .ndef_codec import NdefError, candidate_strings, decode_ndef
-from .scan import classify
+from .nfc_tags import TagMeaning, TagRead, tag_says
+
+__all__ = ["FrontendUnavailableError", "NfcReader", "ReaderThread", "TagMeaning", "TagRead",
+           "open_frontend", "tag_says"]
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +47,6 @@ READ_ERRORS: tuple[type[BaseException], ...] = (
     nfc.clf.CommunicationError,
     OSError,
 )
-
-
-@dataclass(frozen=True)
-class TagRead:
-    """One tag presentation as read from the field."""
-
-    uid: str
-    """Tag identifier (NFCID / FeliCa IDm), lowercase hex."""
-    ndef: bytes | None
-    """Raw NDEF message octets as stored on the tag; ``b""`` for an empty NDEF
-    area, ``None`` if the tag holds no (readable) NDEF data."""
-    tag_type: str
-    """nfcpy tag type, e.g. ``"Type2Tag"`` or ``"Type3Tag"``."""
 
 
 class FrontendUnavailableError(OSError):
@@ -230,40 +216,6 @@ class NfcReader:
             log.warning("tag %s left the field before its NDEF could be read", uid)
             return None
         return TagRead(uid=uid, ndef=octets, tag_type=tag.type)
-
-
-@dataclass(frozen=True)
-class TagMeaning:
-    """What a tag's NDEF says to the device that read it (the edge decides again)."""
-
-    token: str | None = None
-    """A loyalty token (card or app), unverified: only the edge holds the key."""
-    gtin: str | None = None
-    """A product (GS1 Digital Link, element string or bare GTIN on the tag)."""
-
-
-def tag_says(ndef: bytes | None) -> TagMeaning:
-    """The first loyalty token and the first product on a tag; empty for anything else.
-
-    Tags are attacker-controlled: malformed NDEF, broken GS1 and plain text all
-    mean nothing here (the edge quarantines them with their reason when the
-    read is published), never an exception on the reader thread.
-    """
-    if not ndef:
-        return TagMeaning()
-    try:
-        strings = candidate_strings(decode_ndef(ndef))
-    except NdefError:
-        return TagMeaning()
-    token = gtin = None
-    for text in strings:
-        try:
-            content = classify(text)
-        except GS1Error:
-            continue
-        token = token or content.token
-        gtin = gtin or content.gtin
-    return TagMeaning(token=token, gtin=gtin)
 
 
 class ReaderThread:

@@ -37,7 +37,7 @@ from typing import Any
 
 from contract.layout import Layout
 from contract.ndef_codec import encode_uri, encode_uris
-from contract.nfc_reader import TagRead
+from contract.nfc_tags import TagRead
 from contract.requests import RequestError, RequestTimeout
 from firmware_sim.device import DeviceClient
 from firmware_sim.faults import FaultConfig, FaultInjector

@@ -110,7 +110,6 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
 
     from .app import KioskApp
     from .camera import CameraScanner, open_camera
-    from .card_reader import CardReader, to_main_thread
     from .flow import KioskFlow
     from .images import ImageCache
     from .payment import SimulatedPayments
@@ -166,6 +165,8 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
                    transition_s=0 if args.no_transitions else 0.15, images=images,
                    cover_screen=not args.windowed)
     if args.nfc:  # the same nfcpy reader loop as the shelf stations (contract/nfc_reader.py)
+        from .card_reader import CardReader, to_main_thread  # nfcpy: only with a reader
+
         devices.append(CardReader(args.nfc, to_main_thread(flow.card_read)).start())
 
     def on_command(cmd: Any) -> None:
@@ -179,9 +180,8 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
     finally:
         for device in devices:
             device.stop()
-        result["devices"] = {
-            type(d).__name__: d.taps if isinstance(d, CardReader) else d.reader.codes
-            for d in devices}
+        result["devices"] = {type(d).__name__: d.taps if hasattr(d, "taps") else d.reader.codes
+                              for d in devices}
         session.close()
         if args.result:
             args.result.write_text(json.dumps(result, default=str))

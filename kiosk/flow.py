@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from contract.gs1 import GS1Error
-from contract.nfc_reader import tag_says
+from contract.nfc_tags import tag_says
 from contract.scan import classify
 
 from .address import FIELDS as ADDRESS_FIELDS

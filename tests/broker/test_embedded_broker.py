@@ -31,7 +31,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 import vitrine.broker
 from contract.ndef_codec import encode_uri
-from contract.nfc_reader import TagRead
+from contract.nfc_tags import TagRead
 from contract.topics import device_subscription
 from edge.config import load_config
 from edge.node import EdgeNode
