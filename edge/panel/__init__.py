@@ -144,6 +144,7 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
         i18n,
         live,
         operations,
+        pickup_scan,
         pickups,
         playlists,
         prices,
@@ -168,10 +169,14 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
         # Only when configured: a forged X-Forwarded-For must not pick the address
         # the throttle keys on when no proxy is in front.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+    from .scanning import photo_body_limit
+
+    app.before_request(photo_body_limit)  # before CSRF's hook reads the body
     csrf.init_app(app)
     db.init_app(app)
     for module in (auth, dashboard, devices, quarantine, events, i18n, live, users_admin,
-                   operations, analytics, prices, clienteling, screens, pickups, playlists):
+                   operations, analytics, prices, clienteling, screens, pickups, playlists,
+                   pickup_scan):
         app.register_blueprint(module.bp)
     screens.attach(app, node)
     app.before_request(i18n.select_language)

@@ -331,11 +331,16 @@ def settings() -> Response | tuple[str, int]:
     return _index(_status(err)) if err else redirect(url_for("playlists.index"))
 
 
-@bp.route("/<playlist_id>/edit", methods=("GET", "POST"))
+@bp.route("/<playlist_id>/edit")
 @requires(MANAGER)
-def edit(playlist_id: str) -> Response | tuple[str, int]:
-    if request.method == "GET":
-        return _editor(playlist_id)
+def edit(playlist_id: str) -> tuple[str, int]:
+    return _editor(playlist_id)
+
+
+@bp.route("/<playlist_id>/settings", methods=("POST",))
+@requires(MANAGER)
+def save(playlist_id: str) -> Response | tuple[str, int]:
+    """Targets, priority, default flag and schedule of one playlist."""
     doc, _version = edits.current(read_db())
     playlist = edits.find(doc, playlist_id)
     if playlist is None:
