@@ -27,8 +27,14 @@ from vitrine.broker import free_port
 
 from .conftest import GTIN, GTIN_2, query
 from .store_harness import StoreHarness
-from .test_panel_browser import CHROMIUM, CHROMIUM_ARGS, TABLET, _shot, _spki_pin
-from .test_panel_browser import store_ca  # noqa: F401  (module fixture)
+from .test_panel_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    TABLET,
+    _shot,
+    _spki_pin,
+    store_ca,  # noqa: F401  (module fixture)
+)
 
 pytestmark = pytest.mark.integration
 PASSWORD = "camera-test-password"

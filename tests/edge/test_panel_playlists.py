@@ -324,9 +324,10 @@ def test_a_playlist_edited_in_chromium_reaches_the_screens_retained_topic(
 
     def playlists_with(title: str) -> dict[str, Any]:
         while True:  # the first retained one may be an older version
-            retained, cmd = got.get(timeout=15)
+            _retained, cmd = got.get(timeout=15)
             parse_command(cmd)  # what the screen's own parser accepts
-            if cmd["cmd"] == "set_playlist" and title in json.dumps(cmd["playlists"], ensure_ascii=False):
+            text = json.dumps(cmd.get("playlists"), ensure_ascii=False)
+            if cmd["cmd"] == "set_playlist" and title in text:
                 return cmd
 
     try:
