@@ -13,7 +13,10 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
 import segno
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
 from edge.panel import create_app
@@ -51,7 +54,7 @@ def _clerk(db: Path, user: tuple[str, str] = STAFF):
     return c
 
 
-def _jpeg(text: str, size: int = 1600, blur: float = 0.0, noise: int = 0) -> bytes:
+def _jpeg(text: str, size: int = 1280, blur: float = 0.0, noise: int = 0) -> bytes:
     """A camera-like JPEG: the code in a larger, slightly soft, grainy picture."""
     qr = io.BytesIO()
     segno.make(text, error="m").save(qr, kind="png", scale=8, border=4)
@@ -159,3 +162,22 @@ def test_a_store_scanner_at_the_desk_reads_the_pickup_qr(edge, device):
     assert c.get(f"/pickups/scan/desk?after={got['after']}").get_json()["found"] is False
     for bad in ("-1", "abc", "9" * 40):
         assert c.get(f"/pickups/scan/desk?after={bad}").status_code == 200
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(st.binary(max_size=3000),
+                      st.binary(max_size=3000).map(lambda b: b"\xff\xd8\xff\xe0" + b),
+                      st.binary(max_size=3000).map(lambda b: b"\x89PNG\r\n\x1a\n" + b)),
+       mimetype=st.sampled_from(["image/jpeg", "image/png"]))
+def test_any_frame_body_is_an_answer_never_a_crash(scan_clerk, body, mimetype):
+    r = _frame(scan_clerk, body, mimetype=mimetype)
+    assert r.status_code in (200, 400), r.status_code
+    answer = r.get_json()
+    assert answer == {"found": False} or "error" in answer or "order_id" in answer
+
+
+@pytest.fixture
+def scan_clerk(tmp_path: Path):
+    _ready_order(tmp_path)
+    return _clerk(tmp_path / "edge.db")
