@@ -166,13 +166,12 @@ def settings_from_form(form: Any, screens: set[str], zones: set[str]) -> dict[st
     for key in ("start_date", "end_date"):
         value = form.get(key, "").strip()
         if value:
+            if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+                raise FormError(_("Dates must be YYYY-MM-DD."))
             try:
-                date.fromisoformat(value)
+                schedule[key] = date.fromisoformat(value).isoformat()
             except ValueError:
                 raise FormError(_("Dates must be YYYY-MM-DD.")) from None
-            if len(value) != 10:
-                raise FormError(_("Dates must be YYYY-MM-DD."))
-            schedule[key] = value
     if schedule.get("start_date", "") > schedule.get("end_date", "9999"):
         raise FormError(_("The first day is after the last day."))
     if schedule:
