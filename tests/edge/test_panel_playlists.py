@@ -1,5 +1,5 @@
 """The playlist and schedule editor: every form, every refusal, and a real browser whose
-edit reaches a screen's retained command topic on a real Mosquitto."""
+edit reaches a screen's retained command topic on a real Mosquitto and a real player."""
 # ruff: noqa: F811  (pytest fixtures imported from panel_fixtures are parameters here)
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 import queue
 import re
 import sqlite3
-import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from contract.commands import parse_command
+from contract.commands import SetPlaylist, parse_command
 from contract.playlists import parse_playlists, resolve
 from contract.screen_items import parse_item
 from contract.topics import command_topic
@@ -304,30 +304,33 @@ def test_a_playlist_edited_in_chromium_reaches_the_screens_retained_topic(
 
     from edge.node import EdgeNode
     from edge.panel.users import create_user
+    from tests.signage.test_e2e import Screen
     from vitrine.broker import free_port
 
-    from .conftest import make_client
+    from .conftest import make_client, wait_until
     from .test_panel_browser import CHROMIUM, CHROMIUM_ARGS, TABLET, _shot
 
     cfg = dataclasses.replace(edge_config, panel_port=free_port())  # loopback, plain HTTP
     node = EdgeNode(cfg)
     create_user(cfg.db_path, "boss", "playlist-test-password", "manager")
     node.start()
+    # A real signage player logged in as sign-01 (zone shoes); the broker lets only sign-01
+    # read its command topic, so the test listens through the player's own session.
     got: queue.Queue = queue.Queue()
-    screen = make_client(broker.port, "sign-01", "sign-01-pw")
-    screen.on_message = lambda cl, u, msg: got.put((msg.retain, json.loads(msg.payload)))
-    subscribed = threading.Event()
-    screen.on_subscribe = lambda *a: subscribed.set()
-    topic = command_topic(broker.store_id, "signage", "sign-01")
-    screen.subscribe(topic, qos=1)
-    assert subscribed.wait(5)
+    player: Screen | None = Screen(broker, tmp_path)
+    assert player is not None
+    player.session.on_command(got.put)
+    player.start()
+    # A daypart around now, in the file's time zone (UTC: a new store file), which may
+    # cross midnight: the player picks it by its own clock.
+    now = datetime.now(UTC)
+    start, end = (f"{now + timedelta(minutes=m):%H:%M}" for m in (-60, 60))
 
-    def playlists_with(title: str) -> dict[str, Any]:
+    def playlists_with(title: str) -> SetPlaylist:
         while True:  # the first retained one may be an older version
-            _retained, cmd = got.get(timeout=15)
-            parse_command(cmd)  # what the screen's own parser accepts
-            text = json.dumps(cmd.get("playlists"), ensure_ascii=False)
-            if cmd["cmd"] == "set_playlist" and title in text:
+            cmd = got.get(timeout=15)
+            if isinstance(cmd, SetPlaylist) and title in json.dumps(
+                    cmd.playlists, ensure_ascii=False):
                 return cmd
 
     try:
@@ -344,37 +347,47 @@ def test_a_playlist_edited_in_chromium_reaches_the_screens_retained_topic(
                 page.click("form.login button[type=submit]")
                 page.fill("#new-playlist-id", "shoes-weekday")
                 page.select_option("#new-playlist select[name=zones]", ["shoes"])
-                page.fill("#new-playlist input[name=from]", "08:00")
-                page.fill("#new-playlist input[name=to]", "20:00")
+                page.fill("#new-playlist input[name=from]", start)
+                page.fill("#new-playlist input[name=to]", end)
                 page.select_option("#new-playlist select[name=kind]", "text")
                 page.fill("#new-playlist input[name=title]", "Nouvelle collection")
                 page.click("#new-playlist button[type=submit]")
                 expect(page.locator("#playlist-name")).to_have_text("shoes-weekday")
                 first = playlists_with("Nouvelle collection")
-                mine = first["playlists"]["playlists"]
+                mine = first.playlists["playlists"]
                 assert [p["id"] for p in mine] == ["shoes-weekday"]
-                assert mine[0]["schedule"] == {"from": "08:00", "to": "20:00"}
+                assert mine[0]["schedule"] == {"from": start, "to": end}
+                [item] = mine[0]["items"]
+                # The player on the screen resolves it and shows the item.
+                wait_until(lambda: any(s[0] == item["id"] for s in player.shown), timeout=10)
 
                 # Edit the item in place: the screen gets the new version, whole.
                 row = page.locator("#items tr[data-item]").first
                 row.locator("input[name=title]").fill("Collection d'été")
                 row.locator("button[type=submit]").first.click()
                 second = playlists_with("Collection d'été")
-                assert second["version"] != first["version"]
-                assert "Nouvelle collection" not in json.dumps(second["playlists"])
+                assert second.version != first.version
+                assert "Nouvelle collection" not in json.dumps(second.playlists)
+                cached = tmp_path / "screen" / "playlist.json"  # the player's disk cache
+                wait_until(lambda: "Collection d'été" in cached.read_text("utf-8"),
+                           timeout=10)
                 _shot(page, "playlists", tmp_path)
             finally:
                 browser.close()
-        # Retained: a screen that connects now gets that version from the broker.
+        # Retained: a screen that connects now (the player gone) gets it from the broker.
+        player.close()
+        player = None
         late: queue.Queue = queue.Queue()
         again = make_client(broker.port, "sign-01", "sign-01-pw")
         again.on_message = lambda cl, u, msg: late.put((msg.retain, json.loads(msg.payload)))
-        again.subscribe(topic, qos=1)
+        again.subscribe(command_topic(broker.store_id, "signage", "sign-01"), qos=1)
         retained, cmd = late.get(timeout=10)
-        assert retained and cmd["version"] == second["version"]
+        assert retained and cmd["cmd"] == "set_playlist"
+        assert cmd["version"] == second.version
+        parse_command(cmd)  # what the screen's own parser accepts
         again.disconnect()
         again.loop_stop()
     finally:
-        screen.disconnect()
-        screen.loop_stop()
+        if player is not None:
+            player.close()
         node.stop()
