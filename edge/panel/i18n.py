@@ -465,6 +465,9 @@ FR: dict[str, str] = {
         " retraits.",
     "Read by scanner %s": "Lu par la douchette %s",
     "Send a JPEG or PNG picture.": "Envoyez une image JPEG ou PNG.",
+    "Last refused: %(size)s bytes, %(why)s, SHA-256 %(sha)s, starting %(head)s, %(when)s.":
+        "Dernière refusée : %(size)s octets, %(why)s, SHA-256 %(sha)s, début %(head)s,"
+        " %(when)s.",
     "Starting the camera…": "Démarrage de la caméra…",
     "cancelled": "annulée",
     "Wish-list": "Liste d'envies",

@@ -18,17 +18,19 @@ read in ``events``. The same page asks ``GET /pickups/scan/desk`` every
 second for the newest pickup QR such a scanner read after the page opened, and
 shows it the same way.
 
-A frame that is not an image is a 400 with a reason and counted
-(``bad_frames``, shown on the page); a frame without a code is the normal case
-and answers ``{"found": false}``.
+A frame that is not an image is a 400 with a reason, counted, and the last
+one's fingerprint kept (size, SHA-256, first bytes, why), shown on the page; a
+frame without a code is the normal case and answers ``{"found": false}``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import sqlite3
 import threading
+import time
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request
@@ -49,17 +51,23 @@ FRAME_TYPES = ("image/jpeg", "image/png")
 
 
 class FrameCounts:
-    """Frames received and refused since start (a tablet streaming garbage shows here)."""
+    """Frames received and refused since start, and the last refused one's fingerprint
+    (size, SHA-256, first bytes): a tablet streaming garbage shows on the page."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.frames = 0
         self.bad_frames = 0
+        self.last_bad: dict[str, Any] | None = None
 
-    def add(self, bad: bool) -> None:
+    def add(self, bad: bytes | None = None, reason: str = "") -> None:
         with self._lock:
             self.frames += 1
-            self.bad_frames += int(bad)
+            if bad is not None:
+                self.bad_frames += 1
+                self.last_bad = {"at": time.time(), "size": len(bad), "reason": reason,
+                                 "sha256": hashlib.sha256(bad).hexdigest(),
+                                 "head": bad[:16].hex(" ")}
 
 
 def _counts() -> FrameCounts:
@@ -106,19 +114,20 @@ def index() -> str:
 def frame() -> tuple[Response, int]:
     """One camera frame (JPEG or PNG body) -> the pickup order it shows, if any."""
     if request.mimetype not in FRAME_TYPES:
-        _counts().add(bad=True)
+        _counts().add(request.get_data(cache=False)[:64],
+                      f"content type {request.mimetype[:60]}")
         return jsonify(error=_("Send a JPEG or PNG picture.")), 415
     data = request.get_data(cache=False)
     if not data or len(data) > MAX_PHOTO_BYTES:
-        _counts().add(bad=True)
+        _counts().add(data[:64], "empty" if not data else "too large")
         return jsonify(error=_("The photo is too large.") if data else
                        _("Send a JPEG or PNG picture.")), 400
     try:
         found = decode_image(data)
-    except FrameError:
-        _counts().add(bad=True)
+    except FrameError as exc:
+        _counts().add(data, str(exc)[:200])
         return jsonify(error=_("This file is not a PNG or JPEG photo.")), 400
-    _counts().add(bad=False)
+    _counts().add()
     pickups = [d.text for d in found if d.text.startswith(PREFIX)]
     if pickups:
         return jsonify(order_view(read_db(), pickups[0][:2048])), 200

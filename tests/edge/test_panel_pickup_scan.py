@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -122,12 +123,15 @@ def test_frames_without_a_pickup_code_and_bad_frames(tmp_path):
     wrong = _frame(c, _jpeg(f"VITRINE-PICKUP:{order['order_id']}:{wrong_code}")).get_json()
     assert "Wrong pickup code" in wrong["error"] and "order_id" not in wrong
     # Not a picture: a clear 400 and counted; the wrong type: 415; no CSRF header: 400.
+    assert _frame(c, b"x", mimetype="text/plain").status_code == 415
     r = _frame(c, b"<svg onload=alert(1)>")
     assert r.status_code == 400 and "not a PNG or JPEG" in r.get_json()["error"]
-    assert _frame(c, b"x", mimetype="text/plain").status_code == 415
     assert _frame(c, _jpeg("VITRINE-PICKUP:x:123456"), token="").status_code == 400
     page = c.get("/pickups/scan/").get_data(as_text=True)
     assert "refused as not a picture: 2." in page
+    # The last refused frame is kept for inspection: its fingerprint, escaped.
+    last = re.search(r'id="last-bad-frame">([^<]*)<', page).group(1)
+    assert "21 bytes" in last and "3c 73 76 67" in last and "onload" not in last
     assert _status(tmp_path / "edge.db") == "ready"
 
 
