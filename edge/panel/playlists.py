@@ -237,15 +237,34 @@ def _images() -> list[str]:
     return sorted(set(out))[:500]
 
 
+def _draft() -> tuple[dict[str, Any], dict[str, Any]]:
+    """A refused form's entries, to draw it again as typed (escaped like any text)."""
+    if request.method != "POST":
+        return {}, {}
+    f = request.form
+    schedule = {k: f.get(k, "")[:20] for k in ("from", "to", "start_date", "end_date")}
+    playlist = {"id": f.get("id", "")[:64], "priority": f.get("priority", "")[:6],
+                "screens": f.getlist("screens")[:200], "zones": f.getlist("zones")[:200],
+                "default": bool(f.get("default")),
+                "schedule": {**schedule, "days": f.getlist("days")[:7]}}
+    item = {k: f.get(k, "")[:LIMITS.get(k, 64)] for k in
+            ("kind", "gtin", "title", "body", "badge", "image", "duration_s")}
+    return playlist, item
+
+
 def _index(status: int = 200) -> tuple[str, int]:
     doc, version = edits.current(read_db())
     screens, zones = _targets()
     tz = _tz(doc)
     lists = [_summary(p, tz) for p in doc["playlists"] if isinstance(p, dict)]
+    draft_p, draft_it = _draft()
     return render_template("playlists.html", version=version or "", lists=lists,
                            timezone=doc.get("timezone", "UTC"), screens=screens, zones=zones,
                            playing=_now_playing(doc, screens), days=DAYS, kinds=KINDS,
-                           products=_products(), images=_images(), form=request.form), status
+                           products=_products(), images=_images(), draft_p=draft_p,
+                           new_item=draft_it if request.endpoint == "playlists.create" else {},
+                           takeover_item=draft_it if request.endpoint == "playlists.takeover"
+                           else {}, minutes=request.form.get("minutes", "60")[:4]), status
 
 
 def _editor(playlist_id: str, status: int = 200) -> tuple[str, int]:

@@ -391,3 +391,19 @@ def test_a_playlist_edited_in_chromium_reaches_the_screens_retained_topic(
         if player is not None:
             player.close()
         node.stop()
+
+
+def test_a_refused_form_is_drawn_again_as_typed_and_escaped(mgr, panel_db):
+    r = mgr.post("/playlists/new", data=_form(
+        mgr, panel_db, id="weekend", zones=["shoes"], days=["sat"], priority="99999",
+        kind="promotion", title=XSS, duration_s="12.5"))
+    html = r.get_data(as_text=True)
+    assert r.status_code == 400 and "Priority" in " ".join(_flash(r))
+    form = re.search(r'id="new-playlist".*?</form>', html, re.S).group(0)
+    assert 'value="weekend"' in form and 'value="99999"' in form and 'value="12.5"' in form
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in form and XSS not in html
+    assert re.search(r'value="sat" checked', form) and not re.search(r'value="sun" checked',
+                                                                      form)
+    assert re.search(r'<option value="shoes" selected>', form)
+    takeover = re.search(r'id="takeover".*?</form>', html, re.S).group(0)
+    assert 'name="title" maxlength="120" value=""' in takeover  # the other form: blank
