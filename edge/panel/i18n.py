@@ -357,29 +357,35 @@ FR: dict[str, str] = {
     "Recent activity": "Activité récente",
     "channel": "canal",
     # playlists and schedules
-    "%(field)s holds control characters.": "%(field)s contient des caractères de contrôle.",
-    "%(field)s is too long (at most %(n)s characters).":
-        "%(field)s est trop long (au plus %(n)s caractères).",
+    "The %(field)s holds control characters.":
+        "Le champ « %(field)s » contient des caractères de contrôle.",
+    "The %(field)s is too long (at most %(n)s characters).":
+        "Le champ « %(field)s » est trop long (au plus %(n)s caractères).",
     "A playlist keeps at least one item: delete the playlist instead.":
-        "Une playlist garde au moins un élément : supprimez plutôt la playlist.",
-    "A playlist named %(id)s exists already.": "Une playlist nommée %(id)s existe déjà.",
+        "Une liste de diffusion garde au moins un élément : supprimez plutôt la liste.",
+    "A playlist named %(id)s exists already.": "Une liste de diffusion nommée %(id)s existe déjà.",
     "A promotion needs a title, a text or an image.":
         "Une promotion a besoin d'un titre, d'un texte ou d'une image.",
     "A takeover lasts 1 to %(n)s minutes.": "Une prise d'antenne dure de 1 à %(n)s minutes.",
     "A text item needs a title or a text.": "Un élément texte a besoin d'un titre ou d'un texte.",
     "Add an item": "Ajouter un élément",
+    "Items": "Éléments",
+    "Name": "Nom",
+    "Order": "Commande",
+    "Playlist": "Liste de diffusion",
+    "Shows": "Affiche",
     "An image item needs an image.": "Un élément image a besoin d'une image.",
     "Another change was saved meanwhile; here are the playlists as they are now."
     " Nothing was changed.":
-        "Une autre modification a été enregistrée entre-temps ; voici les playlists telles"
-        " qu'elles sont. Rien n'a été modifié.",
+        "Une autre modification a été enregistrée entre-temps ; voici les listes de"
+        " diffusion telles qu'elles sont. Rien n'a été modifié.",
     "Choose the screens or zones this playlist plays on.":
-        "Choisissez les écrans ou les zones où passe cette playlist.",
+        "Choisissez les écrans ou les zones où passe cette liste de diffusion.",
     "Choose what the item shows.": "Choisissez ce que montre l'élément.",
     "Create": "Créer",
     "Dates must be YYYY-MM-DD.": "Les dates s'écrivent AAAA-MM-JJ.",
     "Delete": "Supprimer",
-    "Delete this playlist": "Supprimer cette playlist",
+    "Delete this playlist": "Supprimer cette liste de diffusion",
     "Duration must be a number of seconds.": "La durée est un nombre de secondes.",
     "Duration must be from 1 to %(max)s seconds.": "La durée va de 1 à %(max)s secondes.",
     "First item": "Premier élément",
@@ -388,11 +394,12 @@ FR: dict[str, str] = {
         "L'image est l'identifiant SHA-256 d'une image du cache de l'edge.",
     "Name the playlist with letters, digits, '-', '_' or '.' (at most 64, not starting with"
     " takeover-).":
-        "Nommez la playlist avec des lettres, chiffres, « - », « _ » ou « . » (64 au plus,"
-        " sans commencer par takeover-).",
-    "New playlist": "Nouvelle playlist",
-    "No playlist %(id)s (deleted meanwhile?).": "Pas de playlist %(id)s (supprimée entre-temps ?).",
-    "No playlist yet.": "Aucune playlist pour l'instant.",
+        "Nommez la liste de diffusion avec des lettres, chiffres, « - », « _ » ou « . »"
+        " (64 au plus, sans commencer par takeover-).",
+    "New playlist": "Nouvelle liste de diffusion",
+    "No playlist %(id)s (deleted meanwhile?).":
+        "Pas de liste de diffusion %(id)s (supprimée entre-temps ?).",
+    "No playlist yet.": "Aucune liste de diffusion pour l'instant.",
     "No such item (deleted meanwhile?).": "Élément introuvable (supprimé entre-temps ?).",
     "Pick %(what)s from the list.": "Choisissez les %(what)s dans la liste.",
     "Pick a product.": "Choisissez un produit.",
@@ -420,7 +427,8 @@ FR: dict[str, str] = {
     " second; they keep their schedule when the edge is down.":
         "Ce que passent les écrans, et quand. Chaque modification parvient aux écrans en une"
         " seconde ; ils suivent leur programme même quand l'edge est arrêté.",
-    "When (ignored for a default playlist)": "Quand (sans effet pour une playlist par défaut)",
+    "When (ignored for a default playlist)":
+        "Quand (sans effet pour une liste de diffusion par défaut)",
     "Where and when": "Où et quand",
     "Zone %(zone)s shows this until %(end)s.": "La zone %(zone)s affiche ceci jusqu'à %(end)s.",
     "badge": "pastille",

@@ -68,10 +68,10 @@ def _duration(form: Any) -> float:
 def _text(form: Any, name: str) -> str | None:
     value = form.get(name, "").strip()
     if len(value) > LIMITS[name]:
-        raise FormError(_("%(field)s is too long (at most %(n)s characters).",
+        raise FormError(_("The %(field)s is too long (at most %(n)s characters).",
                           field=_(name), n=LIMITS[name]))
     if any(ord(c) < 32 and c not in "\n\t" for c in value):
-        raise FormError(_("%(field)s holds control characters.", field=_(name)))
+        raise FormError(_("The %(field)s holds control characters.", field=_(name)))
     return value or None
 
 
