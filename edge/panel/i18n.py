@@ -369,6 +369,14 @@ FR: dict[str, str] = {
     "A takeover lasts 1 to %(n)s minutes.": "Une prise d'antenne dure de 1 à %(n)s minutes.",
     "A text item needs a title or a text.": "Un élément texte a besoin d'un titre ou d'un texte.",
     "Add an item": "Ajouter un élément",
+    "or a new picture": "ou une nouvelle image",
+    "Uploading pictures needs the panel inside the edge node.":
+        "L'envoi d'images demande le panneau dans le nœud edge.",
+    "The picture is too large (at most 8 MiB).": "L'image est trop lourde (8 Mio au plus).",
+    "The picture is too large (at most 4096 x 4096 pixels).":
+        "L'image est trop grande (4096 x 4096 pixels au plus).",
+    "The picture must be a JPEG or PNG image.": "L'image doit être au format JPEG ou PNG.",
+    "The picture could not be stored: %(why)s": "L'image n'a pas pu être enregistrée : %(why)s",
     "Items": "Éléments",
     "Name": "Nom",
     "Order": "Commande",

@@ -2,7 +2,8 @@
 
 A manager creates, edits and deletes playlists (targets: screens or zones;
 dayparting, days, date range, priority, or "default") and their items (product
-spotlight, promotion, full-screen image, text), or takes over a zone's screens
+spotlight, promotion, full-screen image, text; a picture uploaded with the item
+goes into the edge's asset cache, the one screens fetch from), or takes over a zone's screens
 with a promotion for some minutes. Each change rewrites the store's one
 playlist document through :mod:`edge.playlist_edits` (validated by the screens'
 own rules, refused if another manager changed it meanwhile, refused if a
@@ -19,6 +20,7 @@ never learns anything else, and never anything about a customer.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -28,17 +30,31 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from PIL import Image
+from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from contract.playlists import DAYS, PlaylistError, load_playlists, resolve
+from contract.qr_image import MAX_FRAME_PIXELS
 from contract.screen_items import KINDS, MAX_DURATION_S
 from contract.topics import valid_id
 from edge import playlist_edits as edits
+from edge.assets import MAX_ASSET_BYTES, AssetError, asset_id_of
 
 from .db import read_db, write_db
 from .i18n import gettext as _
 from .roles import MANAGER, requires
+from .scanning import takes_photo
 
 bp = Blueprint("playlists", __name__, url_prefix="/playlists")
 log = logging.getLogger("vitrine.edge.panel")
@@ -82,6 +98,36 @@ def _image(form: Any) -> str | None:
     return value or None
 
 
+def _uploaded_picture() -> bytes | None:
+    """A picture sent with the item form (``image_file``), checked: JPEG or PNG, at most
+    8 MiB and 4096 x 4096 pixels, decodable. Stored only once the whole item is valid."""
+    upload = request.files.get("image_file")
+    if upload is None or not upload.filename:
+        return None
+    if _assets() is None:
+        raise FormError(_("Uploading pictures needs the panel inside the edge node."))
+    data = upload.read(MAX_ASSET_BYTES + 1)
+    if len(data) > MAX_ASSET_BYTES:
+        raise FormError(_("The picture is too large (at most 8 MiB)."))
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            fmt, size = img.format, img.size
+            if fmt in ("JPEG", "PNG") and size[0] * size[1] <= MAX_FRAME_PIXELS:
+                img.verify()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        fmt = None
+    if fmt not in ("JPEG", "PNG"):
+        raise FormError(_("The picture must be a JPEG or PNG image."))
+    if size[0] * size[1] > MAX_FRAME_PIXELS:
+        raise FormError(_("The picture is too large (at most 4096 x 4096 pixels)."))
+    return data
+
+
+def _assets() -> Any:
+    """The edge's asset cache (the one screens fetch from), when inside the edge node."""
+    return getattr(current_app.extensions.get("vitrine_node"), "assets", None)
+
+
 def _product(gtin: str) -> dict[str, Any]:
     """What a spotlight shows of a product: the product tables, nothing else."""
     if not _GTIN.match(gtin):
@@ -109,6 +155,10 @@ def item_from_form(form: Any, item_id: str | None = None) -> dict[str, Any]:
         raise FormError(_("Choose what the item shows."))
     item: dict[str, Any] = {"kind": kind, "id": item_id or f"{kind}-{uuid.uuid4().hex[:8]}",
                             "duration_s": _duration(form)}
+    picture = _uploaded_picture() if kind in ("promotion", "image") else None
+    if picture is not None:  # the uploaded picture replaces a typed or chosen id
+        form = MultiDict(form)
+        form["image"] = asset_id_of(picture)
     if kind == "spotlight":
         item.update(_product(form.get("gtin", "")))
     elif kind == "promotion":
@@ -124,6 +174,12 @@ def item_from_form(form: Any, item_id: str | None = None) -> dict[str, Any]:
         item["image"] = _image(form)
         if not item["image"]:
             raise FormError(_("An image item needs an image."))
+    if picture is not None:
+        try:
+            _assets().put(picture)
+        except AssetError as exc:
+            raise FormError(_("The picture could not be stored: %(why)s",
+                              why=str(exc)[:200])) from None
     return {k: v for k, v in item.items() if v is not None}
 
 
@@ -230,11 +286,13 @@ def _products() -> list[Any]:
                              " LIMIT 1000").fetchall()
 
 
-def _images() -> list[str]:
-    out: list[str] = []
+def _images(doc: dict[str, Any]) -> list[str]:
+    """Pictures to pick from: those of the playlists (uploads included) and the products'."""
+    out = [i.get("image") for p in doc["playlists"] if isinstance(p, dict)
+           for i in p.get("items") or [] if isinstance(i, dict)]
     for (images,) in read_db().execute("SELECT images FROM product_content LIMIT 500"):
-        out += [i for i in json.loads(images or "[]") if isinstance(i, str)]
-    return sorted(set(out))[:500]
+        out += json.loads(images or "[]")
+    return sorted({i for i in out if isinstance(i, str) and _ASSET.match(i)})[:500]
 
 
 def _draft() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -261,7 +319,7 @@ def _index(status: int = 200) -> tuple[str, int]:
     return render_template("playlists.html", version=version or "", lists=lists,
                            timezone=doc.get("timezone", "UTC"), screens=screens, zones=zones,
                            playing=_now_playing(doc, screens), days=DAYS, kinds=KINDS,
-                           products=_products(), images=_images(), draft_p=draft_p,
+                           products=_products(), images=_images(doc), draft_p=draft_p,
                            new_item=draft_it if request.endpoint == "playlists.create" else {},
                            takeover_item=draft_it if request.endpoint == "playlists.takeover"
                            else {}, minutes=request.form.get("minutes", "60")[:4]), status
@@ -276,8 +334,8 @@ def _editor(playlist_id: str, status: int = 200) -> tuple[str, int]:
     screens, zones = _targets()
     return render_template("playlist_edit.html", version=version or "", p=playlist,
                            summary=_summary(playlist, _tz(doc)), screens=screens, zones=zones,
-                           days=DAYS, kinds=KINDS, products=_products(), images=_images()
-                           ), status
+                           days=DAYS, kinds=KINDS, products=_products(),
+                           images=_images(doc)), status
 
 
 def _store(doc: dict[str, Any], what: str) -> PlaylistError | None:
@@ -308,6 +366,7 @@ def index() -> tuple[str, int]:
 
 @bp.route("/new", methods=("POST",))
 @requires(MANAGER)
+@takes_photo
 def create() -> Response | tuple[str, int]:
     pid = request.form.get("id", "").strip()
     screens, zones = _targets()
@@ -394,6 +453,7 @@ def delete(playlist_id: str) -> Response | tuple[str, int]:
 
 @bp.route("/<playlist_id>/items", methods=("POST",))
 @requires(MANAGER)
+@takes_photo
 def add_item(playlist_id: str) -> Response | tuple[str, int]:
     doc, _version = edits.current(read_db())
     playlist = edits.find(doc, playlist_id)
@@ -418,6 +478,7 @@ def _item_index(playlist: dict[str, Any], item_id: str) -> int | None:
 
 @bp.route("/<playlist_id>/items/<item_id>", methods=("POST",))
 @requires(MANAGER)
+@takes_photo
 def edit_item(playlist_id: str, item_id: str) -> Response | tuple[str, int]:
     doc, _version = edits.current(read_db())
     playlist = edits.find(doc, playlist_id)
@@ -477,6 +538,7 @@ def move_item(playlist_id: str, item_id: str) -> Response | tuple[str, int]:
 
 @bp.route("/takeover", methods=("POST",))
 @requires(MANAGER)
+@takes_photo
 def takeover() -> Response | tuple[str, int]:
     """Push a promotion (or a product) to every screen of a zone for some minutes."""
     screens, _zones = _targets()

@@ -407,3 +407,53 @@ def test_a_refused_form_is_drawn_again_as_typed_and_escaped(mgr, panel_db):
     assert re.search(r'<option value="shoes" selected>', form)
     takeover = re.search(r'id="takeover".*?</form>', html, re.S).group(0)
     assert 'name="title" maxlength="120" value=""' in takeover  # the other form: blank
+
+
+@pytest.mark.integration
+def test_a_picture_uploaded_with_an_item_goes_to_the_edges_asset_cache(edge):
+    """Inside the edge node: the screens' asset cache gets the picture, the item its id."""
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    from edge.panel import create_app
+    from edge.panel.users import create_user
+
+    create_user(edge.cfg.db_path, *MANAGER, "manager")
+    c = create_app({"TESTING": True, "SECRET_KEY": "t"}, node=edge).test_client()
+    login(c, MANAGER)
+    png = io.BytesIO()
+    Image.new("RGB", (800, 450), (200, 30, 60)).save(png, "PNG")
+    picture = png.getvalue()
+    token = csrf_token(c, "/playlists/")
+    r = c.post("/playlists/new", content_type="multipart/form-data", data={
+        "csrf_token": token, "version": "", "id": "sale", "zones": ["shoes"],
+        "days": EVERY_DAY, "kind": "image", "image_file": (io.BytesIO(picture), "sale.png")})
+    assert r.status_code == 302, r.get_data(as_text=True)[:400]
+    doc, version = _stored(Path(edge.cfg.db_path))
+    [item] = edits.find(doc, "sale")["items"]
+    assert item["image"] == hashlib.sha256(picture).hexdigest()
+    assert edge.assets.get(item["image"]) == picture
+    # Offered again for the next item; not an image, or too many pixels: refused, nothing
+    # stored.
+    assert item["image"] in c.get("/playlists/sale/edit").get_data(as_text=True)
+    big = io.BytesIO()
+    Image.new("1", (5000, 4000)).save(big, "PNG")
+    for name, data, why in (("x.svg", b"<svg onload=alert(1)/>", "JPEG or PNG"),
+                            ("x.gif", b"GIF89a" + b"\0" * 20, "JPEG or PNG"),
+                            ("big.png", big.getvalue(), "4096 x 4096")):
+        r = c.post("/playlists/sale/items", content_type="multipart/form-data", data={
+            "csrf_token": token, "version": version, "kind": "promotion", "title": "x",
+            "image_file": (io.BytesIO(data), name)})
+        assert r.status_code == 400 and why in " ".join(_flash(r)), name
+        assert hashlib.sha256(data).hexdigest() not in edge.assets
+    assert _stored(Path(edge.cfg.db_path))[1] == version
+
+
+def test_the_standalone_panel_cannot_take_pictures(mgr, panel_db):
+    import io
+
+    r = mgr.post("/playlists/morning/items", content_type="multipart/form-data", data={
+        **_form(mgr, panel_db, kind="image"), "image_file": (io.BytesIO(b"\x89PNG"), "a.png")})
+    assert r.status_code == 400 and "inside the edge node" in " ".join(_flash(r))
