@@ -321,10 +321,8 @@ FR: dict[str, str] = {
         "Cette commande a changé entre-temps ; voici la file à jour.",
     "Order %s (%s) to collect: customer %s in %s": "Commande %s (%s) à retirer : client %s en %s",
     "placed": "passée",
-    "cancelled": "annulée",
     "pay at pickup": "paiement au retrait",
     "Orders refused by central": "Commandes refusées par le central",
-    "when": "quand",
     "None: central took every order and change.":
         "Aucune : le central a accepté chaque commande et changement.",
     "%(n)s order(s) refused by central: see Operations.":
