@@ -99,7 +99,8 @@ def document() -> dict[str, Any]:
             "description": "One entry of a store's order log: a new order routed to the "
                            "store (previous null) or a status change, with the order.",
             "required": ["seq", "order_id", "previous", "status", "changed_by", "actor",
-                         "occurred_at", "recorded_at", "channel", "pickup_code", "order"],
+                         "occurred_at", "recorded_at", "channel", "pickup_code", "store_id",
+                         "taken_by", "order"],
             "properties": {
                 "seq": {"type": "integer", "description": "the cursor (since=)"},
                 "order_id": {"type": "string"},
@@ -112,8 +113,13 @@ def document() -> dict[str, Any]:
                 "occurred_at": {"type": "number"},
                 "recorded_at": {"type": "number"},
                 "channel": {"type": "string"},
-                "pickup_code": {"type": ["string", "null"], "description": "central's "
-                                "code for a channel's click & collect order"},
+                "pickup_code": {"type": ["string", "null"], "description": "the code "
+                                "the customer holds: central's for a channel's click & "
+                                "collect order, the taking kiosk's for a kiosk's"},
+                "store_id": {"type": "string", "description": "the fulfilling store"},
+                "taken_by": {"type": ["string", "null"], "description": "the store "
+                             "whose kiosk took the order for another store (it reads the "
+                             "status, and may only pay or cancel before paid), else null"},
                 "order": {"$ref": "#/components/schemas/Order"}}},
         "ChannelEvent": _plain(CHANNEL_EVENT_SCHEMA),
         **{f"{k.capitalize()}Event": _plain(contract_schema(k))
@@ -172,12 +178,19 @@ def document() -> dict[str, Any]:
             "Submit an order (click & collect, home delivery)", ["store", "channel"],
             {"201": _ok("Accepted and durable", {"type": "object"}),
              "200": _ok("The same order again (duplicate)", {"type": "object"}),
-             "409": _ok("Same order_id, different content", "Error")},
+             "403": _ok("Not this credential's to submit: another channel's, or a "
+                        "store's order for another store without evidence", "Error"),
+             "409": _ok("Same order_id, different content", "Error"),
+             "429": _ok("Over taken_anonymous_orders_per_day (retry later)", "Error")},
             body=_json("Order"),
-            description="A store credential submits kiosk orders; a channel credential "
-                        "(the web shop: channel web) orders of its own channel, click & "
-                        "collect in any store included (the answer then holds the "
-                        "pickup_code). Every order starts placed.")},
+            description="A store credential submits kiosk orders: collected there, "
+                        "home deliveries from the warehouse, or click & collect in another "
+                        "store with evidence (the customer identified in this store, or "
+                        "anonymous within a daily cap: docs/permissions.md); the answer's "
+                        "taken_by then names it. A channel credential (the web shop: "
+                        "channel web) orders of its own channel, click & collect in any "
+                        "store included (the answer then holds the pickup_code). Every "
+                        "order starts placed.")},
         "/api/v1/orders/{order_id}": {"get": _op(
             "One order: status, pickup code and every change (who, when)",
             ["store", "channel"],
@@ -190,12 +203,15 @@ def document() -> dict[str, Any]:
             {"201": _ok("Changed (logged with who and when)", {"type": "object"}),
              "200": _ok("duplicate (this change_id again) or unchanged (already in that "
                         "status)", {"type": "object"}),
+             "403": _ok("An order this store took for another: only paid or cancelled, "
+                        "and only while placed", "Error"),
              "404": _ok("No such order for this credential", "Error"),
              "409": _ok("A move the lifecycle refuses, or a change_id reused", "Error")},
             params=["order_id"], body=_json("StatusChange"),
             description="placed -> paid -> preparing -> ready -> collected, or cancelled "
                         "from any open status (contract/order_lifecycle.py). A store moves "
-                        "the orders it fulfils; a channel only its own channel's, to paid "
+                        "the orders it fulfils (one it took for another store: paid or "
+                        "cancelled while placed); a channel only its own channel's, to paid "
                         "or cancelled. Idempotent on change_id.")},
         "/api/v1/stores/{store_id}/order-changes": {"get": _op(
             "The store's order log after seq: new orders and status changes", ["store"],
