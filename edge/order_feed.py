@@ -84,12 +84,14 @@ def _with_names(conn: sqlite3.Connection, order: dict[str, Any]) -> dict[str, An
     return {**order, "lines": lines}
 
 
-def _insert(conn: sqlite3.Connection, change: dict[str, Any], now: float) -> None:
+def _insert(conn: sqlite3.Connection, change: dict[str, Any], now: float,
+            store_id: str | None) -> None:
     order = _with_names(conn, change["order"])
     channel = str(change.get("channel") or order.get("channel") or "web")
     device = order.get("device_id") or channel
-    if change.get("taken_by"):
+    if change.get("taken_by") and change["taken_by"] != store_id:
         # Taken at another store's kiosk: no kiosk of this store may read it as its own.
+        # (One this store took, and no longer held, keeps its kiosk: it is not queued here.)
         device = f"store:{change['taken_by']}"
     conn.execute(
         "INSERT INTO kiosk_orders (order_id, device_id, client_order_id, session_id, "
@@ -145,11 +147,12 @@ def check_change(change: Any) -> tuple[int, str, str]:
     return seq, order_id, status
 
 
-def apply(conn: sqlite3.Connection, changes: list[dict[str, Any]], now: float
-          ) -> list[dict[str, Any]]:
+def apply(conn: sqlite3.Connection, changes: list[dict[str, Any]], now: float, *,
+          store_id: str | None = None) -> list[dict[str, Any]]:
     """Apply ``changes`` inside the caller's transaction; return the ones that changed
     something (new orders and statuses moved forward), for the log. A change not in
-    the documented shape raises :class:`ValueError` (the caller rolls back)."""
+    the documented shape raises :class:`ValueError` (the caller rolls back).
+    ``store_id``: this store (tells an order it took from one it fulfils)."""
     applied = []
     for change in changes:
         seq, order_id, status = check_change(change)
@@ -160,7 +163,7 @@ def apply(conn: sqlite3.Connection, changes: list[dict[str, Any]], now: float
                            (order_id,)).fetchone()
         if row is None:
             try:
-                _insert(conn, change, now)
+                _insert(conn, change, now, store_id)
                 if change.get("channel", "web") != "kiosk":
                     count_ordered(conn, change["order"], now)
             except (ValueError, TypeError, OverflowError, AttributeError) as exc:

@@ -263,7 +263,7 @@ class SyncClient:
     def _sync_orders(self, since: int) -> int:
         changes, cursor = order_feed.fetch(self.reader, self.store_id, since)
         now = self.clock()
-        applied = self._write(lambda c: (order_feed.apply(c, changes, now),
+        applied = self._write(lambda c: (order_feed.apply(c, changes, now, store_id=self.store_id),
                                          self._record("orders", version=cursor))[0])
         self.counters["order_changes_total"] += len(applied)
         for change in applied:

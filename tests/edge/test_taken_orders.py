@@ -104,6 +104,16 @@ def test_an_order_taken_here_is_prepared_and_collected_in_another_store(
         assert h.ask(KIOSK, "order_status", {"order_id": oid})["status"] == "collected"
         # B's kiosks cannot read it as theirs (a kiosk of the same name in B).
         assert query(b_db, "SELECT device_id FROM kiosk_orders") == [(f"store:{STORE}",)]
+        # A restored without it gets it back as its kiosk's, still not in A's queue.
+        with closing(sqlite3.connect(a_db, isolation_level=None, timeout=30)) as conn:
+            conn.execute("DELETE FROM kiosk_orders")
+            conn.execute("DELETE FROM order_history")
+            conn.execute("UPDATE sync_state SET version = 0 WHERE feed = 'orders'")
+        a_sync.sync_once("orders")
+        assert query(a_db, "SELECT device_id, status FROM kiosk_orders") == [
+            (KIOSK, "collected")]
+        assert h.ask(KIOSK, "order_status", {"order_id": oid})["status"] == "collected"
+        assert oid not in a_clerk.get("/pickups/").get_data(as_text=True)
     finally:
         for link in (a_fwd, b_fwd):
             link.close()
