@@ -400,10 +400,12 @@ CREATE TABLE order_history (
 CREATE INDEX order_history_order ON order_history(order_id, id)
 """),
     # Why central refused an order or a status change for good (edge/forwarder.py): the
-    # outbox row is a dead letter, and the order says so until a person settles it
-    # (the panel's operations page and pickup queue show it; kept past outbox cleanup).
+    # outbox row is a dead letter, and the order says so (the panel's operations page and
+    # pickup queue show it; kept past outbox cleanup) until a manager marks it settled.
     ("0015_order_refusals", """
 ALTER TABLE kiosk_orders ADD COLUMN central_error TEXT;
+ALTER TABLE kiosk_orders ADD COLUMN refusal_settled_by TEXT;
+ALTER TABLE kiosk_orders ADD COLUMN refusal_settled_at REAL;
 CREATE INDEX kiosk_orders_refused ON kiosk_orders(central_error) WHERE central_error IS NOT NULL
 """),
 ]

@@ -208,8 +208,8 @@ class Forwarder:
 
     def _refused_orders(self) -> int:
         """Orders central refused (or refused a change of) and nobody settled yet."""
-        return self._conn.execute("SELECT COUNT(*) FROM kiosk_orders "
-                                  "WHERE central_error IS NOT NULL").fetchone()[0]
+        return self._conn.execute("SELECT COUNT(*) FROM kiosk_orders WHERE central_error "
+                                  "IS NOT NULL AND refusal_settled_by IS NULL").fetchone()[0]
 
     # -- delivery ----------------------------------------------------------------------------
 

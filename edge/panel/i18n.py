@@ -323,6 +323,10 @@ FR: dict[str, str] = {
     "placed": "passée",
     "pay at pickup": "paiement au retrait",
     "Orders refused by central": "Commandes refusées par le central",
+    "Mark settled": "Marquer réglée",
+    "settled by %(user)s": "réglée par %(user)s",
+    "Order %(id)s marked settled.": "Commande %(id)s marquée réglée.",
+    "Nothing to settle for this order.": "Rien à régler pour cette commande.",
     "None: central took every order and change.":
         "Aucune : le central a accepté chaque commande et changement.",
     "%(n)s order(s) refused by central: see Operations.":

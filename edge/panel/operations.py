@@ -3,7 +3,8 @@
 Orders central refused for good (the forwarder's dead letters, ``central_error``
 on the order: ``edge/forwarder.py``) are listed with central's reason and raise
 an alarm: a customer may have paid at the kiosk for an order no store will see,
-so a person settles it (refund, or the order taken again).
+so a person settles it (refund, or the order taken again) and a manager marks it
+settled here (:func:`settle`: who and when kept; the alarm ends, the reason stays).
 
 :func:`alarms` is the one list of what needs a manager's attention; the frame
 of every page shows it (:func:`alarm_context`) and the live stream refreshes it,
@@ -20,9 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, g, render_template
+from flask import Blueprint, Flask, current_app, flash, g, redirect, render_template, url_for
+from werkzeug.wrappers import Response
 
-from .db import read_db
+from .db import read_db, write_db
+from .i18n import gettext as _
 from .roles import MANAGER, requires
 
 bp = Blueprint("operations", __name__, url_prefix="/operations")
@@ -61,8 +64,9 @@ def collect(conn: sqlite3.Connection, app: Flask, now: float) -> dict[str, Any]:
              for r in conn.execute("SELECT feed, version, last_success_at, last_attempt_at,"
                                    " last_error FROM sync_state ORDER BY feed")]
     refused = [dict(r) for r in conn.execute(
-        "SELECT order_id, status, channel, central_error, updated_at FROM kiosk_orders"
-        " WHERE central_error IS NOT NULL ORDER BY updated_at DESC LIMIT 100")]
+        "SELECT order_id, status, channel, central_error, updated_at, refusal_settled_by,"
+        " refusal_settled_at FROM kiosk_orders WHERE central_error IS NOT NULL"
+        " ORDER BY refusal_settled_by IS NOT NULL, updated_at DESC LIMIT 100")]
     host, port = app.config.get("MQTT_HOST"), app.config.get("MQTT_PORT")
     return {"backlog": backlog, "refused_orders": refused,
             "oldest_unsent_age_s": (now - oldest) if oldest else None,
@@ -96,8 +100,8 @@ def alarms(conn: sqlite3.Connection, app: Flask, now: float) -> list[Alarm]:
     (stale,) = conn.execute("SELECT count(*) FROM devices WHERE stale = 1").fetchone()
     if stale:
         out.append(("%(n)s device(s) stale.", {"n": stale}))
-    (refused,) = conn.execute("SELECT count(*) FROM kiosk_orders"
-                              " WHERE central_error IS NOT NULL").fetchone()
+    (refused,) = conn.execute("SELECT count(*) FROM kiosk_orders WHERE central_error"
+                              " IS NOT NULL AND refusal_settled_by IS NULL").fetchone()
     if refused:
         out.append(("%(n)s order(s) refused by central: see Operations.", {"n": refused}))
     (unreviewed,) = conn.execute("SELECT count(*) FROM quarantine WHERE reviewed = 0"
@@ -121,3 +125,16 @@ def alarm_context() -> dict[str, Any]:
 def index() -> str:
     return render_template("operations.html",
                            ops=collect(read_db(), current_app, time.time()))
+
+
+@bp.route("/refused/<order_id>/settle", methods=("POST",))
+@requires(MANAGER)
+def settle(order_id: str) -> Response:
+    """A manager dealt with an order central refused (refunded it, took it again)."""
+    done = write_db().execute(
+        "UPDATE kiosk_orders SET refusal_settled_by = ?, refusal_settled_at = ?"
+        " WHERE order_id = ? AND central_error IS NOT NULL AND refusal_settled_by IS NULL",
+        (g.user.username, time.time(), order_id)).rowcount
+    flash(_("Order %(id)s marked settled.", id=order_id[:8]) if done
+          else _("Nothing to settle for this order."))
+    return redirect(url_for("operations.index"))

@@ -164,6 +164,16 @@ def test_an_order_central_refuses_is_a_dead_letter_with_its_reason(
         html = m.get("/operations/").get_data(as_text=True)
         assert f'data-order="{oid}"' in html and "identified in this store" in html
         assert "1 order(s) refused by central" in m.get("/").get_data(as_text=True)
+        # A manager settles it (refund, order taken again): the alarm ends, the reason stays.
+        from .panel_fixtures import csrf_token
+
+        tok = csrf_token(m, "/operations/")
+        assert m.post(f"/operations/refused/{oid}/settle", data={"csrf_token": tok}
+                      ).status_code == 302
+        assert "refused by central" not in m.get("/").get_data(as_text=True)
+        html = m.get("/operations/").get_data(as_text=True)
+        assert f"settled by {MANAGER[0]}" in html and "identified in this store" in html
+        assert fwd.metrics()["refused_orders"] == 0
         assert central.count("SELECT COUNT(*) AS n FROM orders") == 0
     finally:
         fwd.close()
