@@ -37,6 +37,7 @@ from contract.commands import CommandError
 from contract.playlists import DAYS, FORMAT, PlaylistError, PlaylistSet, parse_playlists
 from contract.topics import valid_id
 
+from .db import immediate
 from .signage_service import set_playlist_command, store_playlists
 
 TAKEOVER_PREFIX = "takeover-"
@@ -119,17 +120,11 @@ def save(conn: sqlite3.Connection, doc: dict[str, Any], expected: str | None,
     prune_expired(doc, now)
     playlists = parse_playlists(doc)
     check_deliverable(playlists, screens_of(conn), now)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         row = conn.execute("SELECT version FROM signage_playlists WHERE id = 1").fetchone()
         if (row[0] if row else None) != (expected or None):
             raise EditConflict(row[0] if row else None)
-        stored = store_playlists(conn, json.dumps(doc, ensure_ascii=False))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return stored
+        return store_playlists(conn, json.dumps(doc, ensure_ascii=False))
 
 
 def takeover_playlist(zone: str, item: dict[str, Any], minutes: int, now: float,

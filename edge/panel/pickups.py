@@ -37,6 +37,7 @@ from typing import Any
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from ..db import immediate
 from ..order_status import OrderNotFound, StaleStatus, TransitionError, change_status
 from .db import read_db, write_db
 from .events import mask_customer
@@ -212,16 +213,11 @@ def _hand_over(order_id: str, status: str) -> None:
     if status == "ready":
         change_status(conn, order_id, "collected", actor=user, now=now, expected="ready")
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         previous = "placed"
         for step in WALK:
             change_status(conn, order_id, step, actor=user, now=now, expected=previous)
             previous = step
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 @bp.route("/collect", methods=("POST",))
