@@ -51,17 +51,24 @@ def anonymise(event: Event) -> Event:
     return replace(event, customer_id=None, session_id=None, alias_key=None, payload=payload)
 
 
+def shows_presence(event: Event) -> bool:
+    """A tracking event, or consent given or withdrawn at a store's kiosk: the
+    customer identified at that kiosk to decide (edge/kiosk_service.py)."""
+    return event.tracking or (event.kind == "consent" and event.channel == "kiosk")
+
+
 def remember_stores(tx: Tx, events: Sequence[Event], consenting: set[str]) -> None:
     """Record which stores each customer identified in (see ``customer_stores``).
 
     ``identified_at`` (what scopes a store's profile lookups) is kept only for
     customers with tracking consent; without it only the bare membership is
     kept (no time), so that an erasure still reaches every store that may hold
-    a local copy.
+    a local copy. Consent granted at a kiosk counts as identifying there: the
+    shopper who just allowed it sees their history without tapping again.
     """
     seen: dict[tuple[str, str], float | None] = {}
     for e in events:
-        if not (e.tracking and e.customer_id and e.store_id):
+        if not (shows_presence(e) and e.customer_id and e.store_id):
             continue
         key = (e.customer_id, e.store_id)
         last = seen.get(key)
@@ -102,7 +109,8 @@ def store_batch(tx: Tx, events: Sequence[Event], sender: Principal, default_cons
     kept = _ledger(tx, kept, sender, limits, now, result)
 
     consent.apply_consent_events(tx, [e for e in kept if e.kind == "consent"], now)
-    tracked_customers = sorted({e.customer_id for e in kept if e.tracking and e.customer_id})
+    tracked_customers = sorted({e.customer_id for e in kept
+                                if shows_presence(e) and e.customer_id})
     consenting = consent.tracking_allowed(tx, tracked_customers, default_consent)
     if sender.kind in ("store", "admin"):
         remember_stores(tx, kept, consenting)

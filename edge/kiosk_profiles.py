@@ -8,6 +8,26 @@ consent and recent activity and writes them to the cache; the kiosk's request,
 a few milliseconds later, finds them there (or ``pending`` and asks again).
 When central is down the previous cached copy is what the kiosk shows, marked
 ``offline``; a customer never seen here shows no points rather than a guess.
+
+A change made elsewhere (points earned on the web, consent withdrawn in the app)
+reaches the kiosk by a **short-TTL refresh**, not a push: while a shopper is
+identified at a kiosk (an open kiosk session), their summary is fetched again
+every :data:`REFRESH_S`, and the kiosk asks the edge again every few seconds.
+A push from central would need a per-store bridge carrying customer ids over the
+store broker, or a new per-store change feed; the refresh costs one indexed,
+rate-limited lookup per shopper standing at a kiosk, needs nothing new in central,
+and only ever concerns customers who are in the store right now. Worst case a
+web change shows at the kiosk after ``REFRESH_S`` plus the kiosk's own poll
+interval (``tests/edge/test_kiosk_loyalty.py`` measures it).
+
+``fetched_at`` is when the fetch *started*: an entry central accepted after that
+moment may be missing from the figure, and ``edge/kiosk_loyalty.py`` applies it
+on top. A consent decision made at this kiosk (``consent_local``) wins over the
+cached answer until central has it (its outbox event was acknowledged before a
+fetch started); from then on central's answer, withdrawals first, is the truth.
+Central answers 404 for a customer it will not summarise to this store (no
+tracking consent, e.g. just withdrawn on the web): the history is dropped from
+the cache at once, the points stay as last known.
 """
 
 from __future__ import annotations
@@ -22,11 +42,16 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from .central_client import SyncError
 from .db import connect
 
 log = logging.getLogger("vitrine.edge.kiosk_profiles")
 #: Waits between tries while central does not answer (the kiosk waits about 6 s).
 RETRY_DELAYS_S = (0.3, 0.6, 1.2, 2.4, 0.0)
+#: While a shopper is identified at a kiosk, their summary is fetched again this often.
+REFRESH_S = 2.0
+#: A kiosk session older than this is not refreshed any more (a forgotten session).
+REFRESH_MAX_SESSION_S = 900.0
 
 
 class ProfileSource(Protocol):
@@ -73,10 +98,11 @@ def summary(profile: dict[str, Any]) -> tuple[int, bool, list[str]]:
 
 class ProfilePrefetcher:
     def __init__(self, db_path: str | Path, source: ProfileSource, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, refresh_s: float = REFRESH_S) -> None:
         self.db_path = db_path
         self.source = source
         self.clock = clock
+        self.refresh_s = refresh_s
         self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="edge-kiosk-profiles",
                                         daemon=True)
@@ -105,7 +131,11 @@ class ProfilePrefetcher:
         conn = connect(self.db_path).conn
         try:
             while True:
-                customer_id = self._queue.get()
+                try:
+                    customer_id = self._queue.get(timeout=self.refresh_s / 4)
+                except queue.Empty:
+                    self.refresh_due(conn)
+                    continue
                 if customer_id is None:
                     return
                 # Central answers a store only for customers it has seen identify in that
@@ -117,10 +147,30 @@ class ProfilePrefetcher:
         finally:
             conn.close()
 
+    def refresh_due(self, conn: Any) -> int:
+        """Fetch again the summaries of shoppers identified at a kiosk right now whose
+        copy is older than ``refresh_s``; return how many were fetched."""
+        now = self.clock()
+        due = [r[0] for r in conn.execute(
+            "SELECT DISTINCT s.customer_id FROM sessions s LEFT JOIN customer_cache c "
+            "ON c.customer_id = s.customer_id WHERE s.kind = 'kiosk' AND s.ended_at IS NULL "
+            "AND s.customer_id IS NOT NULL AND s.started_at >= ? "
+            "AND coalesce(c.fetched_at, 0) <= ? AND s.rowid = (SELECT max(rowid) FROM "
+            "sessions WHERE device_id = s.device_id)",
+            (now - REFRESH_MAX_SESSION_S, now - self.refresh_s))]
+        return sum(self.fetch_now(conn, customer_id) for customer_id in due)
+
     def fetch_now(self, conn: Any, customer_id: str) -> bool:
-        """Fetch and cache one profile; False (cache untouched) when central fails."""
+        """Fetch and cache one profile; False (points untouched) when central fails."""
+        started = self.clock()
         try:
             points, consent, recent = summary(self.source.fetch(customer_id))
+        except SyncError as exc:
+            self.failed += 1
+            if exc.status == 404:  # central will not summarise them to us: no consent
+                self._forget_history(conn, customer_id, started)
+            log.info("profile fetch failed (%s): kiosk shows the cached copy", exc.status)
+            return False
         except Exception as exc:  # central down, slow, or answering garbage
             self.failed += 1
             log.info("profile fetch failed (%s): kiosk shows the cached copy",
@@ -131,6 +181,22 @@ class ProfilePrefetcher:
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (customer_id) DO UPDATE SET "
             "points = excluded.points, consent = excluded.consent, recent = excluded.recent, "
             "fetched_at = excluded.fetched_at",
-            (customer_id, points, consent, json.dumps(recent), self.clock()))
+            (customer_id, points, consent, json.dumps(recent), started))
+        self._settle_local_consent(conn, customer_id, started)
         self.fetched += 1
         return True
+
+    @staticmethod
+    def _settle_local_consent(conn: Any, customer_id: str, started: float) -> None:
+        """Central's answer takes over from the kiosk's decision once central had it when
+        this fetch started (its outbox row acknowledged before, or already gone)."""
+        conn.execute(
+            "UPDATE customer_cache SET consent_local = NULL, consent_event = NULL "
+            "WHERE customer_id = ? AND consent_local IS NOT NULL AND NOT EXISTS ("
+            "SELECT 1 FROM outbox o WHERE o.event_id = customer_cache.consent_event "
+            "AND (o.sent_at IS NULL OR o.sent_at >= ?))", (customer_id, started))
+
+    def _forget_history(self, conn: Any, customer_id: str, started: float) -> None:
+        conn.execute("UPDATE customer_cache SET consent = 0, recent = '[]' "
+                     "WHERE customer_id = ?", (customer_id,))
+        self._settle_local_consent(conn, customer_id, started)
