@@ -285,10 +285,17 @@ class Forwarder:
             raise DeliveryError(f"central answered {status}: {str(resp)[:200]}")
         acked = set(resp.get("accepted", [])) | set(resp.get("duplicate", []))
         errors = dict(corrupt)
+        by_id = {ids[r.seq]: r.seq for r in sendable if isinstance(ids.get(r.seq), str)}
         for rej in resp.get("rejected", []):
-            index = rej.get("index")
+            if not isinstance(rej, dict):
+                continue
+            # The parser's rejections carry the batch index; those central decides on
+            # its data (a loyalty limit, a debit below zero) only the event id.
+            index, event_id = rej.get("index"), rej.get("event_id")
             if isinstance(index, int) and 0 <= index < len(sendable):
                 errors[sendable[index].seq] = f"rejected: {rej.get('reason')}"[:500]
+            elif isinstance(event_id, str) and event_id in by_id:
+                errors[by_id[event_id]] = f"rejected: {rej.get('reason')}"[:500]
         settled = [r.seq for r in rows if r.seq in errors or ids.get(r.seq) in acked]
         loyalty = [(r.event_id, errors[r.seq].removeprefix("rejected: ") if r.seq in errors
                     else None) for r in rows if r.kind == kiosk_loyalty.OUTBOX_KIND
