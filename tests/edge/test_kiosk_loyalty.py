@@ -304,16 +304,23 @@ def test_a_web_change_shows_at_the_kiosk_within_seconds(store: Store, capsys):
     assert delay < store.profiles.refresh_s + PROFILE_REFRESH_S + 6
 
 
+@pytest.fixture(scope="module")
+def ledger_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    db = connect(tmp_path_factory.mktemp("avail") / "e.db")
+    migrate(db)
+    yield db.conn
+    db.conn.close()
+
+
 @settings(max_examples=200, deadline=None)
 @given(cached=st.integers(0, 10_000), fetched=st.floats(0, 2000),
        entries=st.lists(st.tuples(st.sampled_from(["debit", "credit"]),
                                   st.sampled_from(["held", "pending", "posted", "refused"]),
                                   st.integers(1, 5000), st.floats(0, 4000)), max_size=12))
 def test_available_points_are_never_negative_and_count_only_what_central_lacks(
-        tmp_path_factory, cached, fetched, entries):
-    db = connect(tmp_path_factory.mktemp("avail") / "e.db")
-    migrate(db)
-    conn = db.conn
+        ledger_db, cached, fetched, entries):
+    conn = ledger_db
+    conn.execute("DELETE FROM kiosk_loyalty")
     for n, (direction, state, points, at) in enumerate(entries):
         conn.execute("INSERT INTO kiosk_loyalty VALUES (?, ?, 'c', ?, ?, ?, NULL, ?, ?)",
                      (f"o{n}", direction, points, f"e{n}", state, at, at))
@@ -328,7 +335,6 @@ def test_available_points_are_never_negative_and_count_only_what_central_lacks(
             expected += pts if direction == "credit" else -pts
     assert points == max(0, expected) and points >= 0
     assert provisional == any(s in ("held", "pending") for _, s, _, _ in live)
-    conn.close()
 
 
 def test_end_to_end_over_mosquitto(broker, tmp_path: Path, central: Central):
