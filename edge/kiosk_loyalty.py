@@ -20,7 +20,8 @@ Each entry has a row in ``kiosk_loyalty`` that walks through these states:
 ``held``
     The spend is reserved at placement (the discount is in the order's total) but
     the order is not paid: nothing is sent. Another order at this edge cannot spend
-    the same points; an unpaid order's hold stops counting after :data:`HOLD_TTL_S`.
+    the same points; an unpaid order's hold stops counting after :data:`HOLD_TTL_S`,
+    or at once when the order is cancelled.
 ``pending``
     Payment approved (or nothing left to pay): debit and credit are in the outbox.
     While central is unreachable the order stands, the kiosk shows the balance less
@@ -123,8 +124,9 @@ def available(conn: sqlite3.Connection, customer_id: str, cached: int, fetched_a
     provisional = False
     for direction, state, points, created, updated in conn.execute(
             "SELECT direction, state, points, created_at, updated_at FROM kiosk_loyalty "
-            "WHERE customer_id = ? AND (state IN ('held', 'pending') OR "
-            "(state = 'posted' AND updated_at >= ?))", (customer_id, fetched_at)):
+            "WHERE customer_id = ? AND (state = 'pending' OR (state = 'posted' AND "
+            "updated_at >= ?) OR (state = 'held' AND order_id NOT IN (SELECT order_id "
+            "FROM kiosk_orders WHERE status = 'cancelled')))", (customer_id, fetched_at)):
         if state == "held" and created < now - HOLD_TTL_S:
             continue
         if state == "posted":
