@@ -122,8 +122,8 @@ def available(conn: sqlite3.Connection, customer_id: str, cached: int, fetched_a
     """
     spend_unknown = spend_after = credit_after = 0
     provisional = False
-    for direction, state, points, created, updated in conn.execute(
-            "SELECT direction, state, points, created_at, updated_at FROM kiosk_loyalty "
+    for direction, state, points, created in conn.execute(
+            "SELECT direction, state, points, created_at FROM kiosk_loyalty "
             "WHERE customer_id = ? AND (state = 'pending' OR (state = 'posted' AND "
             "updated_at >= ?) OR (state = 'held' AND order_id NOT IN (SELECT order_id "
             "FROM kiosk_orders WHERE status = 'cancelled')))", (customer_id, fetched_at)):

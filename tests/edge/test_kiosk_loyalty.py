@@ -10,7 +10,7 @@ session, a card tap, an order with points and a web change, end to end.
 from __future__ import annotations
 
 import json
-import threading
+import queue
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -282,15 +282,13 @@ def test_a_web_change_shows_at_the_kiosk_within_seconds(store: Store, capsys):
     flow = KioskFlow(StoreClient(store), SimulatedPayments())
     flow.customer_identified(session)
     assert flow.shopper.points == 1500
-    lock = threading.Lock()
     store.profiles.start()
     try:
         t0 = time.monotonic()
         store.web_points("cust-anna", 250, "web-live")
 
         def seen() -> bool:
-            with lock:
-                flow.tick()  # the app calls it every second; more often here to measure
+            flow.tick()  # the app calls it every second; more often here to measure
             return flow.shopper.points == 1750
 
         wait_until(seen, timeout=30, interval=0.05)
@@ -356,46 +354,40 @@ def test_end_to_end_over_mosquitto(broker, tmp_path: Path, central: Central):
     session = DeviceSession("127.0.0.1", broker.port, STORE, KIOSK, f"{KIOSK}-pw",
                             kind="kiosk")
     flow = KioskFlow(StoreClient(session), SimulatedPayments(), publisher=session)
-    lock = threading.Lock()
-
-    def on_command(cmd: Any) -> None:
-        if isinstance(cmd, CustomerIdentified):
-            with lock:
-                flow.customer_identified(cmd.session_id)
-
-    session.on_command(on_command)
+    # Commands arrive on the session's thread; like the app (Clock.schedule_once), the
+    # flow handles them on its own thread, which may then wait for replies.
+    identified: queue.SimpleQueue[str] = queue.SimpleQueue()
+    session.on_command(lambda cmd: identified.put(cmd.session_id)
+                       if isinstance(cmd, CustomerIdentified) else None)
     assert session.start(wait=10)
     try:
-        with lock:
-            flow.card_read(CARD_UID, card_ndef("cust-anna"))
+        flow.card_read(CARD_UID, card_ndef("cust-anna"))
+        flow.customer_identified(identified.get(timeout=10))
 
         def greeted() -> bool:
-            with lock:
-                flow.tick()
-                return flow.shopper.points == 900
+            flow.tick()
+            return flow.shopper.points == 900
 
         wait_until(greeted, timeout=20, interval=0.1)
-        with lock:
-            flow.start()
-            flow.open_product(GTIN)
-            flow.add_to_cart()
-            flow.set_use_points(True)
-            assert flow.checkout() is True
-            order = flow.shopper.order
+        flow.start()
+        flow.open_product(GTIN)
+        flow.add_to_cart()
+        flow.set_use_points(True)
+        assert flow.checkout() is True
+        order = flow.shopper.order
         assert order["points_spent"] == 900 and order["points_state"] == "pending"
         expected = order["points_earned"]  # 900 spent of 900, then earned on 80.99 EUR
         wait_until(lambda: central.profile("cust-anna")["loyalty_points"] == expected,
                    timeout=20)
-        rows = query(cfg.db_path, "SELECT state FROM kiosk_loyalty ORDER BY direction")
-        assert rows == [("posted",), ("posted",)]
+        wait_until(lambda: query(cfg.db_path, "SELECT state FROM kiosk_loyalty") == [
+            ("posted",), ("posted",)])
         central.post_events([channel_event("loyalty", "web", customer_id="cust-anna",
                                            points=40, reference={"kind": "purchase",
                                                                  "id": "w2"})], token=web)
 
         def updated() -> bool:
-            with lock:
-                flow.tick()
-                return flow.shopper.points == expected + 40
+            flow.tick()
+            return flow.shopper.points == expected + 40
 
         wait_until(updated, timeout=20, interval=0.1)
     finally:
