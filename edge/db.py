@@ -374,10 +374,16 @@ CREATE TABLE product_daily (
   PRIMARY KEY (day, gtin)
 )
 """),
+    # The layout's own price, kept apart from the price in force: a product sold only
+    # locally falls back to it when a markdown is removed, and a restart re-seeding the
+    # layout no longer overwrites a central price or a markdown with it.
+    ("0013_layout_prices", """
+ALTER TABLE products ADD COLUMN layout_price_cents INTEGER;
+"""),
     # Kiosk points on central's ledger (edge/kiosk_loyalty.py): one row per order and
     # direction, from the hold at placement to central's answer; and the kiosk's own
     # consent decision with the outbox event that carries it to central.
-    ("0013_kiosk_loyalty", """
+    ("0014_kiosk_loyalty", """
 CREATE TABLE kiosk_loyalty (
   order_id TEXT NOT NULL,
   direction TEXT NOT NULL CHECK (direction IN ('debit', 'credit')),
