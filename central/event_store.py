@@ -67,6 +67,7 @@ def remember_stores(tx: Tx, events: Sequence[Event], consenting: set[str]) -> No
     shopper who just allowed it sees their history without tapping again.
     """
     seen: dict[tuple[str, str], float | None] = {}
+    present: dict[tuple[str, str], float | None] = {}
     for e in events:
         if not (shows_presence(e) and e.customer_id and e.store_id):
             continue
@@ -75,13 +76,21 @@ def remember_stores(tx: Tx, events: Sequence[Event], consenting: set[str]) -> No
         if e.customer_id in consenting and (last is None or e.occurred_at > last):
             last = e.occurred_at
         seen[key] = last
+        shown = present.get(key)
+        if e.kind == "presence" and (shown is None or e.occurred_at > shown):
+            present[key] = e.occurred_at  # the card shown, whatever the consent
+        else:
+            present[key] = shown
     tx.insert_many(
-        "customer_stores", ("customer_id", "store_id", "identified_at"),
-        [(c, st, last) for (c, st), last in sorted(seen.items())],
+        "customer_stores", ("customer_id", "store_id", "identified_at", "present_at"),
+        [(c, st, last, present[(c, st)]) for (c, st), last in sorted(seen.items())],
         "ON CONFLICT (customer_id, store_id) DO UPDATE SET identified_at = CASE WHEN "
         "customer_stores.identified_at IS NULL OR excluded.identified_at > "
         "customer_stores.identified_at THEN excluded.identified_at "
-        "ELSE customer_stores.identified_at END")
+        "ELSE customer_stores.identified_at END, present_at = CASE WHEN "
+        "customer_stores.present_at IS NULL OR excluded.present_at > "
+        "customer_stores.present_at THEN excluded.present_at "
+        "ELSE customer_stores.present_at END")
 
 
 def store_batch(tx: Tx, events: Sequence[Event], sender: Principal, default_consent: bool,

@@ -209,6 +209,12 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             tokens DOUBLE PRECISION NOT NULL,
             refilled_at DOUBLE PRECISION NOT NULL)""",
     ]),
+    # When a member last showed their card in a store, consent or not: that store may
+    # read their points balance (nothing else) for store_points_window_s after it, so
+    # its kiosk greets every member with their points (central/profiles.py).
+    (7, "store points window", [
+        "ALTER TABLE customer_stores ADD COLUMN present_at DOUBLE PRECISION",
+    ]),
 ]
 
 

@@ -33,3 +33,9 @@ def erasures_path(store_id: str, since: int, limit: int) -> str:
 def customer_path(customer_id: str) -> str:
     """``GET``: the single customer view (the panel's clienteling, with the store token)."""
     return f"{API_PREFIX}/customers/{quote(customer_id, safe='')}"
+
+
+def store_points_path(store_id: str, customer_id: str) -> str:
+    """``GET``: a member's points balance, for the store they just showed their card in."""
+    return (f"{API_PREFIX}/stores/{quote(store_id, safe='')}/customers/"
+            f"{quote(customer_id, safe='')}/points")

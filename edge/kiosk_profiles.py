@@ -40,7 +40,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote
+
+from contract.central_api import customer_path, store_points_path
 
 from .central_client import SyncError
 from .db import connect
@@ -61,15 +62,28 @@ class ProfileSource(Protocol):
 
 
 class CentralProfiles:
-    """Profile lookups over HTTP with the store token, short timeout (a shopper is waiting)."""
+    """Profile lookups over HTTP with the store token, short timeout (a shopper is waiting).
 
-    def __init__(self, url: str, token: str, timeout_s: float = 3.0) -> None:
+    Central summarises a customer to a store only with tracking consent; without it
+    (its 404) the store may still read the member's points balance for a while after
+    they showed their card here, so the kiosk greets every member with their points.
+    """
+
+    def __init__(self, url: str, token: str, store_id: str, timeout_s: float = 3.0) -> None:
         from .central_client import CentralReader
 
         self.reader = CentralReader(url, token, timeout_s)
+        self.store_id = store_id
 
     def fetch(self, customer_id: str) -> dict[str, Any]:
-        return self.reader.get(f"/api/v1/customers/{quote(customer_id, safe='')}")
+        try:
+            return self.reader.get(customer_path(customer_id))
+        except SyncError as exc:
+            if exc.status != 404:
+                raise
+        points = self.reader.get(store_points_path(self.store_id, customer_id))
+        return {"customer_id": customer_id, "loyalty_points": points.get("loyalty_points"),
+                "tracking": False}
 
 
 def summary(profile: dict[str, Any]) -> tuple[int, bool, list[str]]:
@@ -77,10 +91,13 @@ def summary(profile: dict[str, Any]) -> tuple[int, bool, list[str]]:
 
     A store token gets central's store summary: no ``consents`` (central answers it
     only while the customer's tracking consent holds), this store's part of the
-    timeline, and the interests scored over every channel.
+    timeline, and the interests scored over every channel. Without that consent it
+    gets the points alone (:class:`CentralProfiles` marks them ``tracking: false``).
     """
     consents = profile.get("consents")
-    if isinstance(consents, dict):
+    if profile.get("tracking") is False:
+        granted = False
+    elif isinstance(consents, dict):
         tracking = consents.get("tracking")
         granted = bool(tracking.get("granted")) if isinstance(tracking, dict) else False
     else:
@@ -88,10 +105,14 @@ def summary(profile: dict[str, Any]) -> tuple[int, bool, list[str]]:
     recent: list[str] = []
     interests = profile.get("interests")
     products = interests.get("products") if isinstance(interests, dict) else None
-    for entry in [*(profile.get("timeline") or []), *(products or [])]:
+    timeline = profile.get("timeline")
+    for entry in [*(timeline if isinstance(timeline, list) else []),
+                  *(products if isinstance(products, list) else [])]:
         gtin = entry.get("gtin") if isinstance(entry, dict) else None
         if isinstance(gtin, str) and gtin not in recent:
             recent.append(gtin)
+    if not granted:
+        recent = []
     points = profile.get("loyalty_points")
     return (points if isinstance(points, int) and points > 0 else 0), granted, recent[:10]
 

@@ -53,8 +53,8 @@ class Store(StoreHarness):
         self.token = issue(central.db, "store", STORE)
         self.web = issue(central.db, "channel", "web")
         self.forwarder = Forwarder(self.cfg.db_path, central.url, self.token, lanes=1)
-        self.profiles = ProfilePrefetcher(self.cfg.db_path, CentralProfiles(central.url,
-                                                                            self.token))
+        self.profiles = ProfilePrefetcher(self.cfg.db_path, CentralProfiles(
+            central.url, self.token, STORE))
 
     def close(self) -> None:
         self.forwarder.close()
@@ -275,6 +275,21 @@ def test_consent_at_the_kiosk_reaches_central_and_a_withdrawal_always_wins(store
     assert shown["consent"] is False and shown["recent"] == []
 
 
+def test_a_member_without_tracking_consent_sees_their_points_and_nothing_else(store: Store):
+    store.web_points("cust-zoe", 700, "web-z")  # never consented to tracking
+    session = store.arrive("cust-zoe")
+    shown = store.profile(session)
+    assert (shown["points"], shown["consent"], shown["recent"]) == (700, False, [])
+    placed = store.order(session, "c1", spend=200)
+    store.pay(placed["order_id"])
+    store.drain()
+    assert store.balance("cust-zoe") == 700 - 200 + placed["points_earned"]
+    assert store.profiles.fetch_now(store.conn, "cust-zoe")
+    assert store.profile(session)["points"] == 500 + placed["points_earned"]
+    # Central kept no visit (the presence is anonymous), only the ledger's entries.
+    assert {e["kind"] for e in store.central.profile("cust-zoe")["timeline"]} == {"loyalty"}
+
+
 def test_a_web_change_shows_at_the_kiosk_within_seconds(store: Store, capsys):
     """Points earned on the web while the shopper stands at the kiosk: the prefetcher's
     refresh (every REFRESH_S) and the kiosk's own poll (every PROFILE_REFRESH_S)."""
@@ -393,3 +408,22 @@ def test_end_to_end_over_mosquitto(broker, tmp_path: Path, central: Central):
     finally:
         session.close()
         node.stop()
+
+
+profile_docs = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["gtin", "products", "granted", "tracking", "x"]), inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["loyalty_points", "consents", "tracking", "timeline",
+                                        "interests", "customer_id"]), profile_docs))
+def test_whatever_central_answers_the_summary_parser_gives_a_sane_triple(doc):
+    from edge.kiosk_profiles import summary
+
+    points, consent, recent = summary(doc)
+    assert isinstance(points, int) and points >= 0 and isinstance(consent, bool)
+    assert len(recent) <= 10 and all(isinstance(g, str) for g in recent)
+    assert consent or recent == []
