@@ -94,8 +94,13 @@ def remember_stores(tx: Tx, events: Sequence[Event], consenting: set[str]) -> No
 
 
 def store_batch(tx: Tx, events: Sequence[Event], sender: Principal, default_consent: bool,
-                now: float | None = None, limits: LoyaltyLimits | None = None) -> BatchResult:
-    """Store ``events`` (already validated) as sent by ``sender``; see module docstring."""
+                now: float | None = None, limits: LoyaltyLimits | None = None,
+                present_window_s: float = 3600.0) -> BatchResult:
+    """Store ``events`` (already validated) as sent by ``sender``; see module docstring.
+
+    ``present_window_s``: how long after a card shown in a store that store's kiosk may
+    record the customer's consent decision (:func:`_kiosk_consent_scope`).
+    """
     now = time.time() if now is None else now
     limits = limits or LoyaltyLimits()
     source = sender.label
@@ -116,6 +121,7 @@ def store_batch(tx: Tx, events: Sequence[Event], sender: Principal, default_cons
         else:
             kept.append(ev)
     kept = _ledger(tx, kept, sender, limits, now, result)
+    kept = _kiosk_consent_scope(tx, kept, sender, present_window_s, result)
 
     consent.apply_consent_events(tx, [e for e in kept if e.kind == "consent"], now)
     tracked_customers = sorted({e.customer_id for e in kept
@@ -146,6 +152,41 @@ def store_batch(tx: Tx, events: Sequence[Event], sender: Principal, default_cons
     identity.link_sessions(tx, [(e.session_id, e.customer_id) for e in linking], now)
     identity.link_aliases(tx, [(e.alias_key, e.customer_id) for e in linking], now)
     return result
+
+
+def _kiosk_consent_scope(tx: Tx, events: list[Event], sender: Principal, window_s: float,
+                         result: BatchResult) -> list[Event]:
+    """A store's kiosk records consent only for a customer who identified there.
+
+    The kiosk channel acts at the customer's request after they showed their card:
+    a ``consent`` event a store sends must follow, within ``window_s`` of its own
+    time, a presence of that customer in that store, in this batch or already
+    recorded (``customer_stores.present_at``). Anything else is a store deciding for
+    a customer who is not there, refused (a withdrawal anonymises a history, so a
+    forged one is refused too).
+    """
+    asks = [e for e in events if e.kind == "consent" and sender.kind == "store"]
+    if not asks:
+        return events
+    shown: dict[str, float] = {}
+    for e in events:
+        if e.kind == "presence" and e.customer_id and e.store_id == sender.name:
+            shown[e.customer_id] = max(shown.get(e.customer_id, 0.0), e.occurred_at)
+    customers = sorted({e.customer_id or "" for e in asks} - set(shown))
+    if customers:
+        cond, params = tx.member("customer_id", customers)
+        for row in tx.all(f"SELECT customer_id, present_at FROM customer_stores WHERE {cond} "
+                          "AND store_id = ? AND present_at IS NOT NULL",
+                          [*params, sender.name]):
+            shown[row["customer_id"]] = float(row["present_at"])
+    refused = {e.event_id for e in asks
+               if not e.customer_id or e.customer_id not in shown
+               or shown[e.customer_id] < e.occurred_at - window_s}
+    for event_id in sorted(refused):
+        result.rejected.append({"event_id": event_id, "reason": (
+            "consent: a store's kiosk records consent only for a customer who showed "
+            "their card in this store")})
+    return [e for e in events if e.event_id not in refused]
 
 
 def _ledger(tx: Tx, events: list[Event], sender: Principal, limits: LoyaltyLimits, now: float,
