@@ -275,6 +275,18 @@ def test_consent_at_the_kiosk_reaches_central_and_a_withdrawal_always_wins(store
     assert shown["consent"] is False and shown["recent"] == []
 
 
+def test_an_erasure_removes_the_kiosk_ledger_rows_at_the_edge(store: Store):
+    from edge.erasure import erase_customer
+
+    session = store.arrive("cust-anna")
+    placed = store.order(session, "c1", spend=100)
+    store.pay(placed["order_id"])
+    assert erase_customer(store.conn, "cust-anna") > 0
+    assert store.conn.execute("SELECT count(*) FROM kiosk_loyalty").fetchone()[0] == 0
+    assert store.conn.execute("SELECT count(*) FROM outbox WHERE kind IN ('loyalty', "
+                              "'consent')").fetchone()[0] == 0
+
+
 def test_a_member_without_tracking_consent_sees_their_points_and_nothing_else(store: Store):
     store.web_points("cust-zoe", 700, "web-z")  # never consented to tracking
     session = store.arrive("cust-zoe")
