@@ -43,6 +43,7 @@ from contract.kiosk_ops import KIOSK_OP_NAMES
 from contract.requests import REQUEST_OPS, RequestError
 
 from . import kiosk_loyalty
+from .order_status import change_status
 from .pipeline import uuid5_str
 from .product_search import ProductSearch
 from .requests import RequestContext, RequestRouter
@@ -401,14 +402,21 @@ class KioskService:
         """Record the payment terminal's outcome; the same report twice changes nothing."""
         row = self._own_order(ctx, body["order_id"])
         target = "paid" if body["outcome"] == "approved" else "payment_declined"
-        cur = ctx.conn.execute(
-            "UPDATE kiosk_orders SET status = ?, payment_ref = ?, updated_at = ? "
-            "WHERE order_id = ? AND status IN ('placed', 'payment_declined')",
-            (target, body["payment_ref"], ctx.now, body["order_id"]))
-        if cur.rowcount == 0 and row[1] != target:
-            raise RequestError("invalid_state", f"order is {row[1]}")
-        if target == "paid":  # a purchase: its points go to central's ledger
+        if row[1] not in ("placed", "payment_declined"):
+            if row[1] != target:
+                raise RequestError("invalid_state", f"order is {row[1]}")
+        elif target == "paid":
+            # Through the lifecycle: history, and an outbox row that tells central.
+            ctx.conn.execute("UPDATE kiosk_orders SET payment_ref = ? WHERE order_id = ?",
+                             (body["payment_ref"], body["order_id"]))
+            change_status(ctx.conn, body["order_id"], "paid", actor=ctx.device_id,
+                          now=ctx.now, expected=row[1])
+            # A purchase: its points go to central's ledger (edge/kiosk_loyalty.py).
             kiosk_loyalty.post(ctx.conn, body["order_id"], self.store_id, ctx.now)
+        else:  # declined: the edge's own state, still "placed" for central
+            ctx.conn.execute(
+                "UPDATE kiosk_orders SET status = ?, payment_ref = ?, updated_at = ? "
+                "WHERE order_id = ?", (target, body["payment_ref"], ctx.now, body["order_id"]))
         return self._order_reply(ctx.conn, self._own_order(ctx, body["order_id"]),
                                  duplicate=False)
 
