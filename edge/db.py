@@ -9,6 +9,8 @@ writes, and keeps the group commit cheap.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
@@ -423,6 +425,27 @@ ALTER TABLE customer_cache ADD COLUMN consent_event TEXT
 
 class MigrationError(RuntimeError):
     """The database is newer than this code, or a migration failed."""
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``) on an autocommit connection.
+
+    On any error, the ``COMMIT``'s own included, it rolls back only if SQLite has
+    not already: a ``COMMIT`` refused by a full disk ends the transaction itself, and
+    a bare ``ROLLBACK`` then raised "no transaction is active", hiding the real error
+    (it killed the writer process on a full disk). A ``COMMIT`` that fails and leaves
+    the transaction open (busy) is rolled back, so the connection is never left stuck
+    inside a transaction that the next ``BEGIN`` would trip over.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def connect(path: str | Path, *, synchronous: str = "NORMAL",

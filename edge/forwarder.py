@@ -71,6 +71,7 @@ from typing import Any
 from contract.central_api import EVENTS_PATH, ORDERS_PATH, order_status_path
 
 from . import kiosk_loyalty
+from .db import immediate
 
 log = logging.getLogger("vitrine.forwarder")
 
@@ -223,16 +224,10 @@ class Forwarder:
         """Run ``sql`` for ``rows`` (and ``also``) in one transaction."""
         if not rows:
             return
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany(sql, rows)
-                if also is not None:
-                    also(self._conn)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with self._lock, immediate(self._conn):
+            self._conn.executemany(sql, rows)
+            if also is not None:
+                also(self._conn)
 
     def _mark_sent(self, seqs: Sequence[int], now: float, errors: dict[int, str],
                    loyalty: Sequence[tuple[str, str | None]] = ()) -> None:

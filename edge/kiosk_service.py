@@ -39,6 +39,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from contract.asset_fetch import ASSET_ID_RE
 from contract.kiosk_ops import KIOSK_OP_NAMES
 from contract.requests import REQUEST_OPS, RequestError
 
@@ -198,7 +199,18 @@ class KioskService:
                                  "ORDER BY zone, shelf LIMIT 1", (gtin,)).fetchone()
         return {**row, "promotion": self._promotion(ctx.conn, gtin, ctx.now),
                 "location": {"zone": where[0], "shelf": where[1]} if where else None,
-                "stock": self._stock(ctx, gtin)}
+                "stock": self._stock(ctx, gtin), "images": self._images(ctx.conn, gtin)}
+
+    @staticmethod
+    def _images(conn: sqlite3.Connection, gtin: str) -> list[str]:
+        """The product's pictures in the asset cache (``product_content``, as screens get)."""
+        row = conn.execute("SELECT images FROM product_content WHERE gtin = ?",
+                           (gtin,)).fetchone()
+        try:
+            ids = json.loads(row[0]) if row else []
+        except ValueError:
+            return []
+        return [i for i in ids if isinstance(i, str) and ASSET_ID_RE.match(i)][:8]
 
     def _stock(self, ctx: RequestContext, gtin: str) -> dict[str, Any]:
         """The kit's stock view (``edge/stock_view.py``), this store's figure as a number."""
