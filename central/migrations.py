@@ -236,13 +236,19 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         "store_id, NULL, 'placed', submitted_by, received_at, received_at FROM orders "
         "ORDER BY seq",
     ]),
+    # When a member last showed their card in a store, consent or not: that store may
+    # read their points balance (nothing else) for store_points_window_s after it, so
+    # its kiosk greets every member with their points (central/profiles.py).
+    (8, "store points window", [
+        "ALTER TABLE customer_stores ADD COLUMN present_at DOUBLE PRECISION",
+    ]),
     # Orders one store takes for another (central/orders.py): a kiosk in store A takes a
     # click & collect order for store B, or a home delivery from the warehouse. taken_by
     # is the taking store (NULL when the submitter fulfils it, or for a channel's order):
     # it reads the order and its changes (they enter its order log too) and may only pay
     # or cancel it before it is paid. Orders received before are backfilled from
     # submitted_by.
-    (8, "orders taken for another store", [
+    (9, "orders taken for another store", [
         "ALTER TABLE orders ADD COLUMN taken_by TEXT",
         "UPDATE orders SET taken_by = substr(submitted_by, 7) "
         "WHERE substr(submitted_by, 1, 6) = 'store:' AND submitted_by <> 'store:' || store_id",

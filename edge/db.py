@@ -401,10 +401,29 @@ CREATE TABLE order_history (
 );
 CREATE INDEX order_history_order ON order_history(order_id, id)
 """),
+    # Kiosk points on central's ledger (edge/kiosk_loyalty.py): one row per order and
+    # direction, from the hold at placement to central's answer; and the kiosk's own
+    # consent decision with the outbox event that carries it to central.
+    ("0015_kiosk_loyalty", """
+CREATE TABLE kiosk_loyalty (
+  order_id TEXT NOT NULL,
+  direction TEXT NOT NULL CHECK (direction IN ('debit', 'credit')),
+  customer_id TEXT NOT NULL,
+  points INTEGER NOT NULL CHECK (points > 0),
+  event_id TEXT NOT NULL UNIQUE,
+  state TEXT NOT NULL CHECK (state IN ('held', 'pending', 'posted', 'refused')),
+  reason TEXT,
+  created_at REAL NOT NULL,
+  updated_at REAL NOT NULL,
+  PRIMARY KEY (order_id, direction)
+);
+CREATE INDEX kiosk_loyalty_customer ON kiosk_loyalty(customer_id, state);
+ALTER TABLE customer_cache ADD COLUMN consent_event TEXT
+"""),
     # Why central refused an order or a status change for good (edge/forwarder.py): the
     # outbox row is a dead letter, and the order says so (the panel's operations page and
     # pickup queue show it; kept past outbox cleanup) until a manager marks it settled.
-    ("0015_order_refusals", """
+    ("0016_order_refusals", """
 ALTER TABLE kiosk_orders ADD COLUMN central_error TEXT;
 ALTER TABLE kiosk_orders ADD COLUMN refusal_settled_by TEXT;
 ALTER TABLE kiosk_orders ADD COLUMN refusal_settled_at REAL;
