@@ -108,11 +108,7 @@ _AFTER_ITS_EVIDENCE = (
     "AND json_extract(payload, '$.fulfilment.store_id') <> "
     "json_extract(payload, '$.store_id') ELSE 0 END "
     "AND EXISTS (SELECT 1 FROM outbox e WHERE e.sent_at IS NULL AND e.seq < outbox.seq "
-    "AND e.kind IN ('presence', 'interest'))) "
-    # ... and a status change waits for its order (central would answer 404 meanwhile).
-    "AND NOT (kind = 'order_status' AND CASE WHEN json_valid(payload) THEN EXISTS ("
-    "SELECT 1 FROM outbox o WHERE o.kind = 'order' AND o.sent_at IS NULL "
-    "AND o.event_id = json_extract(outbox.payload, '$.order_id')) ELSE 0 END)")
+    "AND e.kind IN ('presence', 'interest')))")
 #: Kinds the retention policy may expire or shed; everything else waits forever.
 EXPIRABLE_KINDS = ("interest", "presence", "play")
 #: Orders tried per cycle (they are rare, and each is its own request).
@@ -369,6 +365,8 @@ class Forwarder:
             if row.kind == "order_status" and self._order_refused(order_id):
                 self._dead_letter(row, order_id, "its order was refused by central")
                 continue
+            if row.kind == "order_status" and self._order_unsent(order_id):
+                continue  # its order is held back (or failed) this cycle: central would 404
             try:
                 status, resp = self._post(path, body)
             except DeliveryError as exc:
@@ -394,6 +392,12 @@ class Forwarder:
                         row.event_id, status, str(resp)[:200])
         self.counters["sent_total"] += sent
         return sent
+
+    def _order_unsent(self, order_id: str) -> bool:
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM outbox WHERE event_id = ? AND kind = "
+                                      "'order' AND sent_at IS NULL", (order_id,)
+                                      ).fetchone() is not None
 
     def _order_refused(self, order_id: str | None) -> bool:
         """Did central refuse this order itself (not just one of its status changes)?"""
