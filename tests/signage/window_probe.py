@@ -1,7 +1,7 @@
 """Run a player in a real Kivy window for a few seconds and take a screenshot (test helper).
 
 Usage: python -m tests.signage.window_probe CACHE_DIR FRAMES_DIR SCREENSHOT
-(under Xvfb: ``xvfb-run -s "-screen 0 1920x1080x24"``).
+(under Xvfb at 1920x1080, started by the test).
 """
 
 from __future__ import annotations
