@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+import edge.panel.users
 from tests.central.conftest import Central, fresh_pg_url, make_central
 from tests.central.pg import shared_cluster
 from vitrine.broker import BrokerProcess, BrokerSettings, free_port, start_broker
@@ -23,6 +24,14 @@ STORE = "store-test"
 # is judged on the code, not on the draw; local runs keep exploring new examples.
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 hypothesis_settings.load_profile(os.environ.get("VITRINE_HYPOTHESIS_PROFILE", "default"))
+
+# Test override: panel passwords hashed in this process use scrypt at n=2**12 instead of
+# 2**15 (same code, same checks, an eighth of the cost; ~200 hash checks in a run).
+# Unknown names are checked against a dummy hash of the same cost, as in production.
+# Edges started as processes keep the production cost; test_panel_login checks that
+# production's default is untouched.
+TEST_PASSWORD_METHOD = "scrypt:4096:8:1"
+edge.panel.users.PASSWORD_METHOD = TEST_PASSWORD_METHOD
 
 
 @dataclass
