@@ -72,7 +72,10 @@ class Housekeeper:
             analytics.record_states(conn, now)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
+            # A full disk fails the COMMIT and SQLite has already rolled back: a second
+            # ROLLBACK would raise and kill the writer (and the edge) instead of retrying.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             log.critical("housekeeping failed: %s", exc)
             return upkeep
         upkeep.stale_transitions = len(stale)
