@@ -201,6 +201,14 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         "c.name, e.session_ids, COALESCE(e.alias_keys, '[]') FROM erasures e, credentials c "
         "WHERE c.kind = 'store'",
     ]),
+    # One token bucket per credential for the lookup rate limit, shared by every worker
+    # (central/rate_limit.py); before this, each worker counted alone.
+    (6, "shared rate limits", [
+        """CREATE TABLE rate_buckets (
+            credential TEXT PRIMARY KEY,
+            tokens DOUBLE PRECISION NOT NULL,
+            refilled_at DOUBLE PRECISION NOT NULL)""",
+    ]),
 ]
 
 

@@ -374,6 +374,12 @@ CREATE TABLE product_daily (
   PRIMARY KEY (day, gtin)
 )
 """),
+    # The layout's own price, kept apart from the price in force: a product sold only
+    # locally falls back to it when a markdown is removed, and a restart re-seeding the
+    # layout no longer overwrites a central price or a markdown with it.
+    ("0013_layout_prices", """
+ALTER TABLE products ADD COLUMN layout_price_cents INTEGER;
+"""),
 ]
 
 
