@@ -4,9 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Four test processes on two cores: most tests wait on brokers, edges and browsers, not the
-# CPU. A test file stays on one process (module fixtures are built once); see
+# CPU. A test file stays on one process (module fixtures are built once), files are handed
+# out in collection order (the longest first: tests/conftest.py LONG_FILES); see
 # docs/benchmarks.md ("make test"). `make test PYTEST_WORKERS=` runs them one by one.
-PYTEST_WORKERS ?= -n 4 --dist loadfile
+PYTEST_WORKERS ?= -n 4 --dist loadfile --no-loadscope-reorder
 
 .PHONY: demo test bench lint deps-demo deps-test clean
 

@@ -44,6 +44,19 @@ multiprocessing.get_context("forkserver").set_forkserver_preload(
     ["edge.writer_proc", "edge.writer_core", "edge.db"])
 
 
+#: Files of one or two tests that run a whole store for tens of seconds. `make test` hands
+#: files to its processes in collection order (--no-loadscope-reorder): these go first, so
+#: that no process is left running one of them alone at the end.
+LONG_FILES = ("tests/test_demo.py", "tests/broker/test_acl_matrix.py",
+              "tests/test_store_setup.py", "tests/broker/test_embedded_broker.py",
+              "tests/central/test_consent_integrity.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
 @dataclass
 class TestBroker:
     """A running Mosquitto with the production config rendered on a free port."""
