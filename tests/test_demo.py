@@ -44,7 +44,7 @@ def test_demo_runs_a_store_end_to_end(tmp_path):
                 and frames == {"sign-entrance-01.jpg", "sign-kitchen-01.jpg"})
 
     out = run_demo_until(["-m", "vitrine", "demo", "--speed", "40", "--var", str(var)],
-                         MARKERS, ready=settled)
+                         MARKERS, ready=settled, deadline_s=220)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.seen_all, out.stdout[-3000:]
     text = out.stdout
