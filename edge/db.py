@@ -9,6 +9,8 @@ writes, and keeps the group commit cheap.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
@@ -380,11 +382,51 @@ CREATE TABLE product_daily (
     ("0013_layout_prices", """
 ALTER TABLE products ADD COLUMN layout_price_cents INTEGER;
 """),
+    # The order lifecycle between central and the store (edge/order_status.py,
+    # edge/order_feed.py): kiosk_orders is the store's orders table and also holds the
+    # web orders central routes here (channel 'web', device_id = the channel,
+    # client_order_id = the order id); every status change, made here or in central,
+    # is kept with who made it, and central's changes with their seq in its log.
+    ("0014_order_lifecycle", """
+ALTER TABLE kiosk_orders ADD COLUMN channel TEXT NOT NULL DEFAULT 'kiosk';
+CREATE TABLE order_history (
+  id INTEGER PRIMARY KEY,
+  order_id TEXT NOT NULL,
+  previous TEXT,
+  status TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  changed_by TEXT,
+  at REAL NOT NULL,
+  central_seq INTEGER UNIQUE
+);
+CREATE INDEX order_history_order ON order_history(order_id, id)
+"""),
 ]
 
 
 class MigrationError(RuntimeError):
     """The database is newer than this code, or a migration failed."""
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``) on an autocommit connection.
+
+    On any error, the ``COMMIT``'s own included, it rolls back only if SQLite has
+    not already: a ``COMMIT`` refused by a full disk ends the transaction itself, and
+    a bare ``ROLLBACK`` then raised "no transaction is active", hiding the real error
+    (it killed the writer process on a full disk). A ``COMMIT`` that fails and leaves
+    the transaction open (busy) is rolled back, so the connection is never left stuck
+    inside a transaction that the next ``BEGIN`` would trip over.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def connect(path: str | Path, *, synchronous: str = "NORMAL",
