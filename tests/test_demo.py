@@ -9,11 +9,16 @@ from pathlib import Path
 from tests.demo_run import run_demo_until
 
 #: What the run must have shown before it is stopped (asserted again, with more, after).
+#: A line the test asserts on belongs here too, or the demo may be stopped before printing it.
 MARKERS = [r"mosquitto on 127\.0\.0\.1:", r"PANEL\s+https://", r"NFC\s+tag \w+ tapped",
            r"CENTRAL\s+central on", r"PROFILE\s+C\d{7}: ",
            r"SCREEN\s+sign-\S+ shows spotlight \d{14} \(tap\)",
            r"KIOSK\s+shopper: wait greeting .*1200 points", r"KIOSK\s+shopper: wait pickup",
-           r"CENTRAL order \w+ received for store", r"EDGE\s+identified"]
+           r"CENTRAL order \w+ received for store", r"EDGE\s+identified",
+           r"KIOSK\s+card \w+ read by the kiosk's NFC reader",
+           r"CENTRAL order \w+ paid  \[store:\S+, kiosk",
+           r"EDGE\s+order \w+ paid -> preparing  \[from central, admin",
+           r"EDGE\s+order web-\S+ arrived \(web, \w+\)"]
 
 
 def labels_current(db_path: Path) -> tuple[int, int]:
