@@ -401,6 +401,25 @@ CREATE TABLE order_history (
 );
 CREATE INDEX order_history_order ON order_history(order_id, id)
 """),
+    # Kiosk points on central's ledger (edge/kiosk_loyalty.py): one row per order and
+    # direction, from the hold at placement to central's answer; and the kiosk's own
+    # consent decision with the outbox event that carries it to central.
+    ("0015_kiosk_loyalty", """
+CREATE TABLE kiosk_loyalty (
+  order_id TEXT NOT NULL,
+  direction TEXT NOT NULL CHECK (direction IN ('debit', 'credit')),
+  customer_id TEXT NOT NULL,
+  points INTEGER NOT NULL CHECK (points > 0),
+  event_id TEXT NOT NULL UNIQUE,
+  state TEXT NOT NULL CHECK (state IN ('held', 'pending', 'posted', 'refused')),
+  reason TEXT,
+  created_at REAL NOT NULL,
+  updated_at REAL NOT NULL,
+  PRIMARY KEY (order_id, direction)
+);
+CREATE INDEX kiosk_loyalty_customer ON kiosk_loyalty(customer_id, state);
+ALTER TABLE customer_cache ADD COLUMN consent_event TEXT
+"""),
 ]
 
 
