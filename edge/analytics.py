@@ -64,29 +64,41 @@ def interest_key(ev: dict[str, Any]) -> InterestKey | None:
     An hour is ``CAST(received_at / 3600 AS INTEGER) * 3600``; zone, shelf and gtin
     default to ''; the product table counts it only when its gtin is a text. None
     when ``received_at`` is not a number (SQL would make a NULL hour: not counted).
+    Called for every interest event the pipeline commits: the common shapes (a float
+    time, texts or None) take the short way.
     """
     at = ev.get("received_at")
-    if type(at) not in (int, float) or at != at:
+    if type(at) is float:
+        if at != at:
+            return None
+        hour, day = int(at / HOUR) * HOUR, int(at / DAY) * DAY
+    elif type(at) is int:
+        hour, day = _trunc(at, HOUR), _trunc(at, DAY)
+    else:
         return None
-    gtin = ev.get("gtin")
-    return (_trunc(at, HOUR), _sql_value(ev.get("zone")), _sql_value(ev.get("shelf")),
-            _sql_value(gtin), _trunc(at, DAY), type(gtin) is str)
+    zone, shelf, gtin = ev.get("zone"), ev.get("shelf"), ev.get("gtin")
+    is_text = type(gtin) is str
+    return (hour, zone if type(zone) is str else _sql_value(zone),
+            shelf if type(shelf) is str else _sql_value(shelf),
+            gtin if is_text else _sql_value(gtin), day, is_text)
 
 
 def _add_interest(conn: sqlite3.Connection, keys: Iterable[InterestKey | None]) -> None:
+    counted = Counter(keys)  # in C; a batch has a handful of distinct keys
+    counted.pop(None, None)
+    if not counted:
+        return
     hourly: Counter[tuple[int, Any, Any, Any]] = Counter()
     daily: Counter[tuple[int, Any]] = Counter()
-    for k in keys:
-        if k is None:
-            continue
-        hourly[k[:4]] += 1
+    for k, n in counted.items():
+        assert k is not None
+        hourly[k[:4]] += n
         if k[5]:
-            daily[(k[4], k[3])] += 1
-    if hourly:
-        conn.executemany(
-            "INSERT INTO interest_hourly (hour, zone, shelf, gtin, taps) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (hour, zone, shelf, gtin) DO UPDATE SET taps = taps + excluded.taps",
-            [(*k, v) for k, v in hourly.items()])
+            daily[(k[4], k[3])] += n
+    conn.executemany(
+        "INSERT INTO interest_hourly (hour, zone, shelf, gtin, taps) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (hour, zone, shelf, gtin) DO UPDATE SET taps = taps + excluded.taps",
+        [(*k, v) for k, v in hourly.items()])
     if daily:
         conn.executemany(
             "INSERT INTO product_daily (day, gtin, taps) VALUES (?, ?, ?)"
