@@ -201,6 +201,41 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         "c.name, e.session_ids, COALESCE(e.alias_keys, '[]') FROM erasures e, credentials c "
         "WHERE c.kind = 'store'",
     ]),
+    # One token bucket per credential for the lookup rate limit, shared by every worker
+    # (central/rate_limit.py); before this, each worker counted alone.
+    (6, "shared rate limits", [
+        """CREATE TABLE rate_buckets (
+            credential TEXT PRIMARY KEY,
+            tokens DOUBLE PRECISION NOT NULL,
+            refilled_at DOUBLE PRECISION NOT NULL)""",
+    ]),
+    # Order lifecycle (central/order_status.py, contract/order_lifecycle.py): an order's
+    # current status, the pickup code central issues for a web click & collect order,
+    # and every change (creation included) in one log per fulfilling store: its seq is
+    # the cursor an edge pulls after (``order-changes``), change_id the idempotency key.
+    # Orders received before this migration enter the log as "placed".
+    (7, "order lifecycle", [
+        "ALTER TABLE orders ADD COLUMN status TEXT NOT NULL DEFAULT 'placed'",
+        "ALTER TABLE orders ADD COLUMN pickup_code TEXT",
+        "ALTER TABLE orders ADD COLUMN updated_at DOUBLE PRECISION",
+        """CREATE TABLE order_changes (
+            seq {serial},
+            change_id TEXT NOT NULL UNIQUE,
+            order_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            previous TEXT,
+            status TEXT NOT NULL,
+            changed_by TEXT NOT NULL,
+            actor TEXT,
+            occurred_at DOUBLE PRECISION NOT NULL,
+            recorded_at DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX order_changes_store ON order_changes (store_id, seq)",
+        "CREATE INDEX order_changes_order ON order_changes (order_id, seq)",
+        "INSERT INTO order_changes (change_id, order_id, store_id, previous, status, "
+        "changed_by, occurred_at, recorded_at) SELECT 'created:' || order_id, order_id, "
+        "store_id, NULL, 'placed', submitted_by, received_at, received_at FROM orders "
+        "ORDER BY seq",
+    ]),
 ]
 
 

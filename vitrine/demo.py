@@ -216,6 +216,7 @@ def _kiosk_shopper(layout, kiosk_id: str, password: str, key: bytes, port: int,
         seed_customer,
         shopper_steps,
     )
+    from vitrine.demo_orders import order_desk
 
     customer = layout.customers[0]  # one of the members who gave tracking consent
     seed_customer(central, customer.id, 1200)
@@ -234,6 +235,21 @@ def _kiosk_shopper(layout, kiosk_id: str, password: str, key: bytes, port: int,
     if result is not None and not result.get("ok"):
         printer.line("KIOSK", printer.c(RED, f"simulated shopper stopped: {result.get('error')}"))
     follow_order(db_path, central, layout.store_id, printer.line)
+    if not stop.is_set():
+        order_desk(central, layout.store_id, _latest_kiosk_order(db_path), product.gtin,
+                   product.price_cents, printer.line, stop)
+
+
+def _latest_kiosk_order(db_path: Path) -> str | None:
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    try:
+        row = conn.execute("SELECT order_id FROM kiosk_orders WHERE channel = 'kiosk' "
+                           "ORDER BY created_at DESC LIMIT 1").fetchone()
+    finally:
+        conn.close()
+    return row[0] if row else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,8 +322,14 @@ def main(argv: list[str] | None = None) -> int:
                       panel_host=args.panel_host if panel_tls else "127.0.0.1",
                       panel_tls_cert=panel_tls.cert if panel_tls else None,
                       panel_tls_key=panel_tls.key if panel_tls else None,
-                      panel_broker_dir=settings.data_dir)
+                      panel_broker_dir=settings.data_dir,
+                      # no push bridge in the demo: pull the store's order changes often
+                      sync_orders_s=2.0)
     node = EdgeNode(cfg)
+    if node.sync is not None:
+        from vitrine.demo_orders import print_edge_changes
+
+        node.sync.on_orders = print_edge_changes(printer.line)
     seed_content(cfg.db_path, node.assets, products)
     node.listeners.append(printer.edge_event)
     node.start()
