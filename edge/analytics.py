@@ -2,14 +2,16 @@
 
 The outbox is a queue: once central has an event, housekeeping may delete it.
 What a store manager looks back on (which shelf drew interest last Tuesday,
-how long the shoe reader was offline) must outlive that, so the writer's
-housekeeping rolls each new interest event into ``interest_hourly`` (one row per
-hour, zone, shelf and product) and, with each order's lines, ``product_daily``,
-notes each device's effective state change in ``device_state_history``, and
-keeps each device's latest heartbeat and proof of play. All run
-inside the housekeeping transaction, in whichever process owns the write
-connection, and are idempotent: each cursor (``analytics_cursor``) moves in the
-same transaction as the rows it counted.
+how long the shoe reader was offline) must outlive that, so each new interest
+event is counted into ``interest_hourly`` (one row per hour, zone, shelf and
+product) and, with each order's lines, ``product_daily``; each device's
+effective state change goes to ``device_state_history``, and each device's latest
+heartbeat and proof of play are kept. The pipeline counts its own interest events
+in the transaction that commits them (:func:`count_inserted`); the writer's
+housekeeping counts the rest (:func:`roll_up`) and does the others, in its
+transaction, in whichever process owns the write connection. All are idempotent:
+each cursor (``analytics_cursor``) moves in the same transaction as the rows it
+counted.
 
 An outbox cleanup must therefore keep rows above :func:`cursor`; everything
 at or below it has been counted.
