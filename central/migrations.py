@@ -236,6 +236,12 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         "store_id, NULL, 'placed', submitted_by, received_at, received_at FROM orders "
         "ORDER BY seq",
     ]),
+    # When a member last showed their card in a store, consent or not: that store may
+    # read their points balance (nothing else) for store_points_window_s after it, so
+    # its kiosk greets every member with their points (central/profiles.py).
+    (8, "store points window", [
+        "ALTER TABLE customer_stores ADD COLUMN present_at DOUBLE PRECISION",
+    ]),
 ]
 
 

@@ -49,3 +49,9 @@ def order_changes_path(store_id: str, since: int, limit: int) -> str:
     """``GET``: this store's order changes (new orders, status changes) after seq ``since``."""
     return f"{API_PREFIX}/stores/{quote(store_id, safe='')}/order-changes?since={int(since)}" \
            f"&limit={int(limit)}"
+
+
+def store_points_path(store_id: str, customer_id: str) -> str:
+    """``GET``: a member's points balance, for the store they just showed their card in."""
+    return (f"{API_PREFIX}/stores/{quote(store_id, safe='')}/customers/"
+            f"{quote(customer_id, safe='')}/points")

@@ -207,9 +207,10 @@ def _panel_certificate(tls_dir: Path, host: str, printer: Printer) -> ServerCert
 
 def _kiosk_shopper(layout, kiosk_id: str, password: str, key: bytes, port: int,
                    protocol: str, central, db_path: Path, var: Path, printer: Printer,
-                   stop: threading.Event) -> None:
+                   stop: threading.Event, assets_url: str | None = None) -> None:
     """One shopper at the kiosk: greeted with central's points, orders, gets a pickup code."""
     from vitrine.demo_kiosk import (
+        KIOSK_CARD_UID,
         card_ndef,
         follow_order,
         run_kiosk,
@@ -224,14 +225,14 @@ def _kiosk_shopper(layout, kiosk_id: str, password: str, key: bytes, port: int,
     query = product.name.split()[0][:5].lower()
     printer.line("KIOSK", f"{kiosk_id}: loyalty member {customer.id} (1200 points at central) "
                           f"walks up, taps their card, looks for {query!r}")
-    steps = shopper_steps(customer.card_uid, card_ndef(key, customer.id, customer.card_uid),
+    steps = shopper_steps(KIOSK_CARD_UID, card_ndef(key, customer.id, KIOSK_CARD_UID),
                           query, product.name)
     if stop.wait(2.0):
         return
     result = run_kiosk(port=port, store_id=layout.store_id, kiosk_id=kiosk_id,
                        password=password, protocol=protocol, steps=steps,
                        zones=[z.id for z in layout.zones], var=var, say=printer.line,
-                       stop=stop)
+                       stop=stop, assets_url=assets_url)
     if result is not None and not result.get("ok"):
         printer.line("KIOSK", printer.c(RED, f"simulated shopper stopped: {result.get('error')}"))
     follow_order(db_path, central, layout.store_id, printer.line)
@@ -385,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
                                    central.server.app.extensions["central_db"])
         threads.append(threading.Thread(target=_kiosk_shopper, daemon=True, args=(
             layout, kiosks[0].id, passwords[kiosks[0].id], key, broker.port, device_protocol,
-            demo_central, cfg.db_path, var, printer, stop)))
+            demo_central, cfg.db_path, var, printer, stop, node.signage.assets_url)))
     for t in threads:
         t.start()
     deadline = time.monotonic() + args.duration if args.duration else None
