@@ -54,6 +54,7 @@ def ingest_events() -> Any:
     db = current_app.extensions["central_db"]
     limits = LoyaltyLimits(cfg.loyalty_max_points_per_entry, cfg.loyalty_max_points_per_day)
     result = db.run(lambda tx: store_batch(tx, good, g.principal, cfg.default_tracking_consent,
-                                           limits=limits))
+                                           limits=limits,
+                                           attribution_window_s=cfg.attribution_window_s))
     return jsonify(accepted=result.accepted, duplicate=result.duplicate,
                    rejected=rejected + result.rejected)

@@ -201,6 +201,46 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         "c.name, e.session_ids, COALESCE(e.alias_keys, '[]') FROM erasures e, credentials c "
         "WHERE c.kind = 'store'",
     ]),
+    # Proof of play from the stores' screens, and interest attributed to it
+    # (central/screen_attribution.py): what each zone's screens showed, on the edge's
+    # clock, and per interest event the items on screen in its zone in the previous
+    # attribution_window_s. No person in either table: event ids, zones, items.
+    # The partial index finds a zone's interest events when a play arrives after them.
+    (6, "screen attribution", [
+        """CREATE TABLE screen_plays (
+            event_id TEXT PRIMARY KEY,
+            store_id TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            screen_id TEXT NOT NULL,
+            item_id TEXT NOT NULL,
+            item_kind TEXT NOT NULL,
+            playlist_id TEXT,
+            trigger TEXT NOT NULL,
+            gtin TEXT,
+            shown_from DOUBLE PRECISION NOT NULL,
+            shown_until DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX screen_plays_zone ON screen_plays (store_id, zone, shown_until)",
+        """CREATE TABLE screen_attributions (
+            interest_event_id TEXT NOT NULL,
+            play_event_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            screen_id TEXT NOT NULL,
+            item_id TEXT NOT NULL,
+            item_kind TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            gtin TEXT,
+            interest_at DOUBLE PRECISION NOT NULL,
+            shown_until DOUBLE PRECISION NOT NULL,
+            lag_s DOUBLE PRECISION NOT NULL,
+            same_product SMALLINT NOT NULL,
+            window_s DOUBLE PRECISION NOT NULL,
+            recorded_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (interest_event_id, play_event_id))""",
+        "CREATE INDEX screen_attributions_item ON screen_attributions (store_id, item_id)",
+        "CREATE INDEX events_zone_interest ON events (store_id, zone, occurred_at) "
+        "WHERE kind = 'interest'",
+    ]),
 ]
 
 

@@ -90,6 +90,7 @@ def document() -> dict[str, Any]:
         "ChannelEvent": _plain(CHANNEL_EVENT_SCHEMA),
         **{f"{k.capitalize()}Event": _plain(contract_schema(k))
            for k in ("interest", "presence", "security")},
+        "PlayEvent": _plain(contract_schema("play_event")),
         "Error": {"type": "object", "required": ["error", "message"],
                   "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
         "Consents": {
@@ -121,7 +122,7 @@ def document() -> dict[str, Any]:
     }
     event_items = {"anyOf": [{"$ref": f"#/components/schemas/{n}"} for n in
                              ("InterestEvent", "PresenceEvent", "SecurityEvent",
-                              "ChannelEvent")]}
+                              "PlayEvent", "ChannelEvent")]}
     feed_query = [("since", "version after which to read (0: the full feed)"),
                   ("limit", "page size")]
     paths: dict[str, Any] = {

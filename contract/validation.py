@@ -31,7 +31,7 @@ MAX_PAYLOAD_BYTES: dict[str, int] = {
 
 SCHEMA_NAMES = ("state", "nfc", "qr", "frame", "telemetry", "interest", "presence", "security",
                 "rejected", "command", "request", "reply",
-                "label", "play")
+                "label", "play", "play_event")
 
 
 class SchemaError(ValueError):

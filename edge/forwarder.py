@@ -68,7 +68,7 @@ log = logging.getLogger("vitrine.forwarder")
 
 DAY_S = 86_400.0
 #: Kinds sent in ``POST /api/v1/events`` batches; orders go one by one to ``/orders``.
-EVENT_KINDS = ("interest", "presence", "security")
+EVENT_KINDS = ("interest", "presence", "security", "play")
 #: Kinds the retention policy may expire or shed; everything else waits forever.
 EXPIRABLE_KINDS = ("interest", "presence", "play")
 #: Orders tried per cycle (they are rare, and each is its own request).
