@@ -206,7 +206,25 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
     # clock, and per interest event the items on screen in its zone in the previous
     # attribution_window_s. No person in either table: event ids, zones, items.
     # The partial index finds a zone's interest events when a play arrives after them.
-    (6, "screen attribution", [
+    #
+    # Catalogue content (central/media.py, central/feeds): product pictures stored by
+    # their SHA-256, and per catalogue product the promotion label, the previous price
+    # and its pictures (JSON; NULL when the load said nothing about content, so a
+    # store's own content is left alone).
+    (6, "signage: proof of play, catalogue content", [
+        "ALTER TABLE catalogue_products ADD COLUMN content TEXT",
+        {"sqlite": """CREATE TABLE media (
+            sha256 TEXT PRIMARY KEY,
+            content_type TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            data BLOB NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL)""",
+         "postgres": """CREATE TABLE media (
+            sha256 TEXT PRIMARY KEY,
+            content_type TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            data BYTEA NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL)"""},
         """CREATE TABLE screen_plays (
             event_id TEXT PRIMARY KEY,
             store_id TEXT NOT NULL,

@@ -2,7 +2,7 @@
 
 Central's blueprints mount under :data:`API_PREFIX` and declare these routes
 (``central/ingest.py``, ``central/orders.py``, ``central/feeds/api.py``,
-``central/privacy.py``); the edge builds its URLs with the functions below.
+``central/privacy.py``, ``central/media.py``); the edge builds its URLs with the functions below.
 ``tests/central/test_api_paths.py`` checks that every path built here is a route
 central serves, so the two cannot drift apart.
 """
@@ -33,3 +33,8 @@ def erasures_path(store_id: str, since: int, limit: int) -> str:
 def customer_path(customer_id: str) -> str:
     """``GET``: the single customer view (the panel's clienteling, with the store token)."""
     return f"{API_PREFIX}/customers/{quote(customer_id, safe='')}"
+
+
+def media_path(sha256: str) -> str:
+    """``GET``: a product picture by its SHA-256 (named by the catalogue feed)."""
+    return f"{API_PREFIX}/media/{quote(sha256, safe='')}"
