@@ -374,6 +374,23 @@ CREATE TABLE product_daily (
   PRIMARY KEY (day, gtin)
 )
 """),
+    # The latest preview of each signage screen (edge/screen_previews.py): one row per
+    # screen, replaced by each new one, never in events (a thumbnail is not a fact).
+    ("0013_screen_previews", """
+CREATE TABLE screen_previews (
+  device_id TEXT PRIMARY KEY,
+  received_at REAL NOT NULL,
+  device_ts REAL,
+  item_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  trigger TEXT NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  frame_width INTEGER NOT NULL,
+  frame_height INTEGER NOT NULL,
+  jpeg BLOB NOT NULL
+)
+"""),
 ]
 
 

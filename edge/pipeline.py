@@ -46,6 +46,7 @@ from .inbound import Inbound
 from .label_reports import record_label_report
 from .metrics import Metrics
 from .registry import Registry
+from .screen_previews import PreviewError, check_preview, record_preview
 from .sessions import SINGLE_USER_KINDS, Session, Sessions
 
 log = logging.getLogger("vitrine.edge.pipeline")
@@ -377,6 +378,15 @@ class Pipeline:
         if dt.channel == "state":
             self.registry.on_state(self.conn, dt.device_id, msg, now)
             result.counts["state"] += 1
+            return
+        if dt.channel == "preview":  # a screen's thumbnail: its row replaced, not an event
+            try:
+                jpeg = check_preview(msg)
+            except PreviewError as exc:
+                raise Rejected("bad_preview", str(exc)[:200]) from None
+            kept = record_preview(self.conn, dt.device_id, msg, jpeg, now, device_ts)
+            self.registry.touch(dt.device_id, now)
+            result.counts["preview" if kept else "preview_older"] += 1
             return
 
         # Content is parsed before the event row is written: a message we cannot
