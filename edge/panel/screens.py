@@ -17,6 +17,7 @@ command it carries no customer data (``command.json`` forbids it).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -214,8 +215,21 @@ def preview(device_id: str) -> Response:
     """The screen's latest thumbnail as it sent it (a JPEG the edge checked on arrival)."""
     row = read_db().execute("SELECT jpeg, received_at FROM screen_previews WHERE device_id = ?",
                             (device_id,)).fetchone()
-    if row is None:
-        return Response(_("No preview yet."), status=404, mimetype="text/plain")
-    return Response(bytes(row["jpeg"]), mimetype="image/jpeg", headers={
-        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-        "Last-Modified": http_date(row["received_at"])})
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    if row is None:  # an image all the same, so a page's <img> never shows as broken
+        return Response(_placeholder(), mimetype="image/jpeg",
+                        headers={**headers, "X-Vitrine-Preview": "none"})
+    return Response(bytes(row["jpeg"]), mimetype="image/jpeg",
+                    headers={**headers, "Last-Modified": http_date(row["received_at"])})
+
+
+@functools.cache
+def _placeholder() -> bytes:
+    """A plain grey 16:9 JPEG: no preview from this screen (yet)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    buf = BytesIO()
+    Image.new("RGB", (320, 180), (200, 204, 214)).save(buf, "JPEG", quality=70)
+    return buf.getvalue()
