@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import base64
+import json
+import subprocess
+import sys
 from io import BytesIO
+from pathlib import Path
 
+import pytest
 from PIL import Image
 
+from contract.playlists import parse_playlists
 from contract.validation import MAX_PAYLOAD_BYTES, validate
+from edge.config import load_config
+from edge.node import EdgeNode
+from signage.cache import ScreenCache
 from signage.preview import PreviewSink, thumbnail
 from signage.profiles import LANDSCAPE, PORTRAIT
 from signage.render import render
+from tests.edge.conftest import LAYOUT, LOYALTY_KEY, query, wait_until
 
 from .fixtures import assets, spotlight
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = {"playlists": [{"id": "p", "zones": ["*"], "items": [
+    {"kind": "text", "id": "hello", "title": "Bonjour", "duration_s": 60}]}]}
 
 
 class Recorder:
@@ -67,3 +81,29 @@ def test_latest_frame_published_at_most_once_per_interval_and_only_online():
     clock.now += 2.0
     assert sink.poll() and sent[-1]["item_id"] == "d" and sent[-1]["trigger"] == "tap"
     assert len(sent) == 2 and inner.frames == ["a", "b", "c", "d"]
+
+
+@pytest.mark.integration
+def test_headless_play_command_publishes_previews_the_edge_keeps(broker, tmp_path):
+    """`vitrine signage play --window off` as shipped: its thumbnails reach the edge."""
+    layout = json.loads(json.dumps(LAYOUT))
+    (tmp_path / "layout.json").write_text(json.dumps(layout))
+    broker.add_many([(d["id"], d["kind"]) for d in layout["devices"]])
+    cfg = load_config(env={}, store_id=broker.store_id, db_path=tmp_path / "edge.db",
+                      mqtt_port=broker.port, mqtt_password="edge-pw",
+                      loyalty_keys="k1:" + LOYALTY_KEY.hex(),
+                      layout_path=tmp_path / "layout.json", panel_port=0)
+    ScreenCache(tmp_path / "cache").save_playlists(parse_playlists(DOC))
+    (tmp_path / "pw").write_text("sign-01-pw\n")
+    with EdgeNode(cfg):
+        proc = subprocess.run(
+            [sys.executable, "-m", "vitrine", "signage", "play", "--screen", "sign-01",
+             "--zone", "shoes", "--port", str(broker.port), "--store-id", broker.store_id,
+             "--password-file", str(tmp_path / "pw"), "--cache-dir", str(tmp_path / "cache"),
+             "--window", "off", "--profile", "portrait", "--stop-after-s", "3"],
+            capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        row = wait_until(lambda: query(cfg.db_path, "SELECT item_id, width, height, "
+                                       "frame_width, frame_height FROM screen_previews "
+                                       "WHERE device_id = 'sign-01'"), 10)
+    assert row == [("hello", 180, 320, 1080, 1920)]
