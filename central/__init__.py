@@ -90,8 +90,8 @@ def create_app(test_config: Mapping[str, Any] | None = None,
     cfg = load_config(config_file=config_file, override=test_config)
     app.config["CENTRAL"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
-    app.extensions["central_rate_limiter"] = RateLimiter()
     app.extensions["central_db"] = open_configured_database(cfg)
+    app.extensions["central_rate_limiter"] = RateLimiter(app.extensions["central_db"])
     for module in (ingest, profiles, privacy, orders, admin, feeds, media, openapi):
         app.register_blueprint(module.bp)
     _register_errors(app)

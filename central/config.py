@@ -83,7 +83,7 @@ class CentralConfig:
     #: A store token sees a customer's summary only if the customer identified in that
     #: store (with tracking consent) within this many days.
     store_profile_window_days: float = 30.0
-    #: Customer lookups (profile reads) per minute and token, per worker process.
+    #: Customer lookups (profile reads) per minute and token, all workers together.
     store_lookups_per_minute: int = 120
     channel_lookups_per_minute: int = 6000
     #: Largest loyalty ledger entry (points, either direction), and the most points

@@ -201,6 +201,14 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         "c.name, e.session_ids, COALESCE(e.alias_keys, '[]') FROM erasures e, credentials c "
         "WHERE c.kind = 'store'",
     ]),
+    # One token bucket per credential for the lookup rate limit, shared by every worker
+    # (central/rate_limit.py); before this, each worker counted alone.
+    (6, "shared rate limits", [
+        """CREATE TABLE rate_buckets (
+            credential TEXT PRIMARY KEY,
+            tokens DOUBLE PRECISION NOT NULL,
+            refilled_at DOUBLE PRECISION NOT NULL)""",
+    ]),
     # Proof of play from the stores' screens, and interest attributed to it
     # (central/screen_attribution.py): what each zone's screens showed, on the edge's
     # clock, and per interest event the items on screen in its zone in the previous
@@ -211,7 +219,7 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
     # their SHA-256, and per catalogue product the promotion label, the previous price
     # and its pictures (JSON; NULL when the load said nothing about content, so a
     # store's own content is left alone).
-    (6, "signage: proof of play, catalogue content", [
+    (7, "signage: proof of play, catalogue content", [
         "ALTER TABLE catalogue_products ADD COLUMN content TEXT",
         {"sqlite": """CREATE TABLE media (
             sha256 TEXT PRIMARY KEY,

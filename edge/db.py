@@ -374,9 +374,15 @@ CREATE TABLE product_daily (
   PRIMARY KEY (day, gtin)
 )
 """),
+    # The layout's own price, kept apart from the price in force: a product sold only
+    # locally falls back to it when a markdown is removed, and a restart re-seeding the
+    # layout no longer overwrites a central price or a markdown with it.
+    ("0013_layout_prices", """
+ALTER TABLE products ADD COLUMN layout_price_cents INTEGER;
+"""),
     # The latest preview of each signage screen (edge/screen_previews.py): one row per
     # screen, replaced by each new one, never in events (a thumbnail is not a fact).
-    ("0013_screen_previews", """
+    ("0014_screen_previews", """
 CREATE TABLE screen_previews (
   device_id TEXT PRIMARY KEY,
   received_at REAL NOT NULL,

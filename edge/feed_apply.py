@@ -97,8 +97,9 @@ def materialise(conn: sqlite3.Connection, store_id: str, rules: Rules,
 
     Products central sells get name/brand/category from the catalogue and the
     price the ``price`` rule picks between central's price list and a local
-    markdown. Products known only locally (seeded from the layout) keep their
-    seeded price unless central or a markdown has one.
+    markdown. Products known only locally (seeded from the layout) go back to
+    their seeded price (``layout_price_cents``) when neither central nor a
+    markdown has one, e.g. once a markdown is removed.
     """
     if gtins is None:
         wanted = sorted({r[0] for r in conn.execute(
@@ -116,6 +117,8 @@ def materialise(conn: sqlite3.Connection, store_id: str, rules: Rules,
         for r in conn.execute(f"SELECT gtin, store_id, kind, price_cents, valid_from, valid_to, "
                               f"currency, label FROM sync_prices WHERE gtin IN ({marks})", chunk):
             entries.setdefault(r[0], []).append(PriceEntry(*r[1:]))
+        layout_prices = dict(conn.execute(
+            f"SELECT gtin, layout_price_cents FROM products WHERE gtin IN ({marks})", chunk))
         marks_rows = {r[0]: r for r in conn.execute(
             f"SELECT gtin, price_cents, valid_from, valid_to, set_at FROM local_markdowns "
             f"WHERE gtin IN ({marks})", chunk)}
@@ -132,7 +135,8 @@ def materialise(conn: sqlite3.Connection, store_id: str, rules: Rules,
                     candidates.append(Candidate("local_markdown", md[1], md[4]))
             soonest = min(soonest, next_change([*entries.get(gtin, []), *md_entries], now))
             win = rules.resolve("price", candidates, now)
-            cents = win.value if win else None
+            # Neither central nor a markdown: the layout's seeded price, if any.
+            cents = win.value if win else layout_prices.get(gtin)
             currency = price.currency if price else "EUR"
             if gtin in cat:
                 _, name, brand, category = cat[gtin]

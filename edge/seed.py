@@ -40,7 +40,7 @@ def seed(db: sqlite_utils.Database, layout: dict[str, Any]) -> dict[str, int]:
     tags = [{"uid": t["uid"].lower(), "gtin": t.get("gtin"), "zone": t.get("zone"),
              "shelf": t.get("shelf")} for t in layout.get("tags", [])]
     products = [{"gtin": p["gtin"], "name": p["name"], "brand": p.get("brand"),
-                 "category": p.get("category"), "price_cents": p.get("price_cents"),
+                 "category": p.get("category"), "layout_price_cents": p.get("price_cents"),
                  "currency": p.get("currency", "EUR"), "updated_at": now}
                 for p in layout.get("products", [])]
     conn = db.conn
@@ -51,9 +51,9 @@ def seed(db: sqlite_utils.Database, layout: dict[str, Any]) -> dict[str, int]:
     have_tags = {r[0]: r[1:] for r in conn.execute("SELECT uid, gtin, zone, shelf FROM tags")}
     tags = [t for t in tags if have_tags.get(t["uid"]) != (t["gtin"], t["zone"], t["shelf"])]
     have_products = {r[0]: r[1:] for r in conn.execute(
-        "SELECT gtin, name, brand, category, price_cents, currency FROM products")}
+        "SELECT gtin, name, brand, category, layout_price_cents, currency FROM products")}
     products = [p for p in products if have_products.get(p["gtin"]) != (
-        p["name"], p["brand"], p["category"], p["price_cents"], p["currency"])]
+        p["name"], p["brand"], p["category"], p["layout_price_cents"], p["currency"])]
     counts = {"devices": len(layout.get("devices", [])), "tags": len(layout.get("tags", [])),
               "products": len(layout.get("products", [])),
               "changed": len(devices) + len(tags) + len(products)}
@@ -68,8 +68,23 @@ def seed(db: sqlite_utils.Database, layout: dict[str, Any]) -> dict[str, int]:
                 (d["device_id"], d["kind"], d["zone"], d["shelf"]))
         if tags:
             db["tags"].upsert_all(tags, pk="uid")
-        if products:
-            db["products"].upsert_all(products, pk="gtin")
+        for p in products:
+            # The layout price is the price in force only where neither central nor a
+            # markdown sets one (edge/feed_apply.py's fallback): a restart must not
+            # overwrite those with it.
+            db.conn.execute(
+                "INSERT INTO products (gtin, name, brand, category, price_cents, currency,"
+                " updated_at, layout_price_cents) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(gtin) DO UPDATE SET name = excluded.name,"
+                " brand = excluded.brand, category = excluded.category,"
+                " currency = excluded.currency, updated_at = excluded.updated_at,"
+                " layout_price_cents = excluded.layout_price_cents,"
+                " price_cents = CASE WHEN EXISTS (SELECT 1 FROM sync_prices s"
+                "   WHERE s.gtin = excluded.gtin) OR EXISTS (SELECT 1 FROM local_markdowns m"
+                "   WHERE m.gtin = excluded.gtin) THEN products.price_cents"
+                "   ELSE excluded.price_cents END",
+                (p["gtin"], p["name"], p["brand"], p["category"], p["layout_price_cents"],
+                 p["currency"], p["updated_at"], p["layout_price_cents"]))
     return counts
 
 

@@ -11,8 +11,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from central import create_app
 from central.credentials import issue
+from central.rate_limit import RateLimiter
+from central.server import ServerThread
 from tests.central.conftest import (
+    ADMIN_TOKEN,
     STORE,
     Central,
     channel_event,
@@ -21,6 +25,7 @@ from tests.central.conftest import (
     make_central,
     presence,
 )
+from tests.central.http import call
 
 DAY = 86_400.0
 CONTACT = ("email", "phone", "address", "birth_date")
@@ -108,6 +113,41 @@ def test_lookups_are_rate_limited_per_token(backend: dict[str, Any]) -> None:
         # Another token has its own budget; the admin is not limited.
         assert c.api("GET", "/api/v1/customers/probe-y", token=other)[0] == 404
         assert c.api("GET", "/api/v1/customers/probe-z")[0] == 404
+    finally:
+        c.servers[0].stop()
+        c.db.close()
+
+
+def test_lookup_rate_is_shared_by_every_worker(backend: dict[str, Any]) -> None:
+    """Two workers on one database (as gunicorn runs them) give a token 5/min, not 2 x 5."""
+    c = make_central(backend, store_lookups_per_minute=5)
+    second = ServerThread(create_app({"admin_token": ADMIN_TOKEN, **backend,
+                                      "store_lookups_per_minute": 5})).start()
+    try:
+        statuses = []
+        for i in range(8):  # alternate workers, as a load balancer would
+            url = (c.url, second.url)[i % 2]
+            statuses.append(call("GET", f"{url}/api/v1/customers/probe-{i}", c.store_token,
+                                 None)[0])
+        assert statuses == [404] * 5 + [429] * 3
+    finally:
+        second.stop()
+        c.servers[0].stop()
+        c.db.close()
+
+
+def test_rate_limiter_refills_and_never_mints_on_a_clock_step_back(backend: dict[str, Any]
+                                                                   ) -> None:
+    c = make_central(backend)
+    try:
+        now = [1000.0]
+        limiter = RateLimiter(c.db, clock=lambda: now[0])
+        # 2/min: two at once, then one token every 30 s
+        assert [limiter.allow("k", 2) for _ in range(3)] == [0.0, 0.0, 30.0]
+        now[0] -= 500  # another worker's clock behind: no tokens from the past
+        assert limiter.allow("k", 2) > 0
+        now[0] = 1030.0
+        assert limiter.allow("k", 2) == 0.0 and limiter.allow("k", 2) > 0
     finally:
         c.servers[0].stop()
         c.db.close()
