@@ -94,7 +94,8 @@ def play(args: argparse.Namespace) -> int:
     try:
         if isinstance(shown, WindowSink):
             run_window(shown, tick, prof.size, fullscreen=args.fullscreen,
-                       stop_after_s=args.stop_after_s, screenshot=args.screenshot)
+                       stop_after_s=args.stop_after_s, screenshot=args.screenshot,
+                       stop_requested=stop.is_set)
         else:
             signal.signal(signal.SIGINT, lambda *_: stop.set())
             deadline = time.monotonic() + args.stop_after_s if args.stop_after_s else None

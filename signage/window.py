@@ -78,8 +78,10 @@ def x11_display_size() -> tuple[int, int] | None:
 def run_window(sink: WindowSink, tick: Callable[[], object], size: tuple[int, int], *,
                fullscreen: bool = True,
                tick_s: float = 0.1, stop_after_s: float | None = None,
-               screenshot: str | None = None) -> None:
-    """Open the window and run until it is closed (or ``stop_after_s``)."""
+               screenshot: str | None = None,
+               stop_requested: Callable[[], bool] | None = None) -> None:
+    """Open the window and run until it is closed, ``stop_requested()`` (SIGTERM) or
+    ``stop_after_s``."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     from kivy.config import Config
@@ -108,6 +110,9 @@ def run_window(sink: WindowSink, tick: Callable[[], object], size: tuple[int, in
             return self.view
 
         def _tick(self, _dt: float) -> None:
+            if stop_requested is not None and stop_requested():
+                self._finish(0.0)
+                return
             tick()
             image, sink.pending = sink.pending, None
             if image is None:

@@ -30,13 +30,15 @@ DOC = {"playlists": [{"id": "p", "zones": ["*"], "items": [
 SCRIPT = """
 "$PY" -m vitrine signage play --screen sign-x --zone shoes --port 1 \
   --password-file "$D/pw" --cache-dir "$D/cache" --frames-dir "$D/frames" \
-  --stop-after-s 4 > "$D/play.log" 2>&1 &
+  --stop-after-s 60 > "$D/play.log" 2>&1 &
 pid=$!
 for i in $(seq 300); do [ -f "$D/frames/sign-x.jpg" ] && break; sleep 0.1; done
 sleep 1.5
 xwininfo -root -tree > "$D/tree.txt"
 "$PY" -c "from PIL import ImageGrab; ImageGrab.grab().save('$D/screen.png')"
+kill -TERM $pid
 wait $pid
+echo "exit $?" > "$D/exit.txt"
 """
 
 
@@ -52,6 +54,8 @@ def test_play_is_full_screen_by_default_and_shows_the_frame(tmp_path):
                           env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
     log = (tmp_path / "play.log").read_text() if (tmp_path / "play.log").exists() else ""
     assert proc.returncode == 0, proc.stderr[-2000:] + log[-2000:]
+    # SIGTERM (a service manager stopping it) closes the window and exits cleanly
+    assert (tmp_path / "exit.txt").read_text().strip() == "exit 0", log[-2000:]
     # X: a top-level window of exactly the screen's size at its origin
     tree = (tmp_path / "tree.txt").read_text()
     assert re.search(r"\b1280x720\+0\+0\b", tree), tree
