@@ -98,3 +98,59 @@ def test_manager_sees_a_live_preview_of_what_the_screen_shows(edge, broker, tmp_
     finally:
         hostile.disconnect()
         hostile.loop_stop()
+
+
+def _publish_preview(client, store: str, n: int, shade: int) -> None:
+    msg = {"msg_id": f"live-{n}", "ts": time.time(),
+           **preview(item_id=f"item-{n}", image=jpeg((320, 180), shade))}
+    client.publish(f"vitrine/v1/{store}/devices/sign-01/preview", json.dumps(msg),
+                   qos=1).wait_for_publish(5)
+
+
+def test_the_screens_page_reloads_a_newer_preview_live_in_chromium(edge_config, broker):
+    """An open screens page swaps in each newer preview (the live stream's status event)
+    and counts its age, without a reload: in Debian's headless Chromium."""
+    import dataclasses
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from edge.node import EdgeNode
+    from vitrine.broker import free_port
+
+    from .test_panel_browser import CHROMIUM, CHROMIUM_ARGS, TABLET
+
+    cfg = dataclasses.replace(edge_config, panel_port=free_port())
+    node = EdgeNode(cfg)
+    create_user(cfg.db_path, *MANAGER, "manager")
+    node.start()
+    screen = make_client(broker.port, "sign-01", "sign-01-pw")
+    try:
+        _publish_preview(screen, broker.store_id, 1, 40)
+        wait_until(lambda: query(cfg.db_path, "SELECT 1 FROM screen_previews"), 10)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                         timeout=20_000, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport=TABLET)
+                page.set_default_timeout(10_000)
+                page.goto(node.panel_url + "/screens/")
+                page.fill("#username", MANAGER[0])
+                page.fill("#password", MANAGER[1])
+                page.click("form.login button[type=submit]")
+                img = page.locator("figure[data-screen='sign-01'] img")
+                expect(img).to_have_attribute("src", re.compile(r"preview\.jpg\?v="))
+                first = img.get_attribute("src")
+                expect(page.locator("#live-dot.on")).to_have_count(1)  # stream open
+                _publish_preview(screen, broker.store_id, 2, 200)
+                expect(img).not_to_have_attribute("src", first, timeout=15_000)
+                page.wait_for_function(
+                    "() => { const i = document.querySelector(\"figure[data-screen='sign-01']"
+                    " img\"); return i.complete && i.naturalWidth === 320; }")
+                expect(page.locator("figure[data-screen='sign-01'] .preview-age")).to_have_text(
+                    re.compile(r"^\d+ s$"))
+            finally:
+                browser.close()
+    finally:
+        screen.disconnect()
+        screen.loop_stop()
+        node.stop()

@@ -27,9 +27,9 @@ from .conftest import LAYOUT, LOYALTY_KEY
 STORE = LAYOUT["store_id"]
 
 
-def jpeg(size=(320, 180), fmt="JPEG") -> str:
+def jpeg(size=(320, 180), shade: int = 60, fmt="JPEG") -> str:
     buf = BytesIO()
-    Image.new("RGB", size, (30, 60, 90)).save(buf, fmt)
+    Image.new("RGB", size, (30, shade, 90)).save(buf, fmt)
     return base64.b64encode(buf.getvalue()).decode()
 
 
