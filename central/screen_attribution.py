@@ -16,8 +16,10 @@ each batch matches its new interest events against the plays already stored and
 its new plays against the interest events already stored. Two workers storing the
 two halves of a pair at the same moment would each miss the other's uncommitted
 row: on PostgreSQL the matching takes a transaction-scoped advisory lock per
-(store, zone), so the second waits for the first to commit and then sees its rows;
-SQLite writers are serialised already (``BEGIN IMMEDIATE``). Rows are keyed by the
+(store, zone), exclusive for a batch with plays there, shared for one with only
+taps, so a play and a tap of one zone are stored one after the other (the second
+sees the first) while batches of taps still run side by side; SQLite writers are
+serialised already (``BEGIN IMMEDIATE``). Rows are keyed by the
 pair, so a replayed batch adds nothing.
 
 Nothing here names a person: plays have no customer field (the schema forbids
@@ -55,12 +57,22 @@ def _zone_key(store_id: str | None, zone: str | None) -> tuple[str, str] | None:
     return (store_id, zone) if store_id and zone else None
 
 
-def _lock_zones(tx: Tx, zones: Iterable[tuple[str, str]]) -> None:
-    """Serialise matching per (store, zone) across PostgreSQL workers, in a fixed order."""
+def _lock_zones(tx: Tx, play_zones: Iterable[tuple[str, str]],
+                tap_zones: Iterable[tuple[str, str]]) -> None:
+    """Order a zone's play batches against every other batch of that zone (PostgreSQL).
+
+    A batch with plays in a zone takes the zone's advisory lock exclusively, a batch with
+    only taps there takes it shared: taps never wait for taps (ingest stays parallel for
+    the events that are most of the traffic), while a play and a tap of one zone are
+    stored one after the other, so the second sees the first. Zones are locked in
+    sorted order, whatever the mode, so two batches cannot deadlock on them.
+    """
     if tx.dialect != "postgres":
         return
-    for store_id, zone in sorted(zones):
-        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+    exclusive = set(play_zones)
+    for store_id, zone in sorted(exclusive | set(tap_zones)):
+        mode = "" if (store_id, zone) in exclusive else "_shared"
+        tx.execute(f"SELECT pg_advisory_xact_lock{mode}(hashtextextended(?, 0))",
                    (f"vitrine-screen-attribution/{store_id}/{zone}",))
 
 
@@ -83,7 +95,7 @@ def record(tx: Tx, fresh: Sequence[Event], window_s: float, now: float | None = 
             taps[key].append(ev)
     if not plays and not taps:
         return 0
-    _lock_zones(tx, set(plays) | set(taps))
+    _lock_zones(tx, plays, taps)
     tx.insert_many("screen_plays", _PLAY_COLUMNS,
                    [_play_row(e) for group in plays.values() for e in group],
                    "ON CONFLICT (event_id) DO NOTHING")
