@@ -19,11 +19,10 @@ edge that was offline or a store without a bridge.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from central.db import Database
-from central.push_loop import run_with_backoff
+from central.push_loop import NudgeBridge
 from contract.erasure_push import erasure_message
 
 log = logging.getLogger("central.erasure_push")
@@ -37,38 +36,13 @@ def newest_seq(db: Database, store_id: str) -> int:
     return int(row["seq"]) if row else 0
 
 
-class ErasureBridge:
+class ErasureBridge(NudgeBridge):
     """Publishes a nudge whenever the newest erasure order for its store grows."""
 
     def __init__(self, db: Database, store_id: str, publish: Callable[[bytes], None], *,
                  interval_s: float = 0.5, backoff_cap_s: float = 30.0) -> None:
+        super().__init__(lambda: newest_seq(db, store_id), publish, erasure_message,
+                         what=f"erasure push to {store_id}", log=log, interval_s=interval_s,
+                         backoff_cap_s=backoff_cap_s)
         self.db = db
         self.store_id = store_id
-        self.publish = publish
-        self.interval_s = interval_s
-        self.backoff_cap_s = backoff_cap_s
-        #: Newest seq the broker acknowledged; -1 = nudge once at start.
-        self.pushed = -1
-        self.counters = {"messages_total": 0, "failures_total": 0}
-        self._stop = threading.Event()
-
-    def push_once(self) -> bool:
-        """Nudge if there is an order newer than the last nudge; True if one was sent."""
-        seq = newest_seq(self.db, self.store_id)
-        if seq <= self.pushed or (self.pushed < 0 and seq == 0):
-            self.pushed = max(self.pushed, seq)
-            return False
-        self.publish(erasure_message(seq))
-        self.pushed = seq
-        self.counters["messages_total"] += 1
-        log.info("erasure nudge to %s: orders up to seq %d", self.store_id, seq)
-        return True
-
-    def run(self) -> None:
-        """Poll until :meth:`stop`; a failed nudge is retried (backoff), never skipped."""
-        run_with_backoff(self.push_once, self._stop, interval_s=self.interval_s,
-                         backoff_cap_s=self.backoff_cap_s, counters=self.counters, log=log,
-                         what=lambda: f"erasure push to {self.store_id}")
-
-    def stop(self) -> None:
-        self._stop.set()

@@ -209,6 +209,33 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             tokens DOUBLE PRECISION NOT NULL,
             refilled_at DOUBLE PRECISION NOT NULL)""",
     ]),
+    # Order lifecycle (central/order_status.py, contract/order_lifecycle.py): an order's
+    # current status, the pickup code central issues for a web click & collect order,
+    # and every change (creation included) in one log per fulfilling store: its seq is
+    # the cursor an edge pulls after (``order-changes``), change_id the idempotency key.
+    # Orders received before this migration enter the log as "placed".
+    (7, "order lifecycle", [
+        "ALTER TABLE orders ADD COLUMN status TEXT NOT NULL DEFAULT 'placed'",
+        "ALTER TABLE orders ADD COLUMN pickup_code TEXT",
+        "ALTER TABLE orders ADD COLUMN updated_at DOUBLE PRECISION",
+        """CREATE TABLE order_changes (
+            seq {serial},
+            change_id TEXT NOT NULL UNIQUE,
+            order_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            previous TEXT,
+            status TEXT NOT NULL,
+            changed_by TEXT NOT NULL,
+            actor TEXT,
+            occurred_at DOUBLE PRECISION NOT NULL,
+            recorded_at DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX order_changes_store ON order_changes (store_id, seq)",
+        "CREATE INDEX order_changes_order ON order_changes (order_id, seq)",
+        "INSERT INTO order_changes (change_id, order_id, store_id, previous, status, "
+        "changed_by, occurred_at, recorded_at) SELECT 'created:' || order_id, order_id, "
+        "store_id, NULL, 'placed', submitted_by, received_at, received_at FROM orders "
+        "ORDER BY seq",
+    ]),
     # Proof of play from the stores' screens, and interest attributed to it
     # (central/screen_attribution.py): what each zone's screens showed, on the edge's
     # clock, and per interest event the items on screen in its zone in the previous
@@ -219,7 +246,7 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
     # their SHA-256, and per catalogue product the promotion label, the previous price
     # and its pictures (JSON; NULL when the load said nothing about content, so a
     # store's own content is left alone).
-    (7, "signage: proof of play, catalogue content", [
+    (8, "signage: proof of play, catalogue content", [
         "ALTER TABLE catalogue_products ADD COLUMN content TEXT",
         {"sqlite": """CREATE TABLE media (
             sha256 TEXT PRIMARY KEY,

@@ -16,7 +16,9 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from central.events import CHANNEL_EVENT_SCHEMA, CONSENT_PURPOSES
+from central.order_status import STATUS_CHANGE_SCHEMA
 from central.orders import ORDER_SCHEMA
+from contract.order_lifecycle import STATUSES
 from contract.validation import schema as contract_schema
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
@@ -83,10 +85,36 @@ EXAMPLE_ORDER = {
 }
 
 
+EXAMPLE_CHANGE = {"status": "paid", "change_id": "web-pay-000123",
+                  "occurred_at": 1767225700.0, "actor": "checkout"}
+
+
 def document() -> dict[str, Any]:
     """The OpenAPI document (a new dict each call)."""
     schemas: dict[str, Any] = {
         "Order": {**_plain(ORDER_SCHEMA), "examples": [EXAMPLE_ORDER]},
+        "StatusChange": {**_plain(STATUS_CHANGE_SCHEMA), "examples": [EXAMPLE_CHANGE]},
+        "OrderChange": {
+            "type": "object",
+            "description": "One entry of a store's order log: a new order routed to the "
+                           "store (previous null) or a status change, with the order.",
+            "required": ["seq", "order_id", "previous", "status", "changed_by", "actor",
+                         "occurred_at", "recorded_at", "channel", "pickup_code", "order"],
+            "properties": {
+                "seq": {"type": "integer", "description": "the cursor (since=)"},
+                "order_id": {"type": "string"},
+                "previous": {"type": ["string", "null"]},
+                "status": {"enum": list(STATUSES)},
+                "changed_by": {"type": "string", "description": "the credential: "
+                               "store:<id>, channel:<name> or admin:admin"},
+                "actor": {"type": ["string", "null"], "description": "who, as the "
+                          "caller named them (a panel user, a kiosk, a desk)"},
+                "occurred_at": {"type": "number"},
+                "recorded_at": {"type": "number"},
+                "channel": {"type": "string"},
+                "pickup_code": {"type": ["string", "null"], "description": "central's "
+                                "code for a channel's click & collect order"},
+                "order": {"$ref": "#/components/schemas/Order"}}},
         "ChannelEvent": _plain(CHANNEL_EVENT_SCHEMA),
         **{f"{k.capitalize()}Event": _plain(contract_schema(k))
            for k in ("interest", "presence", "security")},
@@ -148,7 +176,37 @@ def document() -> dict[str, Any]:
              "409": _ok("Same order_id, different content", "Error")},
             body=_json("Order"),
             description="A store credential submits kiosk orders; a channel credential "
-                        "orders of its own channel.")},
+                        "(the web shop: channel web) orders of its own channel, click & "
+                        "collect in any store included (the answer then holds the "
+                        "pickup_code). Every order starts placed.")},
+        "/api/v1/orders/{order_id}": {"get": _op(
+            "One order: status, pickup code and every change (who, when)",
+            ["store", "channel"],
+            {"200": _ok("The order and its history", {"type": "object"}),
+             "404": _ok("No such order for this credential (another store's or channel's "
+                        "reads the same)", "Error")},
+            params=["order_id"])},
+        "/api/v1/orders/{order_id}/status": {"post": _op(
+            "Move an order along its lifecycle", ["store", "channel"],
+            {"201": _ok("Changed (logged with who and when)", {"type": "object"}),
+             "200": _ok("duplicate (this change_id again) or unchanged (already in that "
+                        "status)", {"type": "object"}),
+             "404": _ok("No such order for this credential", "Error"),
+             "409": _ok("A move the lifecycle refuses, or a change_id reused", "Error")},
+            params=["order_id"], body=_json("StatusChange"),
+            description="placed -> paid -> preparing -> ready -> collected, or cancelled "
+                        "from any open status (contract/order_lifecycle.py). A store moves "
+                        "the orders it fulfils; a channel only its own channel's, to paid "
+                        "or cancelled. Idempotent on change_id.")},
+        "/api/v1/stores/{store_id}/order-changes": {"get": _op(
+            "The store's order log after seq: new orders and status changes", ["store"],
+            {"200": _ok("Changes (each with its order) and the next cursor",
+                        {"type": "object", "required": ["changes", "next"],
+                         "properties": {"changes": {"type": "array", "items": {
+                             "$ref": "#/components/schemas/OrderChange"}},
+                             "next": {"type": "integer"}}})},
+            params=["store_id"], query=[("since", "seq after which to read"),
+                                        ("limit", "page size, at most 500")])},
         "/api/v1/stores/{store_id}/orders": {"get": _op(
             "The store's order queue after seq", ["store"],
             {"200": _ok("Orders and the next cursor", {"type": "object"})},

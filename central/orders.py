@@ -6,12 +6,22 @@ survives a crash. The order id is the idempotency key: the same order sent
 twice is a 200 ``duplicate``; the same id with another content is a 409, never
 a silent overwrite. The fulfilling store reads its queue with
 ``GET /api/v1/stores/<store>/orders?since=<seq>``.
+
+Who may submit what: a store credential its kiosk orders (collected in that
+store, or home deliveries from the web warehouse); a channel credential (the
+retailer's web shop is channel ``web``) orders of its own channel, click &
+collect in any store included; the admin anything. Every order starts
+``placed``; what happens next is :mod:`central.order_status`. A click & collect
+order from a channel gets a six-digit pickup code here, answered to the channel
+(the web shop shows it as the pickup QR) and sent to the fulfilling store with
+the order; a kiosk order's code is the edge's own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import time
 from typing import Any
 
@@ -21,6 +31,7 @@ from flask import Blueprint, current_app, g, jsonify
 from central.auth import require, require_store_scope
 from central.db import Tx
 from central.errors import BadRequest, Conflict, Forbidden
+from central.order_status import record_change
 from central.request_input import int_arg, json_body
 from contract.central_api import API_PREFIX
 
@@ -82,28 +93,37 @@ def digest(order: dict[str, Any]) -> str:
 
 
 def submit(tx: Tx, order: dict[str, Any], store_id: str, submitted_by: str, now: float
-           ) -> tuple[str, int]:
-    """Store ``order``; return ``("accepted"|"duplicate", seq)`` or raise :class:`Conflict`."""
+           ) -> tuple[str, int, str | None]:
+    """Store ``order`` (status ``placed``, logged as its first change); return
+    ``("accepted"|"duplicate", seq, pickup_code)`` or raise :class:`Conflict`."""
     dig = digest(order)
+    collect = order["fulfilment"]["type"] == "click_and_collect"
+    code = f"{secrets.randbelow(10**6):06d}" if collect and order["channel"] != "kiosk" else None
     rows = tx.insert_many(
         "orders", ("order_id", "channel", "customer_id", "fulfilment", "store_id", "digest",
-                   "payload", "received_at", "submitted_by"),
+                   "payload", "received_at", "submitted_by", "status", "pickup_code",
+                   "updated_at"),
         [(order["order_id"], order["channel"], order.get("customer_id"),
-          order["fulfilment"]["type"], store_id, dig, json.dumps(order), now, submitted_by)],
+          order["fulfilment"]["type"], store_id, dig, json.dumps(order), now, submitted_by,
+          "placed", code, now)],
         "ON CONFLICT (order_id) DO NOTHING", "seq")
     if rows:
-        return "accepted", int(rows[0]["seq"])
-    existing = tx.one("SELECT seq, digest FROM orders WHERE order_id = ?", (order["order_id"],))
+        record_change(tx, order_id=order["order_id"], store_id=store_id, previous=None,
+                      status="placed", change_id=f"created:{order['order_id']}",
+                      changed_by=submitted_by, actor=None, occurred_at=now, now=now)
+        return "accepted", int(rows[0]["seq"]), code
+    existing = tx.one("SELECT seq, digest, pickup_code FROM orders WHERE order_id = ?",
+                      (order["order_id"],))
     if existing is None or existing["digest"] != dig:
         raise Conflict(f"order {order['order_id']!r} already exists with a different content")
-    return "duplicate", int(existing["seq"])
+    return "duplicate", int(existing["seq"]), existing["pickup_code"]
 
 
 def orders_since(tx: Tx, store_id: str, since: int, limit: int) -> list[dict[str, Any]]:
-    rows = tx.all("SELECT seq, order_id, received_at, payload FROM orders "
+    rows = tx.all("SELECT seq, order_id, received_at, payload, status FROM orders "
                   "WHERE store_id = ? AND seq > ? ORDER BY seq LIMIT ?", (store_id, since, limit))
     return [{"seq": r["seq"], "order_id": r["order_id"], "received_at": r["received_at"],
-             "order": json.loads(r["payload"])} for r in rows]
+             "status": r["status"], "order": json.loads(r["payload"])} for r in rows]
 
 
 @bp.post("/orders")
@@ -128,9 +148,10 @@ def post_order() -> Any:
             order["fulfilment"]["type"] != "home_delivery"):
         raise Forbidden("a store credential can only submit orders it fulfils")
     db = current_app.extensions["central_db"]
-    status, seq = db.run(lambda tx: submit(tx, order, store_id, principal.label, time.time()))
-    return jsonify(order_id=order["order_id"], status=status, store_id=store_id, seq=seq), (
-        201 if status == "accepted" else 200)
+    status, seq, code = db.run(lambda tx: submit(tx, order, store_id, principal.label,
+                                                 time.time()))
+    return jsonify(order_id=order["order_id"], status=status, store_id=store_id, seq=seq,
+                   pickup_code=code), (201 if status == "accepted" else 200)
 
 
 @bp.get("/stores/<store_id>/orders")

@@ -112,7 +112,7 @@ def export(tx: Tx, customer_id: str, cfg: Any) -> dict[str, Any]:
                             "event_id"):
             found[row["event_id"]] = row
     events = sorted(found.values(), key=lambda r: (r["occurred_at"], r["event_id"]))
-    orders = tx.all("SELECT order_id, store_id, received_at, payload FROM orders "
+    orders = tx.all("SELECT order_id, store_id, received_at, payload, status FROM orders "
                     "WHERE customer_id = ? ORDER BY seq", (customer_id,))
     ledger = tx.all("SELECT points, ref_kind, ref_id, direction, source, event_id, "
                     "occurred_at, recorded_at FROM loyalty_ledger WHERE customer_id = ? "
@@ -126,7 +126,8 @@ def export(tx: Tx, customer_id: str, cfg: Any) -> dict[str, Any]:
                                          "occurred_at")},
                     "payload": loads_lenient(r["payload"])} for r in events],
         "orders": [{"order_id": r["order_id"], "store_id": r["store_id"],
-                    "received_at": r["received_at"], "order": loads_lenient(r["payload"])}
+                    "received_at": r["received_at"], "status": r["status"],
+                    "order": loads_lenient(r["payload"])}
                    for r in orders],
         "loyalty_ledger": [dict(r) for r in ledger],
         "stores": [dict(r) for r in stores],

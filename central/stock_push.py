@@ -2,7 +2,9 @@
 
 The same process also runs the erasure push (:mod:`central.erasure_push`): a
 nudge on ``.../edge/sync/erasures`` that makes an online edge apply a new
-erasure order within seconds.
+erasure order within seconds, and the order push (:mod:`central.order_push`):
+a nudge on ``.../edge/sync/orders`` that makes it pull its new orders and
+status changes.
 
 The edge pulls the stock feed every minute (``edge/sync.py``); this bridge makes
 a change visible in the store within about a second instead. One bridge runs per
@@ -217,7 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the bridge until SIGTERM/SIGINT; returns the process exit status."""
     from central import create_app
     from central.erasure_push import ErasureBridge
+    from central.order_push import OrderBridge
     from contract.erasure_push import sync_erasures_topic
+    from contract.order_push import sync_orders_topic
 
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO,
@@ -242,11 +246,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     erasures_topic = sync_erasures_topic(args.store)
     erasures = ErasureBridge(db, args.store, lambda p: publisher.publish(p, erasures_topic),
                              interval_s=max(args.interval_ms, 10) / 1000)
-    erasure_thread = threading.Thread(target=erasures.run, name="erasure-push", daemon=True)
+    orders_topic = sync_orders_topic(args.store)
+    orders = OrderBridge(db, args.store, lambda p: publisher.publish(p, orders_topic),
+                         interval_s=max(args.interval_ms, 10) / 1000)
+    nudgers = [threading.Thread(target=erasures.run, name="erasure-push", daemon=True),
+               threading.Thread(target=orders.run, name="order-push", daemon=True)]
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         bridge.stop()
         erasures.stop()
+        orders.stop()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -255,12 +264,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not publisher.connected.wait(10):  # bounded: run() then retries with backoff
             log.warning("broker %s:%d not reachable yet", args.broker_host, args.broker_port)
-        erasure_thread.start()
+        for thread in nudgers:
+            thread.start()
         bridge.run()
     finally:
         erasures.stop()
-        if erasure_thread.is_alive():
-            erasure_thread.join(10)
+        orders.stop()
+        for thread in nudgers:
+            if thread.is_alive():
+                thread.join(10)
         publisher.close()
         db.close()
     return 0

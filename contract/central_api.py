@@ -35,6 +35,22 @@ def customer_path(customer_id: str) -> str:
     return f"{API_PREFIX}/customers/{quote(customer_id, safe='')}"
 
 
+def order_path(order_id: str) -> str:
+    """``GET``: one order, its status and its history (a store: only orders it fulfils)."""
+    return f"{API_PREFIX}/orders/{quote(order_id, safe='')}"
+
+
+def order_status_path(order_id: str) -> str:
+    """``POST``: move an order along its lifecycle (``contract/order_lifecycle.py``)."""
+    return f"{order_path(order_id)}/status"
+
+
+def order_changes_path(store_id: str, since: int, limit: int) -> str:
+    """``GET``: this store's order changes (new orders, status changes) after seq ``since``."""
+    return f"{API_PREFIX}/stores/{quote(store_id, safe='')}/order-changes?since={int(since)}" \
+           f"&limit={int(limit)}"
+
+
 def media_path(sha256: str) -> str:
     """``GET``: a product picture by its SHA-256 (named by the catalogue feed)."""
     return f"{API_PREFIX}/media/{quote(sha256, safe='')}"

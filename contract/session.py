@@ -120,7 +120,7 @@ _MQTT_NO_MATCHING_SUBSCRIBERS = 0x10
 
 
 class TagReadLike(Protocol):
-    """What :meth:`DeviceSession.tap` needs from a tag read (e.g. ``firmware_sim`` TagRead)."""
+    """What :meth:`DeviceSession.tap` needs from a tag read (e.g. ``contract.nfc_tags.TagRead``)."""
 
     uid: str
     ndef: bytes | None

@@ -113,6 +113,9 @@ class EdgeConfig:
     sync_prices_s: float = 86400.0
     sync_stock_s: float = 60.0
     sync_erasures_s: float = 300.0
+    #: The store's order changes (web orders, statuses set in central): fallback pull; an
+    #: online edge is nudged by central's bridge within seconds.
+    sync_orders_s: float = 60.0
     #: Address the panel listens on: ``0.0.0.0`` (or the store LAN address) for tablets.
     #: Any address other than loopback requires the TLS certificate below.
     panel_host: str = "127.0.0.1"

@@ -380,9 +380,28 @@ CREATE TABLE product_daily (
     ("0013_layout_prices", """
 ALTER TABLE products ADD COLUMN layout_price_cents INTEGER;
 """),
+    # The order lifecycle between central and the store (edge/order_status.py,
+    # edge/order_feed.py): kiosk_orders is the store's orders table and also holds the
+    # web orders central routes here (channel 'web', device_id = the channel,
+    # client_order_id = the order id); every status change, made here or in central,
+    # is kept with who made it, and central's changes with their seq in its log.
+    ("0014_order_lifecycle", """
+ALTER TABLE kiosk_orders ADD COLUMN channel TEXT NOT NULL DEFAULT 'kiosk';
+CREATE TABLE order_history (
+  id INTEGER PRIMARY KEY,
+  order_id TEXT NOT NULL,
+  previous TEXT,
+  status TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  changed_by TEXT,
+  at REAL NOT NULL,
+  central_seq INTEGER UNIQUE
+);
+CREATE INDEX order_history_order ON order_history(order_id, id)
+"""),
     # The latest preview of each signage screen (edge/screen_previews.py): one row per
     # screen, replaced by each new one, never in events (a thumbnail is not a fact).
-    ("0014_screen_previews", """
+    ("0015_screen_previews", """
 CREATE TABLE screen_previews (
   device_id TEXT PRIMARY KEY,
   received_at REAL NOT NULL,

@@ -18,7 +18,8 @@ up from its last seq. For each order, in one transaction with the cursor:
   session's window are deleted), erring on the side of the erased customer;
 - ``outbox`` rows of the customer or of those sessions (by ``customer_key`` or
   by ``customer_id``/``session_id`` in the payload) are deleted, **except
-  orders**: central keeps orders as accounting records (docs/operations.md);
+  orders and their status changes**: central keeps orders as accounting records
+  (docs/operations.md);
 - ``security_events`` hinting at the customer are deleted.
 
 ``erasures_applied`` records each seq (with a count, not the customer id), so
@@ -79,7 +80,8 @@ def erase_customer(conn: sqlite3.Connection, customer_id: str,
     conn.execute("DELETE FROM event_customers WHERE customer_id = ?", (customer_id,))
     keys = [customer_id, *sessions]
     deleted += conn.execute(
-        f"DELETE FROM outbox WHERE kind != 'order' AND (customer_key IN {_marks(keys)} "
+        f"DELETE FROM outbox WHERE kind NOT IN ('order', 'order_status') "
+        f"AND (customer_key IN {_marks(keys)} "
         f"OR json_extract(payload, '$.customer_id') = ? "
         f"OR json_extract(payload, '$.session_id') IN {marks})",
         [*keys, customer_id, *sessions]).rowcount

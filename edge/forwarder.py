@@ -19,6 +19,12 @@ Retention policy (see docs/operations.md):
 - orders are never deleted before central acknowledged them, whatever their
   age and whatever the disk usage; a rejected order stays unsent and is logged
   at ERROR on every attempt until someone fixes it;
+- order status changes (kind ``order_status``, ``edge/order_status.py``) go one by
+  one, in ``seq`` order with the orders, to ``POST /api/v1/orders/<id>/status``;
+  a change for an order central does not have yet (404) waits for it, a move
+  central refuses (409: it cancelled the order meanwhile) is a dead letter,
+  logged at ERROR: central's status then reaches the edge through the order
+  feed (``edge/order_feed.py``);
 - security events are never expired unsent either;
 - interest/presence rows still unsent after ``tracking_max_age_s`` (30 days by
   default) expire: deleted, counted in ``expired_total`` and logged CRITICAL;
@@ -62,13 +68,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from contract.central_api import EVENTS_PATH, ORDERS_PATH
+from contract.central_api import EVENTS_PATH, ORDERS_PATH, order_status_path
 
 log = logging.getLogger("vitrine.forwarder")
 
 DAY_S = 86_400.0
 #: Kinds sent in ``POST /api/v1/events`` batches; orders go one by one to ``/orders``.
 EVENT_KINDS = ("interest", "presence", "security", "play")
+#: Sent one by one, in seq order: a new order, and a status change the store made.
+ORDER_KINDS = ("order", "order_status")
 #: Kinds the retention policy may expire or shed; everything else waits forever.
 EXPIRABLE_KINDS = ("interest", "presence", "play")
 #: Orders tried per cycle (they are rare, and each is its own request).
@@ -156,7 +164,7 @@ class Forwarder:
             count, oldest = self._conn.execute(
                 "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE sent_at IS NULL").fetchone()
             orders = self._conn.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL "
-                                        "AND kind = 'order'").fetchone()[0]
+                                        "AND kind IN ('order', 'order_status')").fetchone()[0]
             disk = self.disk_bytes()
         return {
             "backlog": count,
@@ -286,14 +294,23 @@ class Forwarder:
         return len(settled)
 
     def send_orders(self) -> int:
-        """Send unsent orders one by one; a refused order stays unsent (never dropped)."""
+        """Send unsent orders and status changes one by one, in ``seq`` order; a refused
+        order stays unsent (never dropped), a refused status change is a dead letter."""
         now = self.clock()
         sent = 0
-        for row in self._pending("kind = 'order'", ORDERS_PER_CYCLE):
+        for row in self._pending(f"kind IN {ORDER_KINDS!r}", ORDERS_PER_CYCLE):
             if self._order_retry_at.get(row.seq, 0.0) > now:
                 continue
             try:
-                status, resp = self._post(ORDERS_PATH, row.payload.encode())
+                path, body = self._order_request(row)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                self._mark_sent([row.seq], self.clock(), {row.seq: f"rejected: {exc!r}"[:500]})
+                self.counters["rejected_total"] += 1
+                log.error("%s %s is not a readable status change; dead letter", row.kind,
+                          row.event_id)
+                continue
+            try:
+                status, resp = self._post(path, body)
             except DeliveryError as exc:
                 self._mark_failed([row.seq], str(exc))
                 raise
@@ -302,15 +319,35 @@ class Forwarder:
                 self._order_retry_at.pop(row.seq, None)
                 sent += 1
                 continue
-            self._mark_failed([row.seq], f"HTTP {status}: {resp}")
             if status >= 500 or status in (401, 429):
-                raise DeliveryError(f"order {row.event_id}: central answered {status}")
-            # Refused as such (400/403/409): a person must look at it; retry slowly meanwhile.
+                self._mark_failed([row.seq], f"HTTP {status}: {resp}")
+                raise DeliveryError(f"{row.kind} {row.event_id}: central answered {status}")
+            if row.kind == "order_status" and status in (400, 409):
+                # Central will never take this move (it cancelled the order meanwhile):
+                # its own status reaches the edge through the order feed.
+                self._mark_sent([row.seq], self.clock(), {row.seq: f"rejected: {resp}"[:500]})
+                self.counters["rejected_total"] += 1
+                log.error("central refused status change %s (HTTP %s: %s); kept as a dead "
+                          "letter, central's status wins", row.event_id, status,
+                          str(resp)[:200])
+                continue
+            self._mark_failed([row.seq], f"HTTP {status}: {resp}")
+            # Refused as such (400/403/409), or a status change for an order central does
+            # not have yet (404): a person must look at it; retry slowly meanwhile.
             self._order_retry_at[row.seq] = now + self.backoff_cap_s
-            log.error("central refused order %s (HTTP %s: %s); kept unsent, will retry",
-                      row.event_id, status, str(resp)[:200])
+            log.error("central refused %s %s (HTTP %s: %s); kept unsent, will retry",
+                      row.kind, row.event_id, status, str(resp)[:200])
         self.counters["sent_total"] += sent
         return sent
+
+    @staticmethod
+    def _order_request(row: Row) -> tuple[str, bytes]:
+        """Path and body of one order row: the order itself, or a status change."""
+        if row.kind == "order":
+            return ORDERS_PATH, row.payload.encode()
+        change = json.loads(row.payload)
+        order_id = change.pop("order_id")
+        return order_status_path(order_id), json.dumps(change).encode()
 
     def drain_once(self) -> int:
         """One cycle: housekeeping if due, orders, then one batch of events."""

@@ -33,9 +33,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from contract.asset_fetch import ASSET_ID_RE
 from contract.kiosk_ops import KIOSK_OP_NAMES
 from contract.requests import REQUEST_OPS, RequestError
 
+from .order_status import change_status
 from .pipeline import uuid5_str
 from .product_search import ProductSearch
 from .requests import RequestContext, RequestRouter
@@ -190,7 +192,18 @@ class KioskService:
                                  "ORDER BY zone, shelf LIMIT 1", (gtin,)).fetchone()
         return {**row, "promotion": self._promotion(ctx.conn, gtin, ctx.now),
                 "location": {"zone": where[0], "shelf": where[1]} if where else None,
-                "stock": self._stock(ctx, gtin)}
+                "stock": self._stock(ctx, gtin), "images": self._images(ctx.conn, gtin)}
+
+    @staticmethod
+    def _images(conn: sqlite3.Connection, gtin: str) -> list[str]:
+        """The product's pictures in the asset cache (``product_content``, as screens get)."""
+        row = conn.execute("SELECT images FROM product_content WHERE gtin = ?",
+                           (gtin,)).fetchone()
+        try:
+            ids = json.loads(row[0]) if row else []
+        except ValueError:
+            return []
+        return [i for i in ids if isinstance(i, str) and ASSET_ID_RE.match(i)][:8]
 
     def _stock(self, ctx: RequestContext, gtin: str) -> dict[str, Any]:
         """The kit's stock view (``edge/stock_view.py``), this store's figure as a number."""
@@ -362,12 +375,19 @@ class KioskService:
         """Record the payment terminal's outcome; the same report twice changes nothing."""
         row = self._own_order(ctx, body["order_id"])
         target = "paid" if body["outcome"] == "approved" else "payment_declined"
-        cur = ctx.conn.execute(
-            "UPDATE kiosk_orders SET status = ?, payment_ref = ?, updated_at = ? "
-            "WHERE order_id = ? AND status IN ('placed', 'payment_declined')",
-            (target, body["payment_ref"], ctx.now, body["order_id"]))
-        if cur.rowcount == 0 and row[1] != target:
-            raise RequestError("invalid_state", f"order is {row[1]}")
+        if row[1] not in ("placed", "payment_declined"):
+            if row[1] != target:
+                raise RequestError("invalid_state", f"order is {row[1]}")
+        elif target == "paid":
+            # Through the lifecycle: history, and an outbox row that tells central.
+            ctx.conn.execute("UPDATE kiosk_orders SET payment_ref = ? WHERE order_id = ?",
+                             (body["payment_ref"], body["order_id"]))
+            change_status(ctx.conn, body["order_id"], "paid", actor=ctx.device_id,
+                          now=ctx.now, expected=row[1])
+        else:  # declined: the edge's own state, still "placed" for central
+            ctx.conn.execute(
+                "UPDATE kiosk_orders SET status = ?, payment_ref = ?, updated_at = ? "
+                "WHERE order_id = ?", (target, body["payment_ref"], ctx.now, body["order_id"]))
         return self._order_reply(self._own_order(ctx, body["order_id"]), duplicate=False)
 
     def order_status(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:

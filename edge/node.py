@@ -134,7 +134,8 @@ class EdgeNode:
         self.sync = SyncClient(
             str(cfg.db_path), cfg.central_url, cfg.store_token,
             {"catalogue": cfg.sync_catalogue_s, "prices": cfg.sync_prices_s,
-             "stock": cfg.sync_stock_s, "erasures": cfg.sync_erasures_s},
+             "stock": cfg.sync_stock_s, "erasures": cfg.sync_erasures_s,
+             "orders": cfg.sync_orders_s},
             store_id=cfg.store_id, on_change=lambda feed: self.request_reload(),
             assets=self.assets,
             # Its own login (``{edge}-sync``, same password, provisioned with the edge):

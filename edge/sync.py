@@ -3,10 +3,11 @@
 The store serves kiosks and signage from local tables, never from central: a
 link down for days means older prices, not a dead store. :class:`SyncClient`
 pulls each feed of central/feeds on its own cadence (catalogue every three
-days, prices daily, stock every minute, erasures every five minutes by
-default); stock is also pushed in real time over MQTT (:mod:`contract.stock_push`),
-and a pushed erasure nudge makes the erasure feed due at once
-(:mod:`contract.erasure_push`).
+days, prices daily, stock every minute, erasures every five minutes, the
+store's order changes every minute by default); stock is also pushed in real
+time over MQTT (:mod:`contract.stock_push`), and a pushed erasure or order nudge
+makes that feed due at once (:mod:`contract.erasure_push`,
+:mod:`contract.order_push`; orders are applied by :mod:`edge.order_feed`).
 
 Each pull fetches every page first, then applies them in **one** SQLite
 transaction on the client's own connection (``BEGIN IMMEDIATE``; WAL lets the
@@ -43,10 +44,11 @@ from contract.erasure_push import (
     parse_erasure_message,
     sync_erasures_topic,
 )
+from contract.order_push import NudgeError, parse_nudge, sync_orders_topic
 from contract.service_client import ServiceClient
 from contract.stock_push import StockMessageError, parse_stock_message, sync_stock_topic
 
-from . import content_feed, erasure
+from . import content_feed, erasure, order_feed
 from .assets import AssetCache
 from .central_client import CentralReader, SyncError
 from .feed_apply import APPLIERS, apply_stock, materialise
@@ -59,9 +61,12 @@ log = logging.getLogger("vitrine.edge.sync")
 
 DAY_S = 86_400.0
 FEEDS = ("catalogue", "prices", "stock")
-#: Erasures: the pull is the fallback for an edge that missed the push (offline, no bridge).
+#: Erasures and orders: the pull is the fallback for an edge that missed the nudge
+#: (offline, no bridge).
 DEFAULT_CADENCES: dict[str, float] = {"catalogue": 3 * DAY_S, "prices": DAY_S, "stock": 60.0,
-                                      "erasures": 300.0}
+                                      "erasures": 300.0, "orders": 60.0}
+#: Feeds a pushed ``{"seq": N}`` nudge makes due at once.
+NUDGED_FEEDS = ("erasures", "orders")
 
 
 @dataclass(frozen=True)
@@ -117,15 +122,21 @@ class SyncClient:
         self.failures = {f: 0 for f in DEFAULT_CADENCES}
         self.counters = {"applied_total": 0, "failures_total": 0, "pushes_total": 0,
                          "pushes_rejected_total": 0, "erased_rows_total": 0,
-                         "erasure_pushes_total": 0}
+                         "erasure_pushes_total": 0, "order_pushes_total": 0,
+                         "order_changes_total": 0}
         self._conn = sqlite3.connect(db_path, timeout=30, isolation_level=None,
                                      check_same_thread=False)
         self._conn.execute("PRAGMA busy_timeout=30000")
         self._lock = threading.RLock()
         self._due = {f: self._first_due(f) for f in self.cadences}
         self._next_reprice = -math.inf
-        self._erasure_nudged_at = -math.inf
+        self._nudged_at = {f: -math.inf for f in NUDGED_FEEDS}
+        #: Called with the order changes each pull applied (new web orders, statuses
+        #: moved by central), after the commit; e.g. the demo prints them.
+        self.on_orders: Callable[[list[dict[str, Any]]], None] | None = None
         self._stop = threading.Event()
+        #: Set by a nudge (or stop): the loop ticks at once instead of finishing its sleep.
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._push: Any = None
         #: Set once the stock push subscription is acknowledged by the broker.
@@ -211,6 +222,8 @@ class SyncClient:
         applied; in both cases nothing changed locally.
         """
         since, _, _ = self._state(feed)
+        if feed == "orders":
+            return self._sync_orders(since)
         if feed == "erasures":
             orders, cursor = erasure.fetch(self.reader, self.store_id, since)
             now = self.clock()
@@ -247,6 +260,23 @@ class SyncClient:
         self._changed(feed)
         return len(items)
 
+    def _sync_orders(self, since: int) -> int:
+        changes, cursor = order_feed.fetch(self.reader, self.store_id, since)
+        now = self.clock()
+        applied = self._write(lambda c: (order_feed.apply(c, changes, now),
+                                         self._record("orders", version=cursor))[0])
+        self.counters["order_changes_total"] += len(applied)
+        for change in applied:
+            log.info("order %s %s (central, %s)", change["order_id"],
+                     "arrived: " + change["status"] if change["previous"] is None
+                     else f"{change['previous']} -> {change['status']}", change["changed_by"])
+        if applied and self.on_orders is not None:
+            try:
+                self.on_orders(applied)
+            except Exception:
+                log.exception("on_orders failed; the changes are applied regardless")
+        return len(changes)
+
     def reprice(self) -> None:
         """Recompute every product's price (a validity window opened or closed)."""
         now = self.clock()
@@ -276,8 +306,8 @@ class SyncClient:
                             feed, exc, self.failures[feed], delay)
                 continue
             self.failures[feed] = 0
-            # A nudge that came in while this pull ran may name an order it missed.
-            nudged = feed == "erasures" and self._erasure_nudged_at >= now
+            # A nudge that came in while this pull ran may name a change it missed.
+            nudged = self._nudged_at.get(feed, -math.inf) >= now
             self._due[feed] = -math.inf if nudged else now + cadence
         if now >= self._next_reprice:
             try:
@@ -339,11 +369,26 @@ class SyncClient:
             log.warning("erasure push rejected: %s", exc)
             return False
         self.counters["erasure_pushes_total"] += 1
-        if "erasures" not in self._due or seq <= self._state("erasures")[0]:
+        return self._nudge("erasures", seq)
+
+    def apply_order_push(self, payload: bytes) -> bool:
+        """A nudge: pull the store's order changes at the next tick if behind."""
+        try:
+            seq = parse_nudge(payload)
+        except NudgeError as exc:
+            self.counters["pushes_rejected_total"] += 1
+            log.warning("order push rejected: %s", exc)
+            return False
+        self.counters["order_pushes_total"] += 1
+        return self._nudge("orders", seq)
+
+    def _nudge(self, feed: str, seq: int) -> bool:
+        if feed not in self._due or seq <= self._state(feed)[0]:
             return False  # pulls disabled, or already applied
-        self._erasure_nudged_at = self.clock()
-        self._due["erasures"] = -math.inf
-        self.failures["erasures"] = 0
+        self._nudged_at[feed] = self.clock()
+        self._due[feed] = -math.inf
+        self.failures[feed] = 0
+        self._wake.set()
         return True
 
     def _start_push(self) -> None:
@@ -360,6 +405,7 @@ class SyncClient:
                                client_id=cfg.client_id, protocol=cfg.protocol)
         client.subscribe(sync_stock_topic(self.store_id), on_push)
         client.subscribe(sync_erasures_topic(self.store_id), self.apply_erasure_push)
+        client.subscribe(sync_orders_topic(self.store_id), self.apply_order_push)
         self.push_ready = client.subscribed
         self._push = client.start()
 
@@ -375,7 +421,8 @@ class SyncClient:
                 self._stop.wait(1.0)
                 continue
             wake = min([*self._due.values(), self._next_reprice])
-            self._stop.wait(min(max(wake - self.clock(), 0.05), idle_max_s))
+            self._wake.wait(min(max(wake - self.clock(), 0.05), idle_max_s))
+            self._wake.clear()
 
     def start(self) -> SyncClient:
         """Start the pull loop (and the stock push subscriber if ``mqtt`` is set)."""
@@ -387,6 +434,7 @@ class SyncClient:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(self.reader.timeout_s + 5)
         if self._push is not None:

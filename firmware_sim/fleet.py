@@ -37,10 +37,10 @@ from typing import Any
 
 from contract.layout import Layout
 from contract.ndef_codec import encode_uri, encode_uris
+from contract.nfc_tags import TagRead
 from contract.requests import RequestError, RequestTimeout
 from firmware_sim.device import DeviceClient
 from firmware_sim.faults import FaultConfig, FaultInjector
-from firmware_sim.nfc_reader import TagRead
 from firmware_sim.shoppers import DEVICE_ACTIONS, KIOSK_ACTIONS, Shopper, ShopperPlanner, Step
 
 log = logging.getLogger("firmware_sim.fleet")

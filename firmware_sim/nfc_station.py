@@ -17,8 +17,9 @@ import os
 import queue
 import threading
 
+from contract.nfc_reader import ReaderThread, TagRead
+
 from .device import DeviceClient
-from .nfc_reader import NfcReader, TagRead
 
 log = logging.getLogger("vitrine.nfc_station")
 
@@ -33,19 +34,17 @@ class NfcStation:
     def __init__(self, path: str, client: DeviceClient, **reader_options: object):
         self.client = client
         self.taps: queue.SimpleQueue[TagRead | None] = queue.SimpleQueue()
-        self.reader = NfcReader(path, self.taps.put, **reader_options)  # type: ignore[arg-type]
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self.reader.run, args=(self._stop,), name="nfc-reader",
-                             daemon=True),
-            threading.Thread(target=self._publish_loop, name="nfc-publish", daemon=True),
-        ]
+        # the kit's reader loop (contract/nfc_reader.py), the one the kiosk runs too
+        self.reader_thread = ReaderThread(path, self.taps.put, **reader_options)
+        self.reader = self.reader_thread.reader
+        self._publisher = threading.Thread(target=self._publish_loop, name="nfc-publish",
+                                           daemon=True)
         self.published = 0
 
     def start(self) -> NfcStation:
         self.client.start()
-        for t in self._threads:
-            t.start()
+        self.reader_thread.start()
+        self._publisher.start()
         return self
 
     def _publish_loop(self) -> None:
@@ -54,10 +53,9 @@ class NfcStation:
             self.published += 1
 
     def stop(self) -> None:
-        self._stop.set()
+        self.reader_thread.stop()
         self.taps.put(None)
-        for t in self._threads:
-            t.join(5)
+        self._publisher.join(5)
         self.client.close()
 
 

@@ -40,7 +40,7 @@ import nfc
 import nfc.clf
 import nfc.tag.tt3
 
-from firmware_sim.nfc_reader import open_frontend
+from contract.nfc_reader import open_frontend
 
 log = logging.getLogger(__name__)
 

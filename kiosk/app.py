@@ -1,4 +1,4 @@
-"""The Kivy app: shows :class:`kiosk.flow.KioskFlow` on six screens, full screen.
+"""The Kivy app: shows :class:`kiosk.flow.KioskFlow` on eight screens, full screen.
 
 State the ``.kv`` files bind to is kept as App properties (``lang``,
 ``cart_count``, ``message_text``...), copied from the flow after every change;
@@ -27,6 +27,7 @@ from kivy.uix.screenmanager import FadeTransition, NoTransition, ScreenManager
 
 from .flow import SCREENS, KioskFlow
 from .i18n import money, tr
+from .images import ImageCache
 from .screens import SCREEN_CLASSES, KioskScreen, load_kv
 
 log = logging.getLogger("vitrine.kiosk.app")
@@ -45,13 +46,20 @@ class KioskApp(App):
     consent = BooleanProperty(False)
     use_points = BooleanProperty(False)
     fulfilment = StringProperty("click_and_collect")
+    collect_elsewhere = BooleanProperty(False)
     store_zones = ListProperty([])
 
     def __init__(self, flow: KioskFlow, *, store_zones: list[str] | None = None,
                  on_ready: Callable[[KioskApp], None] | None = None,
-                 transition_s: float = 0.15, **kwargs: Any) -> None:
+                 transition_s: float = 0.15, images: ImageCache | None = None,
+                 cover_screen: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.cover_screen = cover_screen
         self.flow = flow
+        self.images = images
+        if images is not None:  # a picture arrived (worker thread): show it on main
+            images.on_ready = lambda asset_id: Clock.schedule_once(
+                lambda _dt: self._image_ready(asset_id), 0)
         self.store_zones = store_zones or []
         self.on_ready = on_ready
         self.transition_s = transition_s
@@ -74,14 +82,37 @@ class KioskApp(App):
         for name in SCREENS:
             screen = SCREEN_CLASSES[name](name=name)
             screen.flow = self.flow
+            screen.images = self.images
             sm.add_widget(screen)
         self.sm = sm
         self.flow.on_change(self._on_flow_change)
         self._on_flow_change(self.flow)
         Clock.schedule_interval(lambda _dt: self.flow.tick(), 1.0)
         Clock.schedule_interval(lambda _dt: self._attract_step(), 4.0)
-        Clock.schedule_once(self._first_frame, 0)
+        Clock.schedule_once(self._cover if self.cover_screen else self._first_frame, 0)
         return sm
+
+    def _cover(self, _dt: float) -> None:
+        """Cover the whole screen, with or without a window manager.
+
+        Kivy's ``fullscreen = auto`` sizes its GL view to the desktop but asks a window
+        manager to make the window itself full screen; a kiosk's bare X server (and
+        Xvfb) has none, so the window would keep its configured size and show part of
+        the view. So: a borderless window of the desktop's size at the origin (set a
+        frame later: leaving fullscreen restores the configured size first).
+        """
+        from kivy.core.window import Window
+
+        desktop = tuple(Window.size)
+        Window.fullscreen = False
+        Window.borderless = True
+
+        def place(_dt: float) -> None:
+            Window.size = desktop
+            Window.left, Window.top = 0, 0
+            Clock.schedule_once(self._first_frame, 0)
+
+        Clock.schedule_once(place, 0.05)
 
     def _first_frame(self, _dt: float) -> None:
         import time
@@ -105,6 +136,7 @@ class KioskApp(App):
         self.consent = s.consent
         self.use_points = s.use_points
         self.fulfilment = s.fulfilment
+        self.collect_elsewhere = s.collect_store is not None
         msg = flow.message
         self.message_text = tr(msg.key, flow.lang, **msg.params) if msg else ""
         self.message_error = bool(msg and msg.error)
@@ -124,6 +156,15 @@ class KioskApp(App):
         self.screen_name = flow.screen
         if s.profile_pending:  # central's answer is on its way to the edge
             Clock.schedule_once(lambda _dt: flow.refresh_profile(), 0.05)
+
+    def _image_ready(self, asset_id: str) -> None:
+        """A product picture reached the disk: show it if its product is still on screen."""
+        if self.sm is None:
+            return
+        screen = self.sm.get_screen("product")
+        if getattr(screen, "image_id", None) == asset_id:
+            assert isinstance(screen, KioskScreen)
+            screen.refresh(self.flow)
 
     # -- touches that need more than one flow call -------------------------------------------
     def on_query(self, text: str) -> None:

@@ -11,6 +11,7 @@ import os
 import select
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 
 
@@ -22,6 +23,10 @@ class DisplayError(RuntimeError):
 class VirtualDisplay:
     process: subprocess.Popen[bytes]
     display: str  # ":N"
+    #: The read end of Xvfb's ``-displayfd`` pipe, kept open while it runs: Xvfb may
+    #: write to it after the number we read, and a closed pipe is fatal to it
+    #: ("Cannot write display number to fd"): the display vanished mid-test.
+    displayfd: int = -1
 
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ if base is None else base)
@@ -36,6 +41,9 @@ class VirtualDisplay:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if self.displayfd >= 0:
+            os.close(self.displayfd)
+            self.displayfd = -1
 
 
 def start_xvfb(size: str = "1280x800x24", timeout: float = 10.0) -> VirtualDisplay:
@@ -50,13 +58,18 @@ def start_xvfb(size: str = "1280x800x24", timeout: float = 10.0) -> VirtualDispl
             stderr=subprocess.DEVNULL)
     finally:
         os.close(write_fd)
-    try:
-        ready, _, _ = select.select([read_fd], [], [], timeout)
-        number = os.read(read_fd, 32).decode().strip() if ready else ""
-    finally:
-        os.close(read_fd)
+    got = b""
+    deadline = time.monotonic() + timeout
+    while not got.endswith(b"\n") and len(got) < 32:  # "N\n", possibly in pieces
+        ready, _, _ = select.select([read_fd], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(read_fd, 32) if ready else b""
+        if not chunk:
+            break
+        got += chunk
+    number = got.decode(errors="replace").strip()
     if not number.isdigit():
+        os.close(read_fd)
         proc.kill()
         proc.wait(5)
         raise DisplayError(f"Xvfb did not report a display within {timeout} s")
-    return VirtualDisplay(proc, f":{number}")
+    return VirtualDisplay(proc, f":{number}", read_fd)

@@ -14,6 +14,11 @@ of steps, each a small dict, run one after the other on Kivy's clock::
     {"sleep": 0.5}
     {"wait": "greeting", "settled": false}  # shown, without waiting for the fade to end
     {"rss": "after_10"}                   # note this process's resident memory (KiB)
+    {"fill": {"f_city": "Lyon"}}          # touch each field, type into it key by key
+    {"wait_image": "picture", "timeout": 5}  # until that Image widget shows a file
+    {"camera": "/path/qr.png"}            # hold a picture to the camera (--camera dir:...)
+    {"grab_screen": "fullscreen"}         # save what the X server shows (the whole screen)
+    {"keyboard_clear_of": ["f_city"]}     # a docked on-screen keyboard is up, not over these
 
 Touches are dispatched through Kivy's event loop as motion events, so they hit
 whatever is really under that point on screen (a covered or invisible button
@@ -79,10 +84,11 @@ def ancestors(widget: Widget) -> Iterator[Widget]:
         w = w.parent
 
 
-def visible(widget: Widget) -> bool:
+def visible(widget: Widget, *, tappable: bool = True) -> bool:
+    """Shown (and, if ``tappable``, not disabled: a greyed-out row can be read, not tapped)."""
     w: Widget | None = widget
     while w is not None and w is not w.parent:
-        if getattr(w, "opacity", 1) == 0 or getattr(w, "disabled", False):
+        if getattr(w, "opacity", 1) == 0 or (tappable and getattr(w, "disabled", False)):
             return False
         w = w.parent
     return True
@@ -92,8 +98,10 @@ class ShopperDriver:
     def __init__(self, app: KioskApp, steps: list[dict[str, Any]], *,
                  screenshots: Path | None = None, step_pause_s: float = 0.05,
                  on_done: Callable[[ShopperDriver], None] | None = None,
-                 card_reader: Callable[[str, str | None], None] | None = None) -> None:
+                 card_reader: Callable[[str, str | None], None] | None = None,
+                 camera_dir: Path | None = None) -> None:
         self.app = app
+        self.camera_dir = camera_dir
         self.steps = list(steps)
         self.screenshots = screenshots
         self.step_pause_s = step_pause_s
@@ -120,9 +128,9 @@ class ShopperDriver:
                 return ids[kv_id]
         raise DriverError(f"no visible widget {kv_id!r} on screen {self.app.sm.current}")
 
-    def find_text(self, text: str) -> Widget:
+    def find_text(self, text: str, *, tappable: bool = True) -> Widget:
         found = [w for w in walk(self.current())
-                 if isinstance(w, Label) and text in w.text and visible(w)]
+                 if isinstance(w, Label) and text in w.text and visible(w, tappable=tappable)]
         exact = [w for w in found if w.text == text]
         if exact or found:
             # what a shopper would tap: an exact match, on screen, the highest one
@@ -160,12 +168,50 @@ class ShopperDriver:
         EventLoop.post_dispatch_input("begin", t)
         EventLoop.post_dispatch_input("end", t)
 
-    def type_text(self, text: str) -> None:
-        field = self.find("query")
+    def type_text(self, text: str, kv_id: str = "query") -> None:
+        field = self.find(kv_id)
         assert isinstance(field, TextInput)
         self.touch(field)
         for ch in text:  # one keystroke at a time: search as you type
             field.insert_text(ch)
+
+    def show_camera(self, picture: str) -> None:
+        """Hold ``picture`` up to the kiosk's camera: it appears in the frame directory
+        (renamed in whole, as a camera driver would write a frame)."""
+        if self.camera_dir is None:
+            raise DriverError("no camera directory (run the kiosk with --camera dir:PATH)")
+        self.camera_dir.mkdir(parents=True, exist_ok=True)
+        name = f"{time.time_ns()}{Path(picture).suffix}"
+        tmp = self.camera_dir / f".{name}.part"
+        tmp.write_bytes(Path(picture).read_bytes())
+        os.replace(tmp, self.camera_dir / name)
+
+    def keyboard_clear_of(self, kv_ids: list[str]) -> None:
+        """Kivy's docked keyboard is on screen and overlaps none of ``kv_ids``."""
+        from kivy.uix.vkeyboard import VKeyboard
+
+        win = EventLoop.window
+        boards = [w for w in win.children if isinstance(w, VKeyboard)]
+        if not boards:
+            raise DriverError("no on-screen keyboard is docked")
+        top = max(b.top for b in boards)
+        for kv_id in kv_ids:
+            widget = self.find(kv_id)
+            _, bottom = widget.to_window(widget.x, widget.y)
+            if bottom < top:
+                raise DriverError(f"{kv_id!r} (bottom at {bottom:.0f}) is under the keyboard "
+                                  f"(top at {top:.0f})")
+
+    def grab_screen(self, name: str) -> Path | None:
+        """What the X server shows, whole screen (not Kivy's own idea of its window)."""
+        if self.screenshots is None:
+            return None
+        from PIL import ImageGrab
+
+        self.screenshots.mkdir(parents=True, exist_ok=True)
+        path = self.screenshots / f"{name}.png"
+        ImageGrab.grab(xdisplay=os.environ.get("DISPLAY")).save(path)
+        return path
 
     def shot(self, name: str) -> Path | None:
         if self.screenshots is None:
@@ -198,6 +244,9 @@ class ShopperDriver:
                 self._wait(step["wait"], float(step.get("timeout", 5.0)),
                            bool(step.get("settled", True)))
                 return
+            if "wait_image" in step:
+                self._wait_image(step["wait_image"], float(step.get("timeout", 5.0)))
+                return
             done = self._do(step)
         except Exception as exc:
             self.error = f"step {self._i} {step}: {exc}"
@@ -227,6 +276,15 @@ class ShopperDriver:
             self.touch(target)
         elif "type" in step:
             self.type_text(step["type"])
+        elif "fill" in step:
+            for kv_id, text in step["fill"].items():
+                self.type_text(text, kv_id)
+        elif "camera" in step:
+            self.show_camera(step["camera"])
+        elif "grab_screen" in step:
+            self.grab_screen(step["grab_screen"])
+        elif "keyboard_clear_of" in step:
+            self.keyboard_clear_of(step["keyboard_clear_of"])
         elif "card" in step:
             self.card_reader(step["card"]["uid"], step["card"].get("ndef"))
         elif "shot" in step:
@@ -234,7 +292,7 @@ class ShopperDriver:
         elif "rss" in step:
             self.marks[step["rss"]] = rss_kib()
         elif "expect" in step:
-            self.find_text(step["expect"])
+            self.find_text(step["expect"], tappable=False)
         elif "forbid" in step:
             left = [t for t in self.all_texts() for bad in step["forbid"] if bad in t]
             if left:
@@ -288,6 +346,28 @@ class ShopperDriver:
                 self._finish()
             else:
                 Clock.schedule_once(poll, 0.005)
+
+        poll(0)
+
+    def _wait_image(self, kv_id: str, timeout: float) -> None:
+        """Until the Image ``kv_id`` on this screen shows a file with pixels in it."""
+        started = self._started
+
+        def poll(_dt: float) -> None:
+            try:
+                img = self.find(kv_id)
+                shown = bool(getattr(img, "source", "")) and img.texture is not None
+            except DriverError:
+                shown = False
+            if shown:
+                self._record({"wait_image": kv_id})
+                self._advance(0)
+            elif time.monotonic() - started > timeout:
+                self.error = f"step {self._i}: image {kv_id!r} not shown in {timeout} s"
+                log.error("simulated shopper stopped: %s", self.error)
+                self._finish()
+            else:
+                Clock.schedule_once(poll, 0.02)
 
         poll(0)
 

@@ -1,9 +1,10 @@
 """The kiosk's logic, without a window: which screen, what it shows, what a touch does.
 
-:class:`KioskFlow` is a small state machine over six screens::
+:class:`KioskFlow` is a small state machine over eight screens::
 
     attract ──touch──> search ──tap result──> product ──add──> cart ──pay──> pickup
-       ^  └──card/app QR──> greeting ──────────^                               │
+       ^  └──card/app QR──> greeting ──────────^          address ─┤ (home delivery)
+       │                                                   stores ─┘ (collect elsewhere)
        └────────── "I'm done" or inactivity timeout (from any screen) <────────┘
 
 The Kivy app (``kiosk/app.py``) only shows this state and forwards touches;
@@ -28,16 +29,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from contract.gs1 import GS1Error
-from contract.ndef_codec import NdefError, candidate_strings, decode_ndef
+from contract.nfc_tags import tag_says
 from contract.scan import classify
 
+from .address import FIELDS as ADDRESS_FIELDS
+from .address import clip, validate
 from .i18n import LANGUAGES
 from .payment import PaymentDeclined, PaymentProvider, PaymentTimeout
 from .store import StoreClient, StoreRefused, StoreUnavailable
+from .stores import store_options
 
 log = logging.getLogger("vitrine.kiosk")
 
-SCREENS = ("attract", "greeting", "search", "product", "cart", "pickup")
+SCREENS = ("attract", "greeting", "search", "product", "cart", "address", "stores", "pickup")
 #: Seconds without a touch before the session ends and the attract loop returns.
 IDLE_TIMEOUT_S = 60.0
 #: How often the kiosk asks again for a profile central has not delivered yet (the app
@@ -80,6 +84,11 @@ class ShopperState:
     product: dict[str, Any] | None = None
     cart: dict[str, dict[str, Any]] = field(default_factory=dict)  # gtin -> line
     fulfilment: str = "click_and_collect"
+    collect_store: str | None = None  # click & collect elsewhere (None: this store)
+    stores: list[dict[str, Any]] = field(default_factory=list)  # the picker's rows
+    address_form: dict[str, str] = field(default_factory=dict)  # as typed (clipped)
+    address_errors: dict[str, str] = field(default_factory=dict)  # field -> i18n key
+    address: dict[str, str] | None = None  # validated: what the order carries
     use_points: bool = False
     checkout_id: str | None = None  # one per cart content: a retry is the same order
     order: dict[str, Any] | None = None
@@ -89,8 +98,11 @@ class ShopperState:
 class KioskFlow:
     def __init__(self, store: StoreClient, payments: PaymentProvider, *,
                  publisher: Publisher | None = None, idle_timeout_s: float = IDLE_TIMEOUT_S,
-                 clock: Callable[[], float] = time.monotonic, lang: str = "fr") -> None:
+                 clock: Callable[[], float] = time.monotonic, lang: str = "fr",
+                 store_directory: dict[str, dict[str, Any]] | None = None) -> None:
         self.store = store
+        #: Names and distances of the other stores (``kiosk/stores.py``).
+        self.store_directory = store_directory or {}
         self.payments = payments
         self.publisher = publisher
         self.idle_timeout_s = idle_timeout_s
@@ -278,6 +290,7 @@ class KioskFlow:
         gtin = s.product["gtin"]
         if self._store_call(lambda: self.store.wishlist_add(s.session_id or "", gtin)):
             self._load_profile()
+            self._say("wishlist_added")
             self._changed()
 
     # -- ordering --------------------------------------------------------------------------------
@@ -292,6 +305,8 @@ class KioskFlow:
                                              "currency": p["currency"], "quantity": 0})
         line["quantity"] = min(99, line["quantity"] + quantity)
         s.checkout_id = None  # another cart: another order
+        s.collect_store = None  # the store picked may not hold the new line: pick again
+        self.message = None
         self._go("cart")
 
     def show_cart(self) -> None:
@@ -302,15 +317,90 @@ class KioskFlow:
         self.touch()
         self.shopper.cart.pop(gtin, None)
         self.shopper.checkout_id = None
+        self.shopper.collect_store = None
         self._changed()
 
     def set_fulfilment(self, kind: str) -> None:
+        """Collect here, or home delivery (the address form first, if none yet)."""
         self.touch()
         if kind not in ("click_and_collect", "home_delivery"):
             raise ValueError(kind)
-        self.shopper.fulfilment = kind
-        self.shopper.checkout_id = None
+        s = self.shopper
+        s.fulfilment = kind
+        s.collect_store = None
+        s.checkout_id = None
+        if kind == "home_delivery" and s.address is None:
+            self.show_address()
+            return
         self._changed()
+
+    # -- home delivery address ----------------------------------------------------------------
+    def show_address(self) -> None:
+        self.touch()
+        s = self.shopper
+        if s.address is not None and not s.address_form:
+            s.address_form = dict(s.address)
+        self._go("address")
+
+    def address_field(self, name: str, text: str) -> str:
+        """A keystroke in the form: what the field keeps (clipped to its rule and cap)."""
+        self.touch()
+        if name not in ADDRESS_FIELDS:
+            raise ValueError(name)
+        kept = clip(name, text)
+        self.shopper.address_form[name] = kept
+        self.shopper.address_errors.pop(name, None)
+        return kept
+
+    def submit_address(self) -> bool:
+        """"Continue": a valid address becomes the order's, back to the cart; else the
+        errors show next to their fields."""
+        self.touch()
+        s = self.shopper
+        checked = validate(s.address_form)
+        s.address_errors = dict(checked.errors)
+        if checked.address is None:  # the form names each wrong field (no message bar)
+            self._changed()
+            return False
+        s.address, s.fulfilment, s.collect_store = checked.address, "home_delivery", None
+        s.checkout_id = None
+        self.message = None
+        self._go("cart")
+        return True
+
+    # -- click & collect in another store --------------------------------------------------------
+    def show_stores(self) -> None:
+        """The store picker: the edge's stock view for every line of the cart."""
+        self.touch()
+        s = self.shopper
+        if not s.cart:
+            return
+        views = {}
+        for gtin in s.cart:
+            view = self._store_call(lambda g=gtin: self.store.stock(g))
+            if view is None:
+                return  # the edge did not answer: said so on the cart screen
+            views[gtin] = view
+        s.stores = store_options(views, {g: ln["quantity"] for g, ln in s.cart.items()},
+                                 self.store_directory)
+        self.message = None
+        self._go("stores")
+
+    def pick_store(self, store_id: str) -> None:
+        self.touch()
+        s = self.shopper
+        row = next((r for r in s.stores if r["store_id"] == store_id), None)
+        if row is None or not row["available"]:
+            return  # not offered, or without the stock: the button is disabled anyway
+        s.fulfilment, s.collect_store, s.checkout_id = "click_and_collect", store_id, None
+        self._go("cart")
+
+    @property
+    def collect_store_name(self) -> str | None:
+        sid = self.shopper.collect_store
+        if sid is None:
+            return None
+        return (self.store_directory.get(sid) or {}).get("name") or sid
 
     def set_use_points(self, use: bool) -> None:
         self.touch()
@@ -354,11 +444,13 @@ class KioskFlow:
                 "lines": [{"gtin": g, "quantity": ln["quantity"]} for g, ln in s.cart.items()],
                 "fulfilment": {"type": s.fulfilment}}
             if s.fulfilment == "home_delivery":
+                address = address or s.address
                 if not address:
-                    self._say("refused", error=True, code="address_needed")
-                    self._changed()
+                    self.show_address()
                     return False
                 body["fulfilment"]["address"] = address
+            elif s.collect_store is not None:
+                body["fulfilment"]["store_id"] = s.collect_store
             if s.use_points and s.points:
                 body["spend_points"] = min(s.points, self.cart_estimate_cents)
             order = self._store_call(lambda: self.store.place_order(body))
@@ -443,11 +535,7 @@ def _gtin_from_ndef(ndef_b64: str | None) -> str | None:
     if not ndef_b64:
         return None
     try:
-        items = decode_ndef(base64.b64decode(ndef_b64, validate=True))
-        for text in candidate_strings(items):
-            content = classify(text)
-            if content.gtin:
-                return content.gtin
-    except (binascii.Error, NdefError, GS1Error, ValueError):
+        raw = base64.b64decode(ndef_b64, validate=True)
+    except (binascii.Error, ValueError):
         return None
-    return None
+    return tag_says(raw).gtin

@@ -70,6 +70,10 @@ class StoreClient:
     def product(self, gtin: str) -> dict[str, Any]:
         return self.call("kiosk_product", {"gtin": gtin})
 
+    def stock(self, gtin: str) -> dict[str, Any]:
+        """The kit's ``stock`` op: here, other stores, the web warehouse (the store picker)."""
+        return self.call("stock", {"gtin": gtin})
+
     def profile(self, session_id: str) -> dict[str, Any]:
         return self.call("kiosk_profile", {"session_id": session_id})
 

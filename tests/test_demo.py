@@ -45,6 +45,12 @@ def test_demo_runs_a_store_end_to_end(tmp_path):
                                    "shelf_labels").fetchone()
     assert labels == 200 and current == 200
     # the kiosk's simulated shopper: greeted with central's points, orders, order at central
+    assert re.search(r"KIOSK\s+card \w+ read by the kiosk's NFC reader", text), text[-3000:]
     assert re.search(r"KIOSK\s+shopper: wait greeting .*1200 points", text), text[-3000:]
     assert re.search(r"KIOSK\s+shopper: wait pickup", text)
     assert re.search(r"CENTRAL order \w+ received for store", text)
+    # ...and comes back: paid at the kiosk, central's order desk moves it on, the edge
+    # applies it; a web order for pickup here arrives in the store's pickup queue.
+    assert re.search(r"CENTRAL order \w+ paid  \[store:\S+, kiosk", text), text[-3000:]
+    assert re.search(r"EDGE\s+order \w+ paid -> preparing  \[from central, admin", text)
+    assert re.search(r"EDGE\s+order web-\S+ arrived \(web, \w+\)", text), text[-3000:]

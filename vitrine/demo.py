@@ -207,15 +207,17 @@ def _panel_certificate(tls_dir: Path, host: str, printer: Printer) -> ServerCert
 
 def _kiosk_shopper(layout, kiosk_id: str, password: str, key: bytes, port: int,
                    protocol: str, central, db_path: Path, var: Path, printer: Printer,
-                   stop: threading.Event) -> None:
+                   stop: threading.Event, assets_url: str | None = None) -> None:
     """One shopper at the kiosk: greeted with central's points, orders, gets a pickup code."""
     from vitrine.demo_kiosk import (
+        KIOSK_CARD_UID,
         card_ndef,
         follow_order,
         run_kiosk,
         seed_customer,
         shopper_steps,
     )
+    from vitrine.demo_orders import order_desk
 
     customer = layout.customers[0]  # one of the members who gave tracking consent
     seed_customer(central, customer.id, 1200)
@@ -223,17 +225,32 @@ def _kiosk_shopper(layout, kiosk_id: str, password: str, key: bytes, port: int,
     query = product.name.split()[0][:5].lower()
     printer.line("KIOSK", f"{kiosk_id}: loyalty member {customer.id} (1200 points at central) "
                           f"walks up, taps their card, looks for {query!r}")
-    steps = shopper_steps(customer.card_uid, card_ndef(key, customer.id, customer.card_uid),
+    steps = shopper_steps(KIOSK_CARD_UID, card_ndef(key, customer.id, KIOSK_CARD_UID),
                           query, product.name)
     if stop.wait(2.0):
         return
     result = run_kiosk(port=port, store_id=layout.store_id, kiosk_id=kiosk_id,
                        password=password, protocol=protocol, steps=steps,
                        zones=[z.id for z in layout.zones], var=var, say=printer.line,
-                       stop=stop)
+                       stop=stop, assets_url=assets_url)
     if result is not None and not result.get("ok"):
         printer.line("KIOSK", printer.c(RED, f"simulated shopper stopped: {result.get('error')}"))
     follow_order(db_path, central, layout.store_id, printer.line)
+    if not stop.is_set():
+        order_desk(central, layout.store_id, _latest_kiosk_order(db_path), product.gtin,
+                   product.price_cents, printer.line, stop)
+
+
+def _latest_kiosk_order(db_path: Path) -> str | None:
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    try:
+        row = conn.execute("SELECT order_id FROM kiosk_orders WHERE channel = 'kiosk' "
+                           "ORDER BY created_at DESC LIMIT 1").fetchone()
+    finally:
+        conn.close()
+    return row[0] if row else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,8 +323,14 @@ def main(argv: list[str] | None = None) -> int:
                       panel_host=args.panel_host if panel_tls else "127.0.0.1",
                       panel_tls_cert=panel_tls.cert if panel_tls else None,
                       panel_tls_key=panel_tls.key if panel_tls else None,
-                      panel_broker_dir=settings.data_dir)
+                      panel_broker_dir=settings.data_dir,
+                      # no push bridge in the demo: pull the store's order changes often
+                      sync_orders_s=2.0)
     node = EdgeNode(cfg)
+    if node.sync is not None:
+        from vitrine.demo_orders import print_edge_changes
+
+        node.sync.on_orders = print_edge_changes(printer.line)
     seed_content(cfg.db_path, node.assets, products)
     node.listeners.append(printer.edge_event)
     node.start()
@@ -363,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
                                    central.server.app.extensions["central_db"])
         threads.append(threading.Thread(target=_kiosk_shopper, daemon=True, args=(
             layout, kiosks[0].id, passwords[kiosks[0].id], key, broker.port, device_protocol,
-            demo_central, cfg.db_path, var, printer, stop)))
+            demo_central, cfg.db_path, var, printer, stop, node.signage.assets_url)))
     for t in threads:
         t.start()
     deadline = time.monotonic() + args.duration if args.duration else None

@@ -1,7 +1,9 @@
 """The demo's kiosk: a simulated shopper at a real kiosk, end to end.
 
 ``vitrine demo`` gives one loyalty member points at central, then runs one
-kiosk (``python -m kiosk``) driven by a simulated shopper: card tap, greeting
+kiosk (``python -m kiosk``) driven by a simulated shopper: a card tap on the
+kiosk's own NFC reader (the kit's nfcpy loop on nfcpy's ``udp:`` frontend, the
+card played by ``firmware_sim.tag_emulator``), greeting
 with the points central holds, search, product, order with points, payment,
 pickup code, "I'm done". Without a display it starts Xvfb; without Xvfb it
 runs the same kiosk logic headless (no window). Every step is printed, and the
@@ -31,6 +33,9 @@ from contract.ndef_codec import encode_uri
 
 #: Where a loyalty card's NDEF URI record points (as the fleet's cards).
 LOYALTY_URL = "https://loyalty.vitrine.example/t/"
+#: The member's card at the kiosk: a FeliCa IDm, what nfcpy's tag emulation can play
+#: (the card token is bound to it).
+KIOSK_CARD_UID = "03feffe0c0ffee01"
 
 Say = Callable[[str, str], None]
 
@@ -106,7 +111,7 @@ def shopper_steps(uid: str, ndef: str, query: str, product_name: str) -> list[di
 
 def run_kiosk(*, port: int, store_id: str, kiosk_id: str, password: str, protocol: str,
               steps: list[dict[str, Any]], zones: list[str], var: Path, say: Say,
-              stop: threading.Event) -> dict[str, Any] | None:
+              stop: threading.Event, assets_url: str | None = None) -> dict[str, Any] | None:
     """Run the kiosk app with the simulated shopper; print its steps as they happen."""
     from kiosk.display import DisplayError, start_xvfb
 
@@ -121,13 +126,27 @@ def run_kiosk(*, port: int, store_id: str, kiosk_id: str, password: str, protoco
                                 password=password, protocol=protocol, steps=steps, say=say)
         env = display.env(env)
         say("KIOSK", f"no display: the kiosk window runs on Xvfb {display.display}")
+    card = next((step["card"] for step in steps if "card" in step), None)
+    nfc: list[str] = []
+    if card is not None:  # the card is held to the kiosk's own reader, not handed to it
+        from firmware_sim.tag_emulator import free_udp_port
+
+        path = f"udp:127.0.0.1:{free_udp_port()}"
+        nfc = ["--nfc", path]
+        steps = [{**step, "timeout": 60} if step.get("wait") == "greeting" else step
+                 for step in steps if "card" not in step]
+        threading.Thread(target=hold_card, args=(path, card, say, stop), name="demo-card",
+                         daemon=True).start()
     script, result = var / "kiosk-shopper.json", var / "kiosk-result.json"
     script.write_text(json.dumps(steps))
     env.update(VITRINE_KIOSK_PASSWORD=password, KIVY_HOME=str(var / "kivy"))
     cmd = [sys.executable, "-m", "kiosk", "--kiosk", kiosk_id, "--port", str(port),
            "--store-id", store_id, "--protocol", protocol, "--windowed",
            "--zones", ",".join(zones), "--script", str(script), "--result", str(result),
-           "--screenshots", str(var / "kiosk-screens"), "--exit-after-script"]
+           "--screenshots", str(var / "kiosk-screens"), "--exit-after-script",
+           "--cache-dir", str(var / "kiosk-cache"), *nfc]
+    if assets_url:  # product pictures from the edge's asset server
+        cmd += ["--assets-url", assets_url]
     try:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 text=True)
@@ -147,6 +166,18 @@ def run_kiosk(*, port: int, store_id: str, kiosk_id: str, password: str, protoco
         say("KIOSK", f"the kiosk exited with {proc.returncode}:\n" + "\n".join(tail))
         return None
     return json.loads(result.read_text())
+
+
+def hold_card(path: str, card: dict[str, str], say: Say, stop: threading.Event) -> None:
+    """The shopper holds their card to the kiosk's reader until it has read it."""
+    from firmware_sim.tag_emulator import TagEmulator
+
+    with TagEmulator(path) as emulator:
+        while not stop.is_set():
+            shown = emulator.present(base64.b64decode(card["ndef"]), card["uid"], timeout=5)
+            if shown.read_complete:
+                say("KIOSK", f"card {card['uid']} read by the kiosk's NFC reader ({path})")
+                return
 
 
 def run_headless(*, port: int, store_id: str, kiosk_id: str, password: str, protocol: str,

@@ -1,13 +1,17 @@
 """Click & collect: the store's pickup queue, prepare -> ready -> collected.
 
-Orders placed at a kiosk (``kiosk_orders``, written by the kiosk service in the
-writer's transaction) for collection in this store queue here once paid. Staff
+Orders for collection in this store queue here once paid: placed at a kiosk
+(``kiosk_orders``, written by the kiosk service in the writer's transaction) or
+on the web shop (central routes them here: ``edge/order_feed.py`` writes them to
+the same table, with the pickup code central gave the customer). Staff
 move them along; collection needs the customer's pickup QR
 (``VITRINE-PICKUP:{order_id}:{code}``, read by a store scanner or photographed
 with the tablet, :mod:`edge.panel.scanning`) or the six-digit code with the
 order picked from the list, compared in constant time. Each step is one
 conditional UPDATE (``WHERE status = <expected>``), so two clerks on two tablets
-cannot collect the same order twice. The live stream tells every open page when
+cannot collect the same order twice; each step goes through
+:func:`edge.order_status.change_status`, which records who made it and queues it
+for central in the same transaction. The live stream tells every open page when
 a customer with an order to collect identifies in the store
 (:func:`open_orders_for`).
 """
@@ -23,6 +27,7 @@ from typing import Any
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from ..order_status import OrderNotFound, StaleStatus, TransitionError, change_status
 from .db import read_db, write_db
 from .events import mask_customer
 from .i18n import gettext as _
@@ -62,7 +67,7 @@ def _is_collect(payload: str) -> bool:
 def queue(conn: sqlite3.Connection, now: float) -> list[dict[str, Any]]:
     rows = conn.execute(
         "SELECT order_id, customer_id, status, total_cents, currency, payload, created_at,"
-        " updated_at FROM kiosk_orders WHERE status IN ('paid', 'preparing', 'ready')"
+        " updated_at, channel FROM kiosk_orders WHERE status IN ('paid', 'preparing', 'ready')"
         " OR (status = 'collected' AND updated_at > ?) ORDER BY created_at",
         (now - RECENT_S,)).fetchall()
     out = []
@@ -72,7 +77,8 @@ def queue(conn: sqlite3.Connection, now: float) -> list[dict[str, Any]]:
         order = json.loads(r["payload"])
         out.append({"order_id": r["order_id"], "short": r["order_id"][:8],
                     "customer": mask_customer(r["customer_id"], g.user.role),
-                    "status": r["status"], "total_cents": r["total_cents"],
+                    "status": r["status"], "channel": r["channel"],
+                    "total_cents": r["total_cents"],
                     "currency": r["currency"], "created_at": r["created_at"],
                     "updated_at": r["updated_at"],
                     "lines": [(ln.get("quantity"), ln.get("name") or ln.get("gtin"))
@@ -108,10 +114,10 @@ def advance(order_id: str) -> Response | tuple[str, int]:
     if target is None:
         flash(_("This order cannot move on from here."))
         return _page(400)
-    cur = write_db().execute(
-        "UPDATE kiosk_orders SET status = ?, updated_at = ? WHERE order_id = ? AND status = ?",
-        (target, time.time(), order_id, current))
-    if cur.rowcount == 0:
+    try:
+        change_status(write_db(), order_id, target, actor=g.user.username, now=time.time(),
+                      expected=current)
+    except (StaleStatus, OrderNotFound, TransitionError):
         flash(_("This order changed meanwhile; here is the queue as it is now."))
         return _page(409)
     return redirect(url_for("pickups.index"))
@@ -136,11 +142,11 @@ def collect() -> tuple[str, int]:
         if row["status"] != "ready":
             raise PickupError(_("This order is %(status)s, not ready to collect.",
                                 status=_(row["status"])))
-        cur = write_db().execute(
-            "UPDATE kiosk_orders SET status = 'collected', updated_at = ? WHERE order_id = ?"
-            " AND status = 'ready'", (time.time(), order_id))
-        if cur.rowcount == 0:
-            raise PickupError(_("This order was just collected on another tablet."))
+        try:
+            change_status(write_db(), order_id, "collected", actor=g.user.username,
+                          now=time.time(), expected="ready")
+        except (StaleStatus, OrderNotFound, TransitionError):
+            raise PickupError(_("This order was just collected on another tablet.")) from None
     except (PickupError, ScanError) as exc:
         flash(str(exc))
         return _page(400)

@@ -21,15 +21,19 @@ from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.label import Label
 from kivy.uix.screenmanager import Screen
+from kivy.uix.textinput import TextInput
 from kivy.uix.widget import Widget
 
+from ..address import FIELDS as ADDRESS_FIELDS
+from ..address import one_line
 from ..flow import KioskFlow
 from ..i18n import money, tr
+from ..images import ImageCache
 
 KV_DIR = Path(__file__).parent
 #: Load order: shared widgets first, then one file per screen.
 KV_FILES = ("widgets.kv", "attract.kv", "greeting.kv", "search.kv", "product.kv", "cart.kv",
-            "pickup.kv")
+            "address.kv", "stores.kv", "pickup.kv")
 
 
 def load_kv() -> None:
@@ -97,13 +101,31 @@ def qr_texture(payload: str) -> Any:
     return CoreImage(buf, ext="png").texture
 
 
+class StoreRow(ButtonBehavior, BoxLayout):
+    """One store in the picker: name, distance, stock; only stores with the stock respond."""
+
+    store_id = StringProperty("")
+    title = StringProperty("")
+    subtitle = StringProperty("")
+    stock = StringProperty("")
+
+
 class KioskScreen(Screen):
     """Base of every screen: knows the flow, rebuilds itself from it."""
 
     flow: KioskFlow | None = ObjectProperty(None, allownone=True)
+    #: Product pictures on the kiosk's disk (``kiosk/images.py``); None: placeholders only.
+    images: ImageCache | None = None
 
     def refresh(self, flow: KioskFlow) -> None:
         """Show ``flow``'s state; subclasses fill in their dynamic parts."""
+
+    def on_leave(self, *_: Any) -> None:
+        """Give up the keyboard: a docked on-screen keyboard (``--touch-keyboard``) left
+        up by a field on a screen the shopper left would cover the next one."""
+        for w in self.walk(restrict=True):
+            if isinstance(w, TextInput) and w.focus:
+                w.focus = False
 
     def t(self, key: str, **params: Any) -> str:
         assert self.flow is not None
@@ -183,13 +205,22 @@ class ProductScreen(KioskScreen):
     stock_text = StringProperty("")
     zone = StringProperty("")
     zones = ListProperty([])
+    #: The main picture's asset id, and its file once on the kiosk's disk ("" meanwhile:
+    #: the placeholder shows).
+    image_id = StringProperty("")
+    image_source = StringProperty("")
 
     def refresh(self, flow: KioskFlow) -> None:
         p = flow.shopper.product
         if p is None:
             self.name_text = self.price_text = self.promo_text = ""
             self.where_text = self.stock_text = self.zone = ""
+            self.image_id = self.image_source = ""
             return
+        ids = p.get("images") or []
+        self.image_id = ids[0] if ids else ""
+        path = self.images.path(self.image_id) if self.images is not None else None
+        self.image_source = str(path) if path is not None else ""
         lang = flow.lang
         cur = p.get("currency") or "EUR"
         self.name_text = f"{p['name']}\n[size=22sp]{p.get('brand') or ''}[/size]"
@@ -214,6 +245,7 @@ class ProductScreen(KioskScreen):
 
 class CartScreen(KioskScreen):
     total_text = StringProperty("")
+    fulfilment_text = StringProperty("")
 
     def refresh(self, flow: KioskFlow) -> None:
         box = self.ids.lines
@@ -224,6 +256,69 @@ class CartScreen(KioskScreen):
                 price=money(line["unit_price_cents"] * line["quantity"], flow.lang,
                             line["currency"])))
         self.total_text = tr("total", flow.lang, price=money(flow.cart_estimate_cents, flow.lang))
+        s = flow.shopper
+        if s.fulfilment == "home_delivery" and s.address is not None:
+            self.fulfilment_text = tr("deliver_to", flow.lang, address=one_line(s.address))
+        elif flow.collect_store_name is not None:
+            self.fulfilment_text = tr("collect_at", flow.lang, store=flow.collect_store_name)
+        else:
+            self.fulfilment_text = tr("collect_here_note", flow.lang)
+
+
+class AddressScreen(KioskScreen):
+    """The home delivery form: capped fields, wrong ones tinted red and named in one line."""
+
+    errors_text = StringProperty("")
+    #: A field's background: normal, and when its content is wrong.
+    OK_BG = (1, 1, 1, 1)
+    BAD_BG = (1, 0.86, 0.85, 1)
+
+    def refresh(self, flow: KioskFlow) -> None:
+        s = flow.shopper
+        for name in ADDRESS_FIELDS:
+            box = self.ids[f"f_{name}"]
+            want = s.address_form.get(name, "")
+            if box.text != want:
+                box.text = want
+            box.background_color = self.BAD_BG if name in s.address_errors else self.OK_BG
+        self.errors_text = " · ".join(
+            f"{tr('address_' + name, flow.lang)}: {tr(key, flow.lang)}"
+            for name, key in s.address_errors.items())
+
+    def typed(self, name: str, box: Any) -> None:
+        if self.flow is None:
+            return
+        kept = self.flow.address_field(name, box.text)
+        if kept != box.text:  # over the cap, a pasted newline, a letter in a postcode
+            box.text = kept
+        box.background_color = self.OK_BG
+
+    def next_field(self, name: str) -> None:
+        """The keyboard's "enter" moves to the next field (the last one submits)."""
+        order = list(ADDRESS_FIELDS)
+        i = order.index(name)
+        if i + 1 < len(order):
+            self.ids[f"f_{order[i + 1]}"].focus = True
+        elif self.flow is not None:
+            self.flow.submit_address()
+
+
+class StoresScreen(KioskScreen):
+    """The store picker: nearest with stock first; the others shown, not choosable."""
+
+    def refresh(self, flow: KioskFlow) -> None:
+        box = self.ids.stores
+        box.clear_widgets()
+        for row in flow.shopper.stores:
+            km = row["distance_km"]
+            box.add_widget(StoreRow(
+                store_id=row["store_id"], title=row["name"],
+                subtitle=tr("store_distance", flow.lang, km=f"{km:.1f}") if km is not None
+                else "",
+                stock=tr("store_in_stock", flow.lang, n=row["quantity"]) if row["available"]
+                else tr("store_no_stock", flow.lang),
+                disabled=not row["available"]))
+        self.ids.none.opacity = 0 if flow.shopper.stores else 1
 
 
 class PickupScreen(KioskScreen):
@@ -244,4 +339,5 @@ class PickupScreen(KioskScreen):
 
 SCREEN_CLASSES: dict[str, type[KioskScreen]] = {
     "attract": AttractScreen, "greeting": GreetingScreen, "search": SearchScreen,
-    "product": ProductScreen, "cart": CartScreen, "pickup": PickupScreen}
+    "product": ProductScreen, "cart": CartScreen, "address": AddressScreen,
+    "stores": StoresScreen, "pickup": PickupScreen}

@@ -31,11 +31,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 import vitrine.broker
 from contract.ndef_codec import encode_uri
+from contract.nfc_tags import TagRead
 from contract.topics import device_subscription
 from edge.config import load_config
 from edge.node import EdgeNode
 from firmware_sim.device import DeviceClient
-from firmware_sim.nfc_reader import TagRead
 from tests.conftest import STORE, TestBroker
 from vitrine.broker import BrokerSettings, free_port, start_broker
 from vitrine.embedded_broker import Acl, filter_covers, topic_matches, verify_password

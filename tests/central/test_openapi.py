@@ -12,7 +12,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from central import create_app
-from central.openapi import EXAMPLE_ORDER, document
+from central.openapi import EXAMPLE_CHANGE, EXAMPLE_ORDER, document
 from tests.central.conftest import STORE, Central
 
 _METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH"}
@@ -66,6 +66,12 @@ def test_central_serves_it_and_its_order_example_is_accepted(central: Central) -
     fastjsonschema.compile(order_schema)(order)
     status, body = central.api("POST", "/api/v1/orders", order, token=central.store_token)
     assert status == 201, body
+    # ...and so is its status change example, on that order.
+    change_schema = doc["components"]["schemas"]["StatusChange"]
+    fastjsonschema.compile(change_schema)(EXAMPLE_CHANGE)
+    status, body = central.api("POST", f"/api/v1/orders/{order['order_id']}/status",
+                               EXAMPLE_CHANGE, token=central.store_token)
+    assert status == 201 and body["result"] == "changed", body
     with pytest.raises(fastjsonschema.JsonSchemaException):
         fastjsonschema.compile(order_schema)({**order, "lines": []})
     status, _ = central.api("POST", "/api/v1/orders", {**order, "lines": []},

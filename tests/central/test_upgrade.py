@@ -2,7 +2,8 @@
 
 Balances stay the same (loyalty events become "legacy" ledger entries),
 customers seen in a store stay visible to it, and erasure orders issued before
-the upgrade still reach every store, on SQLite and PostgreSQL.
+the upgrade still reach every store, and orders taken before the order lifecycle
+(migration 7) enter it as "placed", on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def test_upgrade_from_version_4(backend: dict[str, Any], tmp_path: Any,
                    (now - 10, now))
         tx.execute("INSERT INTO erasures (customer_id, session_ids, alias_keys, erased_at, "
                    "requested_by) VALUES ('gone', '[\"sg\"]', NULL, ?, 'channel:web')", (now,))
+        tx.execute("INSERT INTO orders (order_id, channel, customer_id, fulfilment, store_id, "
+                   "digest, payload, received_at, submitted_by) VALUES ('o-old', 'web', 'c1', "
+                   "'click_and_collect', 'store-a', 'd', '{\"order_id\": \"o-old\"}', ?, "
+                   "'channel:web')", (now - 5,))
 
     db.run(legacy)
     db.close()
@@ -59,6 +64,16 @@ def test_upgrade_from_version_4(backend: dict[str, Any], tmp_path: Any,
         assert [(e["customer_id"], e["session_ids"], e["aliases"]) for e in feed["erasures"]] \
             == [("gone", ["sg"], [])]
         assert c.count("SELECT COUNT(*) AS n FROM erasure_stores") == 2  # both stores
+        # An order taken before the lifecycle existed is "placed", in its store's log,
+        # and moves on like any other.
+        _, changes = c.api("GET", f"/api/v1/stores/{STORE}/order-changes?since=0",
+                           token=c.store_token)
+        assert [(x["order_id"], x["status"], x["changed_by"]) for x in changes["changes"]] == [
+            ("o-old", "placed", "channel:web")]
+        status, moved = c.api("POST", "/api/v1/orders/o-old/status",
+                              {"status": "cancelled", "change_id": "old-cancel"},
+                              token=c.store_token)
+        assert status == 201 and moved["previous"] == "placed", moved
     finally:
         c.servers[0].stop()
         c.db.close()

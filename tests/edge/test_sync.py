@@ -136,8 +136,8 @@ def test_store_keeps_its_copy_while_central_is_down(central: Central, edge_db: P
     load(central, "catalogue", [shoe(G1, "Runner")])
     load(central, "prices", [{"gtin": G1, "price_cents": 5000}])
     clock = Clock()
-    sync = client(edge_db, central, clock, cadences={"erasures": 0}, backoff_base_s=2,
-                  backoff_cap_s=30)
+    sync = client(edge_db, central, clock, cadences={"erasures": 0, "orders": 0},
+                  backoff_base_s=2, backoff_cap_s=30)
     try:
         assert sorted(sync.tick()) == ["catalogue", "prices", "stock"]
         server = central.servers.pop()
@@ -169,23 +169,24 @@ def test_store_keeps_its_copy_while_central_is_down(central: Central, edge_db: P
 
 def test_each_feed_on_its_own_cadence_across_restarts(central: Central, edge_db: Path) -> None:
     clock = Clock()
-    cadences = {"catalogue": 3 * DAY, "prices": DAY, "stock": 60, "erasures": 60}
+    cadences = {"catalogue": 3 * DAY, "prices": DAY, "stock": 60, "erasures": 60,
+                "orders": 60}
     sync = client(edge_db, central, clock, cadences=cadences)
     try:
-        assert sorted(sync.tick()) == ["catalogue", "erasures", "prices", "stock"]
+        assert sorted(sync.tick()) == ["catalogue", "erasures", "orders", "prices", "stock"]
         clock.now += 30
         assert sync.tick() == []
         clock.now += 31
-        assert sorted(sync.tick()) == ["erasures", "stock"]
+        assert sorted(sync.tick()) == ["erasures", "orders", "stock"]
         clock.now = T0 + DAY + 1
-        assert sorted(sync.tick()) == ["erasures", "prices", "stock"]
+        assert sorted(sync.tick()) == ["erasures", "orders", "prices", "stock"]
     finally:
         sync.stop()
     # A restarted edge does not pull the three-day catalogue again.
     clock.now = T0 + DAY + 100
     again = client(edge_db, central, clock, cadences=cadences)
     try:
-        assert sorted(again.tick()) == ["erasures", "stock"]
+        assert sorted(again.tick()) == ["erasures", "orders", "stock"]
         clock.now = T0 + 3 * DAY + 1
         assert "catalogue" in again.tick()
     finally:
@@ -198,7 +199,7 @@ def test_rules_decide_the_price_customers_see(central: Central, edge_db: Path) -
                              {"gtin": G1, "price_cents": 3900, "kind": "promo",
                               "valid_from": T0 + 100, "valid_to": T0 + 200}])
     clock = Clock()
-    sync = client(edge_db, central, clock, cadences={"erasures": 0, "stock": 0})
+    sync = client(edge_db, central, clock, cadences={"erasures": 0, "stock": 0, "orders": 0})
     try:
         sync.tick()
         assert products(edge_db)[G1][2] == 5000

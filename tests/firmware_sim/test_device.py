@@ -17,10 +17,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from contract.ndef_codec import encode_uri
+from contract.nfc_tags import TagRead
 from contract.topics import device_subscription, device_topic, parse_device_topic
 from contract.validation import MAX_PAYLOAD_BYTES, validate
 from firmware_sim.device import GARBAGE_KINDS, DeviceClient
-from firmware_sim.nfc_reader import TagRead
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""The shelf reader firmware against emulated tags, through nfcpy's real tag stack.
+"""The kit's NFC reader (shelf stations, kiosks) against emulated tags, through nfcpy's stack.
 
 Reader and tag talk over nfcpy's ``udp:`` frontend on 127.0.0.1: the reader
 senses, activates and reads a Type 3 Tag exactly as it would over USB; the tag
@@ -23,7 +23,13 @@ from typing import Any
 import ndef
 import pytest
 
-from firmware_sim.nfc_reader import FrontendUnavailableError, NfcReader, TagRead, open_frontend
+from contract.nfc_reader import (
+    FrontendUnavailableError,
+    NfcReader,
+    ReaderThread,
+    TagRead,
+    open_frontend,
+)
 from firmware_sim.tag_emulator import (
     NDEF_SYSTEM_CODE,
     PMM,
@@ -162,7 +168,7 @@ def test_same_tag_again_within_debounce_is_ignored(
     debounce_s: float,
     reads: int,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="firmware_sim.nfc_reader")
+    caplog.set_level(logging.DEBUG, logger="contract.nfc_reader")
     message = ndef_uri(GS1_URI)
     with running_reader(udp_path, debounce_s=debounce_s) as reader:
         assert emulator.present(message, UID, timeout=TAP_TIMEOUT).read_complete
@@ -186,7 +192,7 @@ def test_tag_pulled_away_mid_read_is_not_reported_and_next_tag_is_read(
     reader: RunningReader, emulator: TagEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     long_message = ndef_text("x" * 100)  # 7 data blocks: two read commands after block 0
-    caplog.set_level(logging.WARNING, logger="firmware_sim.nfc_reader")
+    caplog.set_level(logging.WARNING, logger="contract.nfc_reader")
 
     torn = emulator.present(long_message, "03feffe0aaaaaaaa", timeout=TAP_TIMEOUT, max_commands=2)
     assert torn.activated and not torn.read_complete
@@ -258,7 +264,7 @@ def port_of(path: str) -> int:
 def test_reader_survives_garbage_responses(
     udp_path: str, reader: RunningReader, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="firmware_sim.nfc_reader")
+    caplog.set_level(logging.WARNING, logger="contract.nfc_reader")
     rogue = RogueTag(port_of(udp_path), valid_sensf_res(parse_idm("03feffe0bbbbbbbb")))
     try:
         rogue.wait_for(discoveries=2)  # read failed, tag re-found, failed again
@@ -287,7 +293,7 @@ def test_reader_loop_survives_undecodable_frame(
         assert emulator.present(ndef_uri(GS1_URI), UID, timeout=TAP_TIMEOUT).read_complete
 
     assert reader.next_tap().uid == UID
-    loud = [r for r in caplog.records if r.name == "firmware_sim.nfc_reader" and r.exc_info]
+    loud = [r for r in caplog.records if r.name == "contract.nfc_reader" and r.exc_info]
     assert loud and loud[0].levelno == logging.ERROR, "the unexpected error must be logged loudly"
 
 
@@ -344,3 +350,23 @@ def test_cli_presents_a_uri_tag(udp_path: str, reader: RunningReader) -> None:
     assert result.returncode == 0, result.stderr
     read = reader.next_tap()
     assert (read.uid, uris(read.ndef)) == (UID, [GS1_URI])
+
+
+# -- the reader on its own thread (shelf stations and the kiosk run it so) ----------------
+
+
+def test_reader_thread_reads_a_tap_and_stops(udp_path: str, emulator: TagEmulator) -> None:
+    taps: queue.Queue[TagRead] = queue.Queue()
+    thread = ReaderThread(udp_path, taps.put, targets=("212F",), poll_iterations=1).start()
+    try:
+        assert emulator.present(ndef_uri(GS1_URI), UID, timeout=TAP_TIMEOUT).read_complete
+        assert taps.get(timeout=TAP_TIMEOUT).uid == UID
+    finally:
+        thread.stop()
+    assert not thread.is_alive() and thread.error is None
+
+
+def test_reader_thread_without_a_reader_records_why() -> None:
+    thread = ReaderThread("usb:ffff:ffff", lambda read: None).start()
+    thread.stop()
+    assert isinstance(thread.error, FrontendUnavailableError) and not thread.is_alive()

@@ -1,14 +1,19 @@
-"""NFC shelf reader firmware: an nfcpy reader loop that reports each tag tap.
+"""The NFC reader every Vitrine device with a reader runs: an nfcpy loop reporting each tap.
 
-The same :class:`NfcReader` drives a USB reader in production (path ``"usb"``,
-``"usb:054c:06c3"`` for a Sony RC-S380, ``"tty:USB0:pn532"`` ...) and nfcpy's
-simulated ``udp:HOST:PORT`` frontend in tests, where
-:mod:`firmware_sim.tag_emulator` plays the tag. Nothing here knows which one
-it talks to: discovery, activation, NDEF reading and presence checks all go
-through nfcpy's tag stack, so the simulator exercises the production code path.
+Shelf reader stations (``firmware_sim/nfc_station.py``) and the kiosk's own
+card reader (``kiosk/card_reader.py``) run this same code, which is why it
+lives in the kit and not in either part. The same :class:`NfcReader` drives a
+USB reader in production (path ``"usb"``, ``"usb:054c:06c3"`` for a Sony
+RC-S380, ``"tty:USB0:pn532"`` ...) and nfcpy's simulated ``udp:HOST:PORT``
+frontend in tests, where ``firmware_sim.tag_emulator`` plays the tag. Nothing
+here knows which one it talks to: discovery, activation, NDEF reading and
+presence checks all go through nfcpy's tag stack, so the simulator exercises
+the production code path.
 
 What happens to a tap (publishing uid + NDEF on ``devices/{id}/nfc``) is the
-``on_tap`` callback's business, not the reader's.
+``on_tap`` callback's business, not the reader's; what a read is and means
+(``TagRead``, ``tag_says``) lives in ``contract/nfc_tags.py``, which needs no
+nfcpy (a kiosk imports it whether or not it has a reader).
 """
 
 from __future__ import annotations
@@ -18,11 +23,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import nfc
 import nfc.clf
 import nfc.tag
+
+from .nfc_tags import TagMeaning, TagRead, tag_says
+
+__all__ = ["FrontendUnavailableError", "NfcReader", "ReaderThread", "TagMeaning", "TagRead",
+           "open_frontend", "tag_says"]
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +47,6 @@ READ_ERRORS: tuple[type[BaseException], ...] = (
     nfc.clf.CommunicationError,
     OSError,
 )
-
-
-@dataclass(frozen=True)
-class TagRead:
-    """One tag presentation as read from the field."""
-
-    uid: str
-    """Tag identifier (NFCID / FeliCa IDm), lowercase hex."""
-    ndef: bytes | None
-    """Raw NDEF message octets as stored on the tag; ``b""`` for an empty NDEF
-    area, ``None`` if the tag holds no (readable) NDEF data."""
-    tag_type: str
-    """nfcpy tag type, e.g. ``"Type2Tag"`` or ``"Type3Tag"``."""
 
 
 class FrontendUnavailableError(OSError):
@@ -220,3 +216,36 @@ class NfcReader:
             log.warning("tag %s left the field before its NDEF could be read", uid)
             return None
         return TagRead(uid=uid, ndef=octets, tag_type=tag.type)
+
+
+class ReaderThread:
+    """An :class:`NfcReader` on its own daemon thread, with the stop event it watches.
+
+    ``on_tap`` runs on that thread: hand the read over (a queue, Kivy's
+    ``Clock.schedule_once``) rather than publish or draw from it.
+    """
+
+    def __init__(self, path: str, on_tap: Callable[[TagRead], None], *,
+                 name: str = "nfc-reader", **reader_options: object) -> None:
+        self.reader = NfcReader(path, on_tap, **reader_options)  # type: ignore[arg-type]
+        self._stop = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.reader.run(self._stop)
+        except FrontendUnavailableError as exc:  # no reader: say so, the device runs on
+            self.error = exc
+            log.error("%s", exc)
+
+    def start(self) -> ReaderThread:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
