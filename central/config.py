@@ -83,6 +83,9 @@ class CentralConfig:
     #: A store token sees a customer's summary only if the customer identified in that
     #: store (with tracking consent) within this many days.
     store_profile_window_days: float = 30.0
+    #: A store reads a member's points balance (nothing else) for this long after the
+    #: member showed their card there, with or without tracking consent.
+    store_points_window_s: float = 3600.0
     #: Customer lookups (profile reads) per minute and token, all workers together.
     store_lookups_per_minute: int = 120
     channel_lookups_per_minute: int = 6000
@@ -120,7 +123,8 @@ class CentralConfig:
                 raise ConfigError(f"{name} must be >= 1")
         if self.server not in ("gunicorn", "werkzeug"):
             raise ConfigError(f"server must be gunicorn or werkzeug, got {self.server!r}")
-        for name in ("store_profile_window_days", "consent_clock_skew_s"):
+        for name in ("store_profile_window_days", "consent_clock_skew_s",
+                     "store_points_window_s"):
             if not 0 <= getattr(self, name) < 1e9:
                 raise ConfigError(f"{name} must be >= 0")
         if not 0 <= self.attribution_window_s <= 3600:

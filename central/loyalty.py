@@ -9,8 +9,9 @@ refuses to update an entry (a trigger): a balance only moves by new entries.
 Limits, from the configuration: no entry larger than ``per_entry`` points,
 no more than ``per_day`` points credited to one customer in a rolling 24 h
 (all sources together), and no debit below a zero balance. An order reference
-must name an existing order of that customer that the sender fulfils (a store)
-or took (a channel; the CRM may reference any order). Entries are serialised
+must name an existing order of that customer that the sender fulfils or
+submitted (a store: a kiosk order collected there, or a home delivery its kiosk
+took) or took (a channel; the CRM may reference any order). Entries are serialised
 per customer (an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so two
 workers cannot both pass the daily limit.
 """
@@ -40,11 +41,12 @@ def balance(tx: Tx, customer_id: str) -> int:
 
 
 def _check_order(tx: Tx, ev: Event, ref_id: str, sender: Principal) -> None:
-    order = tx.one("SELECT store_id, channel, customer_id FROM orders WHERE order_id = ?",
-                   (ref_id,))
+    order = tx.one("SELECT store_id, channel, customer_id, submitted_by FROM orders "
+                   "WHERE order_id = ?", (ref_id,))
     if order is None or order["customer_id"] != ev.customer_id:
         raise EventRejected(f"loyalty: no order {ref_id!r} of this customer")
-    if sender.kind == "store" and order["store_id"] != sender.name:
+    if sender.kind == "store" and sender.label not in (f"store:{order['store_id']}",
+                                                       order["submitted_by"]):
         raise EventRejected(f"loyalty: order {ref_id!r} is not fulfilled by this store")
     if sender.kind == "channel" and sender.name not in (order["channel"], "crm"):
         raise EventRejected(f"loyalty: order {ref_id!r} was not taken by this channel")

@@ -236,6 +236,12 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         "store_id, NULL, 'placed', submitted_by, received_at, received_at FROM orders "
         "ORDER BY seq",
     ]),
+    # When a member last showed their card in a store, consent or not: that store may
+    # read their points balance (nothing else) for store_points_window_s after it, so
+    # its kiosk greets every member with their points (central/profiles.py).
+    (8, "store points window", [
+        "ALTER TABLE customer_stores ADD COLUMN present_at DOUBLE PRECISION",
+    ]),
     # Proof of play from the stores' screens, and interest attributed to it
     # (central/screen_attribution.py): what each zone's screens showed, on the edge's
     # clock, and per interest event the items on screen in its zone in the previous
@@ -246,7 +252,7 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
     # their SHA-256, and per catalogue product the promotion label, the previous price
     # and its pictures (JSON; NULL when the load said nothing about content, so a
     # store's own content is left alone).
-    (8, "signage: proof of play, catalogue content", [
+    (9, "signage: proof of play, catalogue content", [
         "ALTER TABLE catalogue_products ADD COLUMN content TEXT",
         {"sqlite": """CREATE TABLE media (
             sha256 TEXT PRIMARY KEY,

@@ -222,6 +222,14 @@ def document() -> dict[str, Any]:
             "delete": _op("Erase the customer (right to be forgotten)", ["channel"],
                           {"202": _ok("Erased centrally; edges follow within seconds",
                                       {"type": "object"})}, params=["customer_id"])},
+        "/api/v1/stores/{store_id}/customers/{customer_id}/points": {"get": _op(
+            "A member's points balance, for the store they showed their card in",
+            ["store"],
+            {"200": _ok("customer_id and loyalty_points only", {"type": "object"}),
+             "429": _ok("Over the lookup rate (Retry-After)", "Error"),
+             "404": _ok("Not shown in this store within store_points_window_s (or no "
+                        "such member)", "Error")},
+            params=["store_id", "customer_id"])},
         "/api/v1/customers/{customer_id}/consents": {"put": _op(
             "Record consent decisions", ["channel"],
             {"200": _ok("Which decisions were applied (an older one never overwrites a "

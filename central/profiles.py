@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify
 
 from central import consent, identity, interests, loyalty, screen_attribution, survivorship
-from central.auth import require
+from central.auth import require, require_store_scope
 from central.config import CentralConfig
 from central.credentials import Principal
 from central.db import Tx
@@ -173,6 +173,36 @@ def check_lookup_rate(principal: Principal, cfg: CentralConfig) -> None:
     if wait:
         raise TooManyRequests(f"at most {per_minute} customer lookups per minute for "
                               f"{principal.kind} credentials", wait)
+
+
+def store_points(tx: Tx, customer_id: str, store_id: str, cfg: CentralConfig,
+                 now: float | None = None) -> dict[str, Any]:
+    """A member's points balance for the store they showed their card in, or NotFound.
+
+    For ``store_points_window_s`` after a presence in that store, with or without
+    tracking consent: the balance is what the loyalty contract owes the member, not
+    a record of their visits, so the kiosk greets everyone with their points. Any
+    other id, existing or not, gets the same 404 (no probing).
+    """
+    now = time.time() if now is None else now
+    row = tx.one("SELECT present_at FROM customer_stores s JOIN customers c ON "
+                 "c.customer_id = s.customer_id WHERE s.customer_id = ? AND s.store_id = ? "
+                 "AND s.present_at >= ?", (customer_id, store_id,
+                                           now - cfg.store_points_window_s))
+    if row is None:
+        raise NotFound(f"no customer {customer_id!r}")
+    return {"customer_id": customer_id, "loyalty_points": loyalty.balance(tx, customer_id)}
+
+
+@bp.get("/stores/<store_id>/customers/<customer_id>/points")
+@require("store")
+def get_store_points(store_id: str, customer_id: str) -> Any:
+    require_store_scope(store_id)
+    cfg = current_app.config["CENTRAL"]
+    check_lookup_rate(g.principal, cfg)
+    db = current_app.extensions["central_db"]
+    return jsonify(db.run(lambda tx: store_points(tx, customer_id, store_id, cfg),
+                          write=False))
 
 
 @bp.get("/customers/<customer_id>")

@@ -51,6 +51,12 @@ def order_changes_path(store_id: str, since: int, limit: int) -> str:
            f"&limit={int(limit)}"
 
 
+def store_points_path(store_id: str, customer_id: str) -> str:
+    """``GET``: a member's points balance, for the store they just showed their card in."""
+    return (f"{API_PREFIX}/stores/{quote(store_id, safe='')}/customers/"
+            f"{quote(customer_id, safe='')}/points")
+
+
 def media_path(sha256: str) -> str:
     """``GET``: a product picture by its SHA-256 (named by the catalogue feed)."""
     return f"{API_PREFIX}/media/{quote(sha256, safe='')}"

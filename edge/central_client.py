@@ -16,7 +16,14 @@ from typing import Any
 
 
 class SyncError(Exception):
-    """Central unreachable, refusing, or answering something that is not a feed."""
+    """Central unreachable, refusing, or answering something that is not a feed.
+
+    ``status`` is central's HTTP status when it answered with an error, else None.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class CentralReader:
@@ -38,7 +45,7 @@ class CentralReader:
                 body = exc.read()[:200]
             except (OSError, http.client.HTTPException):
                 body = b"(body cut)"
-            raise SyncError(f"{path}: HTTP {exc.code} {body!r}") from None
+            raise SyncError(f"{path}: HTTP {exc.code} {body!r}", exc.code) from None
         except (OSError, ValueError, http.client.HTTPException) as exc:
             # refused, reset, timeout, bad JSON, or a reply cut mid-way (IncompleteRead)
             raise SyncError(f"{path}: {exc}") from None

@@ -9,6 +9,8 @@ writes, and keeps the group commit cheap.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
@@ -399,9 +401,28 @@ CREATE TABLE order_history (
 );
 CREATE INDEX order_history_order ON order_history(order_id, id)
 """),
+    # Kiosk points on central's ledger (edge/kiosk_loyalty.py): one row per order and
+    # direction, from the hold at placement to central's answer; and the kiosk's own
+    # consent decision with the outbox event that carries it to central.
+    ("0015_kiosk_loyalty", """
+CREATE TABLE kiosk_loyalty (
+  order_id TEXT NOT NULL,
+  direction TEXT NOT NULL CHECK (direction IN ('debit', 'credit')),
+  customer_id TEXT NOT NULL,
+  points INTEGER NOT NULL CHECK (points > 0),
+  event_id TEXT NOT NULL UNIQUE,
+  state TEXT NOT NULL CHECK (state IN ('held', 'pending', 'posted', 'refused')),
+  reason TEXT,
+  created_at REAL NOT NULL,
+  updated_at REAL NOT NULL,
+  PRIMARY KEY (order_id, direction)
+);
+CREATE INDEX kiosk_loyalty_customer ON kiosk_loyalty(customer_id, state);
+ALTER TABLE customer_cache ADD COLUMN consent_event TEXT
+"""),
     # The latest preview of each signage screen (edge/screen_previews.py): one row per
     # screen, replaced by each new one, never in events (a thumbnail is not a fact).
-    ("0015_screen_previews", """
+    ("0016_screen_previews", """
 CREATE TABLE screen_previews (
   device_id TEXT PRIMARY KEY,
   received_at REAL NOT NULL,
@@ -421,6 +442,27 @@ CREATE TABLE screen_previews (
 
 class MigrationError(RuntimeError):
     """The database is newer than this code, or a migration failed."""
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``) on an autocommit connection.
+
+    On any error, the ``COMMIT``'s own included, it rolls back only if SQLite has
+    not already: a ``COMMIT`` refused by a full disk ends the transaction itself, and
+    a bare ``ROLLBACK`` then raised "no transaction is active", hiding the real error
+    (it killed the writer process on a full disk). A ``COMMIT`` that fails and leaves
+    the transaction open (busy) is rolled back, so the connection is never left stuck
+    inside a transaction that the next ``BEGIN`` would trip over.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def connect(path: str | Path, *, synchronous: str = "NORMAL",

@@ -91,7 +91,7 @@ def erase_customer(conn: sqlite3.Connection, customer_id: str,
                             sessions).rowcount
     # What kiosks keep about them: the profile summary from central, the wish-list.
     # Orders stay (a sale is a business record; central erases its own copy's link).
-    for table in ("customer_cache", "kiosk_wishlist"):
+    for table in ("customer_cache", "kiosk_wishlist", "kiosk_loyalty"):
         deleted += conn.execute(f"DELETE FROM {table} WHERE customer_id = ?",
                                 (customer_id,)).rowcount
     return deleted

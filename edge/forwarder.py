@@ -70,11 +70,20 @@ from typing import Any
 
 from contract.central_api import EVENTS_PATH, ORDERS_PATH, order_status_path
 
+from . import kiosk_loyalty
+from .db import immediate
+
 log = logging.getLogger("vitrine.forwarder")
 
 DAY_S = 86_400.0
 #: Kinds sent in ``POST /api/v1/events`` batches; orders go one by one to ``/orders``.
-EVENT_KINDS = ("interest", "presence", "security", "play")
+#: ``loyalty`` and ``consent`` are the kiosk channel's (edge/kiosk_loyalty.py,
+#: edge/kiosk_service.py): a loyalty entry waits until its order reached central.
+EVENT_KINDS = ("interest", "presence", "security", "play", "loyalty", "consent")
+#: A loyalty entry names its order; central refuses it before the order, so it waits.
+_AFTER_ITS_ORDER = ("NOT (kind = 'loyalty' AND EXISTS (SELECT 1 FROM outbox o WHERE "
+                    "o.kind = 'order' AND o.sent_at IS NULL AND "
+                    "o.event_id = json_extract(outbox.payload, '$.reference.id')))")
 #: Sent one by one, in seq order: a new order, and a status change the store made.
 ORDER_KINDS = ("order", "order_status")
 #: Kinds the retention policy may expire or shed; everything else waits forever.
@@ -210,21 +219,22 @@ class Forwarder:
                 f"AND {kind_clause} ORDER BY seq LIMIT ?", (limit,)).fetchall()
         return [Row(*r) for r in rows]
 
-    def _update(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    def _update(self, sql: str, rows: Sequence[tuple[Any, ...]],
+                also: Callable[[sqlite3.Connection], object] | None = None) -> None:
+        """Run ``sql`` for ``rows`` (and ``also``) in one transaction."""
         if not rows:
             return
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany(sql, rows)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with self._lock, immediate(self._conn):
+            self._conn.executemany(sql, rows)
+            if also is not None:
+                also(self._conn)
 
-    def _mark_sent(self, seqs: Sequence[int], now: float, errors: dict[int, str]) -> None:
+    def _mark_sent(self, seqs: Sequence[int], now: float, errors: dict[int, str],
+                   loyalty: Sequence[tuple[str, str | None]] = ()) -> None:
+        """Mark rows sent; settle the kiosk loyalty entries among them in the same commit."""
         self._update("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = ? "
-                     "WHERE seq = ?", [(now, errors.get(s), s) for s in seqs])
+                     "WHERE seq = ?", [(now, errors.get(s), s) for s in seqs],
+                     (lambda conn: kiosk_loyalty.settle(conn, loyalty, now)) if loyalty else None)
 
     def _mark_failed(self, seqs: Sequence[int], error: str) -> None:
         self._update("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
@@ -238,7 +248,8 @@ class Forwarder:
         once every lane has answered: per-customer order is preserved while
         central works on several batches at a time.
         """
-        rows = self._pending(f"kind IN {EVENT_KINDS!r}", self.batch_size * self.lanes)
+        rows = self._pending(f"kind IN {EVENT_KINDS!r} AND {_AFTER_ITS_ORDER}",
+                             self.batch_size * self.lanes)
         if not rows:
             return 0
         lanes: list[list[Row]] = [[] for _ in range(self.lanes)]
@@ -277,12 +288,26 @@ class Forwarder:
             raise DeliveryError(f"central answered {status}: {str(resp)[:200]}")
         acked = set(resp.get("accepted", [])) | set(resp.get("duplicate", []))
         errors = dict(corrupt)
+        by_id = {ids[r.seq]: r.seq for r in sendable if isinstance(ids.get(r.seq), str)}
         for rej in resp.get("rejected", []):
-            index = rej.get("index")
+            if not isinstance(rej, dict):
+                continue
+            # The parser's rejections carry the batch index; those central decides on
+            # its data (a loyalty limit, a debit below zero) only the event id.
+            index, event_id = rej.get("index"), rej.get("event_id")
             if isinstance(index, int) and 0 <= index < len(sendable):
                 errors[sendable[index].seq] = f"rejected: {rej.get('reason')}"[:500]
+            elif isinstance(event_id, str) and event_id in by_id:
+                errors[by_id[event_id]] = f"rejected: {rej.get('reason')}"[:500]
         settled = [r.seq for r in rows if r.seq in errors or ids.get(r.seq) in acked]
-        self._mark_sent(settled, self.clock(), errors)
+        loyalty = [(r.event_id, errors[r.seq].removeprefix("rejected: ") if r.seq in errors
+                    else None) for r in rows if r.kind == kiosk_loyalty.OUTBOX_KIND
+                   and r.seq in set(settled)]
+        self._mark_sent(settled, self.clock(), errors, loyalty)
+        for event_id, reason in loyalty:
+            if reason:
+                log.warning("central refused kiosk loyalty entry %s: %s (the store collects "
+                            "the difference at pick-up)", event_id, reason)
         with self._lock:
             self.counters["sent_total"] += len(settled) - len(errors)
             self.counters["rejected_total"] += len(errors)

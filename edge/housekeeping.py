@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from . import analytics
 from .catalogue import Catalogue
+from .db import immediate
 from .identity import Identifier
 from .pipeline import Pipeline
 from .registry import Registry
@@ -62,17 +63,15 @@ class Housekeeper:
                 upkeep.catalogue_reloaded = True
             else:
                 self.catalogue.reload_devices()
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            stale = self.registry.mark_stale(conn, now)
-            Identifier.expire_nonces(conn, now)
-            # Before any outbox cleanup: what is counted here outlives the rows.
-            analytics.roll_up(conn)
-            analytics.record_latest(conn)
-            analytics.record_states(conn, now)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
+            with immediate(conn):
+                stale = self.registry.mark_stale(conn, now)
+                Identifier.expire_nonces(conn, now)
+                # Before any outbox cleanup: what is counted here outlives the rows.
+                analytics.roll_up(conn)
+                analytics.record_latest(conn)
+                analytics.record_states(conn, now)
+        except sqlite3.Error as exc:  # e.g. a full disk: the next round tries again
             log.critical("housekeeping failed: %s", exc)
             return upkeep
         upkeep.stale_transitions = len(stale)

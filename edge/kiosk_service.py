@@ -20,7 +20,13 @@ op gets the same checks in the same order:
 
 Nothing here waits on the network: the profile summary is read from
 ``customer_cache``, which ``edge/kiosk_profiles.py`` fills from central in its
-own thread when a shopper identifies at a kiosk.
+own thread when a shopper identifies at a kiosk (and refreshes every few
+seconds while they stand there). Points spent and earned on an order are queued
+for central's ledger when the order is paid (``edge/kiosk_loyalty.py``); the
+balance shown is central's less what central has not seen yet. Consent given or
+withdrawn here is queued for central as the customer's own act (a ``consent``
+event of the ``kiosk`` channel, sent only for the shopper identified in this
+session) and applies on this edge at once.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from contract.asset_fetch import ASSET_ID_RE
 from contract.kiosk_ops import KIOSK_OP_NAMES
 from contract.requests import REQUEST_OPS, RequestError
 
+from . import kiosk_loyalty
 from .order_status import change_status
 from .pipeline import uuid5_str
 from .product_search import ProductSearch
@@ -214,12 +221,13 @@ class KioskService:
 
     # -- the shopper ---------------------------------------------------------------------
     @staticmethod
-    def _pending_points(conn: sqlite3.Connection, customer_id: str) -> int:
-        """Points spent at this edge that central has not confirmed yet."""
-        return conn.execute(
-            "SELECT coalesce(sum(k.points_spent), 0) FROM kiosk_orders k JOIN outbox o "
-            "ON o.event_id = k.order_id WHERE k.customer_id = ? AND o.sent_at IS NULL "
-            "AND k.status != 'cancelled'", (customer_id,)).fetchone()[0]
+    def _points(ctx: RequestContext, customer_id: str) -> tuple[int, bool] | None:
+        """``(points available, provisional)``, or None when central never answered."""
+        row = ctx.conn.execute("SELECT points, fetched_at FROM customer_cache "
+                               "WHERE customer_id = ?", (customer_id,)).fetchone()
+        if row is None or row[1] == 0:
+            return None
+        return kiosk_loyalty.available(ctx.conn, customer_id, row[0], row[1], ctx.now)
 
     def profile(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
         """Greeting data from the profile cache (``edge/kiosk_profiles.py`` fills it from
@@ -236,8 +244,10 @@ class KioskService:
             consent = bool(row[1]) if row else False
             return {"points": None, "consent": consent, "offline": True,
                     "pending": self.central_link, "recent": [], "wishlist": []}
-        points = max(0, row[0] - self._pending_points(conn, customer_id))
-        reply: dict[str, Any] = {"points": points, "consent": bool(row[1]),
+        points, provisional = kiosk_loyalty.available(conn, customer_id, row[0], row[3],
+                                                      ctx.now)
+        reply: dict[str, Any] = {"points": points, "provisional": provisional,
+                                 "consent": bool(row[1]),
                                  "offline": ctx.now - row[3] > self.profile_fresh_s,
                                  "pending": False, "recent": [], "wishlist": []}
         if row[1]:
@@ -251,17 +261,37 @@ class KioskService:
         return reply
 
     def consent(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
-        """Give or withdraw, at the kiosk, consent to see personal history on screen.
+        """Give or withdraw, at the kiosk, the tracking consent (what lets the kiosk show
+        personal history).
 
-        Kept at this edge and winning over central's tracking consent from then on
-        (it is not forwarded to central yet).
+        Applies on this edge at once (``consent_local`` wins over the cached central
+        answer, so a withdrawal hides the history from the very next profile reply)
+        and is queued for central as a ``consent`` event of the ``kiosk`` channel for
+        the customer identified in *this* session: the kiosk acts at the customer's
+        request, it cannot name anyone. Central orders decisions by time and lets a
+        withdrawal win (a kiosk grant never undoes a withdrawal made on the web or in
+        the app). Once central has the decision, the next fetch takes over
+        (``edge/kiosk_profiles.py``).
         """
-        _, customer_id = self._session(ctx, body["session_id"], customer=True)
+        session_id, customer_id = self._session(ctx, body["session_id"], customer=True)
+        granted = bool(body["granted"])
+        event_id = uuid5_str(f"kiosk-consent/{self.store_id}/{ctx.device_id}/{session_id}/"
+                             f"{granted}/{ctx.now!r}")
+        event = {"event_id": event_id, "type": "consent", "channel": "kiosk",
+                 "occurred_at": ctx.now, "customer_id": customer_id,
+                 "store_id": self.store_id, "consents": {"tracking": granted}}
+        ctx.conn.execute("INSERT OR IGNORE INTO outbox (event_id, kind, customer_key, payload, "
+                         "created_at) VALUES (?, 'consent', ?, ?, ?)",
+                         (event_id, customer_id, json.dumps(event, sort_keys=True), ctx.now))
         ctx.conn.execute(
-            "INSERT INTO customer_cache (customer_id, consent_local, fetched_at) "
-            "VALUES (?, ?, 0) ON CONFLICT (customer_id) DO UPDATE SET "
-            "consent_local = excluded.consent_local", (customer_id, body["granted"]))
-        return {"consent": body["granted"]}
+            "INSERT INTO customer_cache (customer_id, consent_local, consent_event, fetched_at) "
+            "VALUES (?, ?, ?, 0) ON CONFLICT (customer_id) DO UPDATE SET "
+            "consent_local = excluded.consent_local, consent_event = excluded.consent_event",
+            (customer_id, granted, event_id))
+        if not granted:  # nothing personal left on this edge's copy either
+            ctx.conn.execute("UPDATE customer_cache SET recent = '[]' WHERE customer_id = ?",
+                             (customer_id,))
+        return {"consent": granted}
 
     def wishlist_add(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
         _, customer_id = self._session(ctx, body["session_id"], customer=True)
@@ -273,13 +303,19 @@ class KioskService:
 
     # -- orders --------------------------------------------------------------------------
     @staticmethod
-    def _order_reply(row: tuple, duplicate: bool) -> dict[str, Any]:
+    def _order_reply(conn: sqlite3.Connection, row: tuple, duplicate: bool) -> dict[str, Any]:
         order = json.loads(row[5])
-        return {"order_id": row[0], "status": row[1], "total_cents": row[2],
-                "currency": row[3], "pickup_code": row[4], "lines": order["lines"],
-                "fulfilment": order["fulfilment"], "points_spent": order["points_spent"],
-                "points_earned": order["points_earned"], "duplicate": duplicate,
-                "committed": True}
+        reply = {"order_id": row[0], "status": row[1], "total_cents": row[2],
+                 "currency": row[3], "pickup_code": row[4], "lines": order["lines"],
+                 "fulfilment": order["fulfilment"], "points_spent": order["points_spent"],
+                 "points_earned": order["points_earned"], "duplicate": duplicate,
+                 "committed": True}
+        state, reason = kiosk_loyalty.order_state(conn, row[0])
+        if state is not None:
+            reply["points_state"] = state
+            if reason:
+                reply["points_refused"] = reason[:200]
+        return reply
 
     @staticmethod
     def _find_order(conn: sqlite3.Connection, device_id: str, client_order_id: str
@@ -295,7 +331,7 @@ class KioskService:
         conn = ctx.conn
         existing = self._find_order(conn, ctx.device_id, body["client_order_id"])
         if existing is not None:
-            return self._order_reply(existing, duplicate=True)
+            return self._order_reply(conn, existing, duplicate=True)
         session_id, customer_id = self._session(ctx, body.get("session_id"), customer=False)
         fulfilment = dict(body["fulfilment"])
         if fulfilment["type"] == "click_and_collect":
@@ -322,12 +358,11 @@ class KioskService:
             raise RequestError("no_customer", "only an identified shopper can spend points")
         spend = min(spend, subtotal // CENTS_PER_POINT)  # never a negative total
         if spend and customer_id is not None:
-            have = conn.execute("SELECT points FROM customer_cache WHERE customer_id = ?",
-                                (customer_id,)).fetchone()
-            left = (have[0] if have else 0) - self._pending_points(conn, customer_id)
+            have = self._points(ctx, customer_id)
+            left = have[0] if have else 0
             if spend > left:
                 raise RequestError("insufficient_points",
-                                   f"{spend} points asked, {max(left, 0)} available")
+                                   f"{spend} points asked, {left} available")
         total = subtotal - spend * CENTS_PER_POINT
         earned = total // 100 * POINTS_PER_EURO if customer_id else 0
         now = ctx.now
@@ -352,6 +387,10 @@ class KioskService:
             conn.execute("INSERT INTO outbox (event_id, kind, customer_key, payload, created_at) "
                          "VALUES (?, 'order', ?, ?, ?)",
                          (order_id, customer_id or order_id, payload, now))
+            if customer_id is not None:
+                kiosk_loyalty.hold(conn, order_id, customer_id, spend, now)
+                if total == 0:  # paid in full with points: nothing for the terminal
+                    kiosk_loyalty.post(conn, order_id, self.store_id, now)
         except BaseException:
             conn.execute("ROLLBACK TO kiosk_order")
             conn.execute("RELEASE kiosk_order")
@@ -360,7 +399,7 @@ class KioskService:
         log.info("kiosk %s placed order %s (%d %s)", ctx.device_id, order_id, total, currency)
         found = self._find_order(conn, ctx.device_id, body["client_order_id"])
         assert found is not None
-        return self._order_reply(found, duplicate=False)
+        return self._order_reply(conn, found, duplicate=False)
 
     @staticmethod
     def _own_order(ctx: RequestContext, order_id: str) -> tuple:
@@ -384,11 +423,15 @@ class KioskService:
                              (body["payment_ref"], body["order_id"]))
             change_status(ctx.conn, body["order_id"], "paid", actor=ctx.device_id,
                           now=ctx.now, expected=row[1])
+            # A purchase: its points go to central's ledger (edge/kiosk_loyalty.py).
+            kiosk_loyalty.post(ctx.conn, body["order_id"], self.store_id, ctx.now)
         else:  # declined: the edge's own state, still "placed" for central
             ctx.conn.execute(
                 "UPDATE kiosk_orders SET status = ?, payment_ref = ?, updated_at = ? "
                 "WHERE order_id = ?", (target, body["payment_ref"], ctx.now, body["order_id"]))
-        return self._order_reply(self._own_order(ctx, body["order_id"]), duplicate=False)
+        return self._order_reply(ctx.conn, self._own_order(ctx, body["order_id"]),
+                                 duplicate=False)
 
     def order_status(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
-        return self._order_reply(self._own_order(ctx, body["order_id"]), duplicate=False)
+        return self._order_reply(ctx.conn, self._own_order(ctx, body["order_id"]),
+                                 duplicate=False)

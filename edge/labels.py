@@ -40,6 +40,7 @@ from contract.eslabel import SIZES, LabelBitmap, encode_planes
 
 from .assets import AssetCache
 from .content import load_content
+from .db import immediate
 from .label_render import DEFAULT_DIGITAL_LINK_BASE, LabelContent, render_and_pack
 from .label_reports import record_label_report
 
@@ -94,13 +95,8 @@ class LabelService:
     @contextmanager
     def _tx(self) -> Iterator[None]:
         """One transaction (the edge's connections are in autocommit mode)."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self.conn):
             yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
 
     def _image(self, asset_id: str | None) -> Image.Image | None:
         if asset_id is None or self.assets is None:

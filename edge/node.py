@@ -145,7 +145,7 @@ class EdgeNode:
                               protocol=cfg.mqtt_protocol))
         # A shopper identified at a kiosk: fetch their profile summary for its greeting.
         self.profiles = ProfilePrefetcher(
-            cfg.db_path, CentralProfiles(cfg.central_url, cfg.store_token))
+            cfg.db_path, CentralProfiles(cfg.central_url, cfg.store_token, cfg.store_id))
         self.listeners.append(self.profiles.on_event)
 
     # -- lifecycle ---------------------------------------------------------------

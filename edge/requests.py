@@ -46,6 +46,7 @@ from contract.requests import (
 from contract.topics import TopicError, parse_request_topic, reply_topic
 
 from .catalogue import Catalogue
+from .db import immediate
 from .inbound import Inbound
 
 log = logging.getLogger("vitrine.edge.requests")
@@ -111,19 +112,18 @@ class RequestRouter:
         """Run a batch of requests in one transaction; return the replies, after COMMIT."""
         conn = self.conn
         replies: list[OutboundReply] = []
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            for item in items:
-                reply = self._one(item)
-                if reply is not None:
-                    replies.append(reply)
-            now = max((i.received_at for i in items), default=0.0)
-            if now >= self._next_prune:
-                self._next_prune = now + _PRUNE_EVERY_S
-                conn.execute("DELETE FROM request_replies WHERE at < ?", (now - self.remember_s,))
-            conn.execute("COMMIT")
+            with immediate(conn):
+                for item in items:
+                    reply = self._one(item)
+                    if reply is not None:
+                        replies.append(reply)
+                now = max((i.received_at for i in items), default=0.0)
+                if now >= self._next_prune:
+                    self._next_prune = now + _PRUNE_EVERY_S
+                    conn.execute("DELETE FROM request_replies WHERE at < ?",
+                                 (now - self.remember_s,))
         except BaseException:
-            conn.execute("ROLLBACK")
             if self._on_rollback is not None:
                 self._on_rollback()
             raise

@@ -38,6 +38,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .db import immediate
+
 log = logging.getLogger("vitrine.edge.retention")
 DAY_S = 86_400.0
 CHUNK = 5000
@@ -125,14 +127,8 @@ class Retention:
 
     def _delete(self, sql: str, args: tuple[object, ...]) -> int:
         c = self.conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            n = c.execute(sql, args).rowcount
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        c.execute("COMMIT")
-        return n
+        with immediate(c):
+            return c.execute(sql, args).rowcount
 
     def _expire_events(self, cutoff: float, deleted: Counter[str], chunks: int) -> int:
         """Roll up and delete events received before ``cutoff``, oldest first."""
@@ -196,14 +192,9 @@ class Retention:
 
     def _in_tx(self, *steps: tuple[str, list[tuple[object, ...]]]) -> None:
         c = self.conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(c):
             for sql, rows in steps:
                 c.executemany(sql, rows)
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        c.execute("COMMIT")
 
     # -- disk budget ---------------------------------------------------------------------------
     def _shed(self, now: float, report: RetentionReport) -> None:

@@ -58,6 +58,22 @@ def store_playlists(conn: sqlite3.Connection, text: str | bytes) -> PlaylistSet:
     return playlists
 
 
+def set_playlist_command(screen: str, mine: PlaylistSet, ts: float) -> dict[str, Any]:
+    """The retained ``set_playlist`` for one screen; :class:`CommandError` if unsendable.
+
+    Also what the panel's playlist editor checks before it stores a change, so an edit
+    that would make some screen's set exceed the command cap is refused at the form,
+    not discovered later in the edge's log.
+    """
+    cmd = SetPlaylist(cmd_id=uuid5_str(f"{screen}/{mine.version}"), ts=ts,
+                      version=mine.version, playlists=mine.to_dict()).to_payload()
+    size = len(json.dumps(cmd, separators=(",", ":")).encode())
+    if size > MAX_COMMAND_BYTES:
+        raise CommandError(f"playlists for {screen} are {size} bytes, over the"
+                           f" {MAX_COMMAND_BYTES}-byte command cap: shorten or split them")
+    return cmd
+
+
 def load_playlist_file(db_path: str, text: str | bytes) -> PlaylistSet:
     """``vitrine signage playlist load``: validate and store a file in the edge's database."""
     from .db import connect, migrate
@@ -116,15 +132,9 @@ class SignageService:
             if not force and self._delivered.get(screen) == mine.version:
                 continue
             try:
-                cmd = SetPlaylist(cmd_id=uuid5_str(f"{screen}/{mine.version}"),
-                                  ts=self.clock(), version=mine.version,
-                                  playlists=mine.to_dict()).to_payload()
+                cmd = set_playlist_command(screen, mine, self.clock())
             except CommandError as exc:
                 log.error("playlists for %s not sendable: %s", screen, exc)
-                continue
-            if len(json.dumps(cmd, separators=(",", ":")).encode()) > MAX_COMMAND_BYTES:
-                log.error("playlists for %s exceed %d bytes: split the file or shorten items",
-                          screen, MAX_COMMAND_BYTES)
                 continue
             self.publish("signage", screen, cmd, True)
             self._delivered[screen] = mine.version

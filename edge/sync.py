@@ -51,6 +51,7 @@ from contract.stock_push import StockMessageError, parse_stock_message, sync_sto
 from . import content_feed, erasure, order_feed
 from .assets import AssetCache
 from .central_client import CentralReader, SyncError
+from .db import immediate
 from .feed_apply import APPLIERS, apply_stock, materialise
 from .feed_fetch import fetch_feed
 from .local_overrides import write_markdown, write_store_count
@@ -194,14 +195,8 @@ class SyncClient:
         """Run ``work`` in one short ``BEGIN IMMEDIATE`` transaction; all or nothing."""
         with self._lock:
             conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
+            with immediate(conn):
+                return work(conn)
 
     def _changed(self, feed: str) -> None:
         """Tell the node (e.g. reload its Catalogue); its bug must not stop the sync."""

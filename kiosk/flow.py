@@ -47,6 +47,10 @@ IDLE_TIMEOUT_S = 60.0
 #: How often the kiosk asks again for a profile central has not delivered yet (the app
 #: asks every 50 ms: about six seconds, then greets without points).
 PROFILE_RETRIES = 120
+#: While a shopper is identified, the kiosk asks the edge for their profile this often,
+#: so points earned or consent withdrawn on the web show within seconds (the edge
+#: refreshes its copy from central on the same cadence, edge/kiosk_profiles.py).
+PROFILE_REFRESH_S = 2.0
 
 
 class Publisher(Protocol):
@@ -75,6 +79,9 @@ class ShopperState:
     points_offline: bool = False
     profile_pending: bool = False  # central not asked yet: the edge said "ask again"
     profile_retries: int = 0
+    profile_loaded_at: float = 0.0
+    #: Some points wait for central's confirmation (spent or earned while it was away).
+    points_provisional: bool = False
     consent: bool = False
     recent: list[dict[str, Any]] = field(default_factory=list)
     wishlist: list[dict[str, Any]] = field(default_factory=list)
@@ -223,14 +230,23 @@ class KioskFlow:
             return
         s = self.shopper
         s.points, s.points_offline, s.consent = prof["points"], prof["offline"], prof["consent"]
+        s.points_provisional = bool(prof.get("provisional"))
         s.recent, s.wishlist = prof["recent"], prof["wishlist"]
         s.profile_pending = prof["pending"]
+        s.profile_loaded_at = self.clock()
 
     def refresh_profile(self) -> None:
         """Ask again for a profile the edge had not received from central yet; give up
-        after :data:`PROFILE_RETRIES` (central down: the greeting shows no points)."""
+        after :data:`PROFILE_RETRIES` (central down: the greeting shows no points).
+        Once it is there, ask every :data:`PROFILE_REFRESH_S` while the shopper is
+        identified: a web change (points, a withdrawn consent) shows within seconds."""
         s = self.shopper
         if not s.profile_pending:
+            if s.identified and self.clock() - s.profile_loaded_at >= PROFILE_REFRESH_S:
+                before = (s.points, s.consent, s.points_provisional, s.recent, s.wishlist)
+                self._load_profile()
+                if (s.points, s.consent, s.points_provisional, s.recent, s.wishlist) != before:
+                    self._changed()
             return
         s.profile_retries += 1
         if s.profile_retries > PROFILE_RETRIES:

@@ -2,7 +2,8 @@
 
 ``create_app(test_config=None, node=None)`` follows Flask's tutorial layout:
 one blueprint per area (auth, dashboard, devices, users, operations,
-analytics, prices, quarantine, events, live), Jinja templates with autoescape,
+analytics, prices, quarantine, events, live, pickups, clienteling, screens,
+playlists), Jinja templates with autoescape,
 one stylesheet and one script file (no inline script: the CSP allows scripts
 and EventSource connections from the panel's own origin only). Every route
 declares a role (:mod:`edge.panel.roles`), enforced before each request. Inside
@@ -143,7 +144,9 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
         i18n,
         live,
         operations,
+        pickup_scan,
         pickups,
+        playlists,
         prices,
         quarantine,
         roles,
@@ -166,10 +169,14 @@ def create_app(test_config: dict[str, Any] | None = None, node: Any = None) -> F
         # Only when configured: a forged X-Forwarded-For must not pick the address
         # the throttle keys on when no proxy is in front.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+    from .scanning import photo_body_limit
+
+    app.before_request(photo_body_limit)  # before CSRF's hook reads the body
     csrf.init_app(app)
     db.init_app(app)
     for module in (auth, dashboard, devices, quarantine, events, i18n, live, users_admin,
-                   operations, analytics, prices, clienteling, screens, pickups):
+                   operations, analytics, prices, clienteling, screens, pickups, playlists,
+                   pickup_scan):
         app.register_blueprint(module.bp)
     screens.attach(app, node)
     app.before_request(i18n.select_language)

@@ -3,7 +3,9 @@ with the customer's consent, sees what helps to serve them.
 
 The profile is central's customer view (``GET /api/v1/customers/<id>`` with
 the store's token; parts meet over HTTP): name, loyalty points, this store's
-recent activity, interests. Consent is central's decision: with a store token
+recent activity, interests, and the wish-list they keep at this store's kiosks
+(``kiosk_wishlist``, held at the edge; not shown if they withdrew consent at a
+kiosk). Consent is central's decision: with a store token
 it answers only for a customer who identified in this store recently and whose
 tracking consent holds, and the same 404 for everyone else, so the panel shows
 nothing about a customer who has not agreed. Where central sends the consents
@@ -29,7 +31,7 @@ from edge.central_client import CentralReader, SyncError
 from .db import read_db
 from .i18n import gettext as _
 from .roles import STAFF, requires
-from .scanning import ScanError, allow_photo, scanned_text
+from .scanning import ScanError, scanned_text, takes_photo
 
 bp = Blueprint("clienteling", __name__, url_prefix="/clienteling")
 CONSENT = "marketing"
@@ -87,7 +89,21 @@ def _names(gtins: list[str]) -> dict[str, str]:
                                   gtins).fetchall())
 
 
-def view_of(profile: dict[str, Any]) -> dict[str, Any]:
+def wishlist_of(customer_id: str) -> list[str]:
+    """The wish-list the customer keeps at this store's kiosks (``kiosk_wishlist``), newest
+    first; empty when they withdrew consent at a kiosk (``customer_cache.consent_local``),
+    which wins over central's answer from then on, as it does on the kiosk's own screen."""
+    conn = read_db()
+    row = conn.execute("SELECT consent_local FROM customer_cache WHERE customer_id = ?",
+                       (customer_id,)).fetchone()
+    if row is not None and row[0] == 0:
+        return []
+    return [r[0] for r in conn.execute(
+        "SELECT gtin FROM kiosk_wishlist WHERE customer_id = ? ORDER BY added_at DESC"
+        " LIMIT 30", (customer_id,))]
+
+
+def view_of(profile: dict[str, Any], customer_id: str | None = None) -> dict[str, Any]:
     """What the page shows: only with consent; product names resolved locally."""
     granted = ((profile.get("consents") or {}).get(CONSENT) or {}).get("granted")
     if "consents" in profile and not granted:  # a full profile: check the purpose ourselves
@@ -97,8 +113,10 @@ def view_of(profile: dict[str, Any]) -> dict[str, Any]:
     interests = (profile.get("interests") or {})
     products = [p.get("gtin") for p in interests.get("products", []) if isinstance(p, dict)]
     seen = [e.get("gtin") for e in timeline if e.get("gtin")]
-    suggestions = also_viewed(read_db(), [*products, *seen])
-    names = _names(list({g for g in [*products, *seen, *(s[0] for s in suggestions)] if g}))
+    wished = wishlist_of(customer_id) if customer_id else []
+    suggestions = also_viewed(read_db(), [*products, *seen, *wished])
+    names = _names(list({g for g in [*products, *seen, *wished, *(s[0] for s in suggestions)]
+                         if g}))
     return {
         "consent": True,
         "name": profile.get("name"),
@@ -109,6 +127,7 @@ def view_of(profile: dict[str, Any]) -> dict[str, Any]:
         "categories": [c.get("category") for c in interests.get("categories", [])[:10]
                        if isinstance(c, dict)],
         "suggestions": [(g, names.get(g, ""), n, b) for g, n, b in suggestions],
+        "wishlist": [(g, names.get(g, "")) for g in wished],
         "names": names,
     }
 
@@ -121,12 +140,12 @@ def index() -> str:
 
 @bp.route("/lookup", methods=("POST",))
 @requires(STAFF)
+@takes_photo
 def lookup() -> tuple[str, int]:
-    allow_photo(request)
     _url, _token, keys = _settings()
     try:
         customer_id = customer_id_from(scanned_text(request), keys, time.time())
-        view = view_of(fetch_profile(customer_id))
+        view = view_of(fetch_profile(customer_id), customer_id)
     except (LookupError_, ScanError) as exc:
         return render_template("clienteling.html", view=None, error=str(exc)), 400
     return render_template("clienteling.html", view=view, error=None,

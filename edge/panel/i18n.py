@@ -358,6 +358,138 @@ FR: dict[str, str] = {
     "shoppers": "clients",
     "Recent activity": "Activité récente",
     "channel": "canal",
+    # playlists and schedules
+    "The %(field)s holds control characters.":
+        "Le champ « %(field)s » contient des caractères de contrôle.",
+    "The %(field)s is too long (at most %(n)s characters).":
+        "Le champ « %(field)s » est trop long (au plus %(n)s caractères).",
+    "A playlist keeps at least one item: delete the playlist instead.":
+        "Une liste de diffusion garde au moins un élément : supprimez plutôt la liste.",
+    "A playlist named %(id)s exists already.": "Une liste de diffusion nommée %(id)s existe déjà.",
+    "A promotion needs a title, a text or an image.":
+        "Une promotion a besoin d'un titre, d'un texte ou d'une image.",
+    "A takeover lasts 1 to %(n)s minutes.": "Une prise d'antenne dure de 1 à %(n)s minutes.",
+    "A text item needs a title or a text.": "Un élément texte a besoin d'un titre ou d'un texte.",
+    "Add an item": "Ajouter un élément",
+    "or a new picture": "ou une nouvelle image",
+    "Uploading pictures needs the panel inside the edge node.":
+        "L'envoi d'images demande le panneau dans le nœud edge.",
+    "The picture is too large (at most 8 MiB).": "L'image est trop lourde (8 Mio au plus).",
+    "The picture is too large (at most 4096 x 4096 pixels).":
+        "L'image est trop grande (4096 x 4096 pixels au plus).",
+    "The picture must be a JPEG or PNG image.": "L'image doit être au format JPEG ou PNG.",
+    "The picture could not be stored: %(why)s": "L'image n'a pas pu être enregistrée : %(why)s",
+    "Items": "Éléments",
+    "Name": "Nom",
+    "Order": "Commande",
+    "Playlist": "Liste de diffusion",
+    "Shows": "Affiche",
+    "An image item needs an image.": "Un élément image a besoin d'une image.",
+    "Another change was saved meanwhile; here are the playlists as they are now."
+    " Nothing was changed.":
+        "Une autre modification a été enregistrée entre-temps ; voici les listes de"
+        " diffusion telles qu'elles sont. Rien n'a été modifié.",
+    "Choose the screens or zones this playlist plays on.":
+        "Choisissez les écrans ou les zones où passe cette liste de diffusion.",
+    "Choose what the item shows.": "Choisissez ce que montre l'élément.",
+    "Create": "Créer",
+    "Dates must be YYYY-MM-DD.": "Les dates s'écrivent AAAA-MM-JJ.",
+    "Delete": "Supprimer",
+    "Delete this playlist": "Supprimer cette liste de diffusion",
+    "Duration must be a number of seconds.": "La durée est un nombre de secondes.",
+    "Duration must be from 1 to %(max)s seconds.": "La durée va de 1 à %(max)s secondes.",
+    "First item": "Premier élément",
+    "From and to are the same time.": "Début et fin sont à la même heure.",
+    "Image must be the SHA-256 id of a picture in the edge's cache.":
+        "L'image est l'identifiant SHA-256 d'une image du cache de l'edge.",
+    "Name the playlist with letters, digits, '-', '_' or '.' (at most 64, not starting with"
+    " takeover-).":
+        "Nommez la liste de diffusion avec des lettres, chiffres, « - », « _ » ou « . »"
+        " (64 au plus, sans commencer par takeover-).",
+    "New playlist": "Nouvelle liste de diffusion",
+    "No playlist %(id)s (deleted meanwhile?).":
+        "Pas de liste de diffusion %(id)s (supprimée entre-temps ?).",
+    "No playlist yet.": "Aucune liste de diffusion pour l'instant.",
+    "No such item (deleted meanwhile?).": "Élément introuvable (supprimé entre-temps ?).",
+    "Pick %(what)s from the list.": "Choisissez les %(what)s dans la liste.",
+    "Pick a product.": "Choisissez un produit.",
+    "Pick a zone that has screens.": "Choisissez une zone équipée d'écrans.",
+    "Pick at least one day.": "Choisissez au moins un jour.",
+    "Pick days from the list.": "Choisissez les jours dans la liste.",
+    "Playing now": "À l'antenne maintenant",
+    "Plays on": "Passe sur",
+    "plays on": "passe sur",
+    "Priority must be a whole number from -1000 to 1000.":
+        "La priorité est un nombre entier de -1000 à 1000.",
+    "Push a promotion to a zone": "Diffuser une promotion dans une zone",
+    "Save": "Enregistrer",
+    "Saved (version %(v)s); screens get it within a second.":
+        "Enregistré (version %(v)s) ; les écrans le reçoivent en une seconde.",
+    "Schedules are in": "Les horaires sont à l'heure de",
+    "Take over the zone": "Prendre l'antenne de la zone",
+    "The first day is after the last day.": "Le premier jour est après le dernier.",
+    "This change was refused: %(why)s": "Cette modification a été refusée : %(why)s",
+    "Time zone": "Fuseau horaire",
+    "Times must be HH:MM, both of them.": "Les deux heures s'écrivent HH:MM.",
+    "Unknown time zone; use a name like Europe/Paris.":
+        "Fuseau horaire inconnu ; utilisez un nom comme Europe/Paris.",
+    "What the screens play, and when. Each change is delivered to the screens within a"
+    " second; they keep their schedule when the edge is down.":
+        "Ce que passent les écrans, et quand. Chaque modification parvient aux écrans en une"
+        " seconde ; ils suivent leur programme même quand l'edge est arrêté.",
+    "When (ignored for a default playlist)":
+        "Quand (sans effet pour une liste de diffusion par défaut)",
+    "Where and when": "Où et quand",
+    "Zone %(zone)s shows this until %(end)s.": "La zone %(zone)s affiche ceci jusqu'à %(end)s.",
+    "badge": "pastille",
+    "body": "texte",
+    "title": "titre",
+    "text": "texte",
+    "image": "image",
+    "spotlight": "produit en vedette",
+    "promotion": "promotion",
+    "default": "par défaut",
+    "default (plays when no schedule is active)":
+        "par défaut (passe quand aucun horaire n'est actif)",
+    "every day": "tous les jours",
+    "every zone": "toutes les zones",
+    "first day": "premier jour",
+    "last day": "dernier jour",
+    "from": "de",
+    "to": "à",
+    "item": "élément",
+    "minutes": "minutes",
+    "seconds": "secondes",
+    "move up": "monter",
+    "move down": "descendre",
+    "nothing planned": "rien de prévu",
+    "priority": "priorité",
+    "until %(end)s": "jusqu'à %(end)s",
+    "when": "quand",
+    "zones": "zones",
+    "mon": "lun", "tue": "mar", "wed": "mer", "thu": "jeu", "fri": "ven", "sat": "sam",
+    "sun": "dim",
+    # collecting with the camera, wish-list
+    "Collect with the camera": "Retrait avec la caméra",
+    "Confirm collection": "Confirmer le retrait",
+    "Scan another": "Scanner une autre commande",
+    "Frames read since the panel started: %(n)s, refused as not a picture: %(bad)s.":
+        "Images lues depuis le démarrage du panneau : %(n)s, refusées (pas une image) :"
+        " %(bad)s.",
+    "Hold the customer's pickup QR code in front of the camera.":
+        "Présentez le QR de retrait du client devant la caméra.",
+    "No camera: %s. Use the scanner or type the code on the pickups page.":
+        "Pas de caméra : %s. Utilisez la douchette ou saisissez le code sur la page des"
+        " retraits.",
+    "Read by scanner %s": "Lu par la douchette %s",
+    "Send a JPEG or PNG picture.": "Envoyez une image JPEG ou PNG.",
+    "Last refused: %(size)s bytes, %(why)s, SHA-256 %(sha)s, starting %(head)s, %(when)s.":
+        "Dernière refusée : %(size)s octets, %(why)s, SHA-256 %(sha)s, début %(head)s,"
+        " %(when)s.",
+    "Starting the camera…": "Démarrage de la caméra…",
+    "cancelled": "annulée",
+    "Wish-list": "Liste d'envies",
+    "Nothing on their wish-list.": "Rien sur sa liste d'envies.",
 }
 
 

@@ -32,7 +32,7 @@ from .db import read_db, write_db
 from .events import mask_customer
 from .i18n import gettext as _
 from .roles import STAFF, requires
-from .scanning import ScanError, allow_photo, scanned_text
+from .scanning import ScanError, scanned_text, takes_photo
 
 bp = Blueprint("pickups", __name__, url_prefix="/pickups")
 PREFIX = "VITRINE-PICKUP:"
@@ -125,8 +125,8 @@ def advance(order_id: str) -> Response | tuple[str, int]:
 
 @bp.route("/collect", methods=("POST",))
 @requires(STAFF)
+@takes_photo
 def collect() -> tuple[str, int]:
-    allow_photo(request)
     try:
         order_id = request.form.get("order_id", "")
         typed = request.form.get("pickup_code", "").strip()

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 from edge.local_overrides import write_markdown, write_store_count
 from edge.rules import Candidate, Rules
 
+from ..db import immediate
 from .db import read_db, write_db
 from .i18n import gettext as _
 from .roles import MANAGER, STAFF, requires
@@ -99,13 +100,8 @@ def _known(gtin: str) -> bool:
 
 def _write(work: Any) -> None:
     conn = write_db()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         work(conn)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
     node = _node()
     if node is not None:
         node.request_reload(wait=5.0)  # the next screen command carries the new price

@@ -10,7 +10,10 @@ an unreadable or hostile image is a clear message, never a crash.
 
 from __future__ import annotations
 
-from flask import Request
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Request, current_app, request
 
 from contract.qr_image import FrameError, decode_image
 
@@ -20,13 +23,31 @@ from .i18n import gettext as _
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+_ATTR = "_panel_takes_photo"
+
+
+def takes_photo(view: F) -> F:
+    """Mark a view that receives a photo or a camera frame (a larger body limit)."""
+    setattr(view, _ATTR, True)
+    return view
+
+
+def photo_body_limit() -> None:
+    """``before_request``, registered before CSRF protection: raise the body limit for views
+    marked :func:`takes_photo`.
+
+    It must run first: the CSRF check reads ``request.form``, which opens the input stream
+    with the limit in force at that moment, so a limit raised inside the view came too late
+    and every photo over the app's 64 KiB was a 413.
+    """
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, _ATTR, False):
+        request.max_content_length = MAX_PHOTO_BYTES + 64 * 1024
+
+
 class ScanError(ValueError):
     """No code could be read (message translated, safe to show)."""
-
-
-def allow_photo(request: Request) -> None:
-    """Raise this request's body limit for a photo (call before touching ``request.form``)."""
-    request.max_content_length = MAX_PHOTO_BYTES + 64 * 1024
 
 
 def scanned_text(request: Request) -> str:

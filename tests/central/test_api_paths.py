@@ -16,6 +16,7 @@ from contract.central_api import (
     erasures_path,
     feed_path,
     media_path,
+    store_points_path,
 )
 
 from .conftest import ADMIN_TOKEN
@@ -28,6 +29,7 @@ from .conftest import ADMIN_TOKEN
     ("GET", feed_path("store-001", "stock", 42, 10)),
     ("GET", erasures_path("store-001", 7, 1000)),
     ("GET", customer_path("C0012345634")),
+    ("GET", store_points_path("store-001", "C0012345634")),
     ("GET", media_path("ab" * 32)),
 ])
 def test_edge_paths_are_central_routes(tmp_path: Path, method: str, url: str) -> None:

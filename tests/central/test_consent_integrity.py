@@ -135,7 +135,7 @@ def test_consent_dated_ahead_is_refused(central: Central) -> None:
 def test_withdrawal_wins_over_a_grant_dated_within_the_skew(central: Central) -> None:
     app = issue(central.db, "channel", "app")
     # A store forges a grant dated as far ahead as the clock skew allows...
-    _, body = central.post_events([channel_event(
+    _, body = central.post_events([presence("c1", "s0"), channel_event(
         "consent", "kiosk", at=time.time() + 250, customer_id="c1",
         consents={"tracking": True})])
     assert body["accepted"], body
@@ -151,9 +151,9 @@ def test_kiosk_grant_cannot_undo_the_customers_withdrawal(central: Central) -> N
     grant(central, "c1", at=time.time() - 1000)
     central.api("PUT", "/api/v1/customers/c1/consents", {"tracking": False}, token=app)
     time.sleep(0.01)
-    _, body = central.post_events([channel_event("consent", "kiosk", customer_id="c1",
-                                                 consents={"tracking": True})])
-    assert body["accepted"]  # stored as an event, but the decision stands
+    _, body = central.post_events([presence("c1", "s0"), channel_event(
+        "consent", "kiosk", customer_id="c1", consents={"tracking": True})])
+    assert len(body["accepted"]) == 2  # stored as an event, but the decision stands
     assert central.profile("c1")["consents"]["tracking"]["granted"] is False
     # The customer's own channel can grant it back.
     central.api("PUT", "/api/v1/customers/c1/consents", {"tracking": True}, token=app)
@@ -219,3 +219,30 @@ def test_customer_with_250k_sessions_is_exported_and_erased(central: Central) ->
                           token=central.store_token)
     assert [e["customer_id"] for e in feed["erasures"]] == ["big"]
     assert len(feed["erasures"][0]["session_ids"]) == SESSIONS // 50
+
+
+def test_a_store_records_kiosk_consent_only_for_a_customer_who_showed_their_card(
+        central: Central) -> None:
+    """The kiosk acts at the customer's request after they identified in that store:
+    a consent event for anyone else, grant or withdrawal, is refused and changes nothing."""
+    grant(central, "c1", at=time.time() - 1000)
+    central.post_events([interest("s-c1", customer="c1")])
+    for granted in (True, False):
+        _, body = central.post_events([channel_event("consent", "kiosk", customer_id="c1",
+                                                     consents={"tracking": granted})])
+        assert body["accepted"] == [] and "showed their card" in body["rejected"][0]["reason"]
+    assert central.profile("c1")["consents"]["tracking"]["source"] != "kiosk"
+    assert central.profile("c1")["timeline"], "the forged withdrawal anonymised nothing"
+    # Another store's presence does not count; this store's, an hour before, does not
+    # either (store_points_window_s); a card shown here now does.
+    other = issue(central.db, "store", "store-b")
+    central.post_events([presence("c1", "s-b", store="store-b")], token=other)
+    central.post_events([presence("c1", "s-old", at=time.time() - 7200)])
+    _, body = central.post_events([channel_event("consent", "kiosk", customer_id="c1",
+                                                 consents={"tracking": False})])
+    assert body["accepted"] == []
+    _, body = central.post_events([presence("c1", "s-now"), channel_event(
+        "consent", "kiosk", customer_id="c1", consents={"tracking": False})])
+    assert len(body["accepted"]) == 2, body
+    assert central.profile("c1")["consents"]["tracking"] == {
+        **central.profile("c1")["consents"]["tracking"], "granted": False, "source": "kiosk"}

@@ -243,3 +243,35 @@ def test_erasure_orders_reach_only_the_stores_that_hold_the_customer(central: Ce
     _, later = central.api("GET", f"/api/v1/stores/{STORE}/erasures?since={mine['next']}",
                            token=central.store_token)
     assert later == {"erasures": [], "next": mine["next"]}
+
+
+def test_a_store_reads_only_the_points_of_a_member_who_showed_their_card_there(
+        backend: dict[str, Any]) -> None:
+    """Without tracking consent: the balance (nothing else) for store_points_window_s
+    after a presence in that store, the same 404 otherwise, never another store's."""
+    c = make_central(backend, store_points_window_s=600)
+    try:
+        other = issue(c.db, "store", "store-b")
+        web = issue(c.db, "channel", "web")
+        for customer in ("zoe", "old"):
+            c.post_events([channel_event("loyalty", "web", customer_id=customer, points=70,
+                                         reference={"kind": "purchase", "id": customer})],
+                          token=web)
+        c.post_events([presence("zoe", "sz", at=time.time() - 60),
+                       presence("old", "so", at=time.time() - 3600)])
+        path = "/api/v1/stores/{}/customers/{}/points"
+        status, body = c.api("GET", path.format(STORE, "zoe"), token=c.store_token)
+        assert (status, body) == (200, {"customer_id": "zoe", "loyalty_points": 70})
+        assert c.api("GET", "/api/v1/customers/zoe", token=c.store_token)[0] == 404
+        for customer in ("old", "never-seen"):  # out of the window, unknown: alike
+            status, body = c.api("GET", path.format(STORE, customer), token=c.store_token)
+            assert status == 404 and customer in body["message"]
+        assert c.api("GET", path.format(STORE, "zoe"), token=other)[0] == 403
+        assert c.api("GET", path.format("store-b", "zoe"), token=other)[0] == 404
+        assert c.api("GET", path.format(STORE, "zoe"), token=web)[0] == 403
+        # Nothing about the visit was kept: the presence is anonymous.
+        assert c.count("SELECT COUNT(*) AS n FROM events WHERE customer_id = 'zoe' "
+                       "AND kind = 'presence'") == 0
+    finally:
+        c.servers[0].stop()
+        c.db.close()

@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from edge.db import connect, migrate
 from edge.panel import create_app
 from edge.panel.users import create_user
+from edge.signage_service import store_playlists
 
 MANAGER = ("mgr", "manager-password-1")
 STAFF = ("clerk", "staff-password-1")
@@ -36,7 +37,8 @@ def _event(kind: str, n: int, customer: str | None, **extra: Any) -> dict[str, A
 
 
 def fill(db_path: Path) -> None:
-    """Devices (one stale), quarantine rows (32 not_json, 2 schema, 1 hostile), outbox."""
+    """Devices (one stale), quarantine rows (32 not_json, 2 schema, 1 hostile), outbox,
+    playlists."""
     db = connect(db_path)
     migrate(db)
     conn = db.conn
@@ -67,6 +69,12 @@ def fill(db_path: Path) -> None:
           ev["received_at"]) for kind, ev in events])
     conn.execute("INSERT INTO events (device_id, msg_id, channel, received_at, payload)"
                  " VALUES ('nfc-01', 'm1', 'nfc', ?, '{}')", (now,))
+    # The store's playlists: one, "morning", with one item, "hello" (the editor's routes).
+    store_playlists(conn, json.dumps(
+        {"format": "vitrine-playlist/1", "timezone": "Europe/Paris",
+         "playlists": [{"id": "morning", "zones": ["shoes"], "priority": 5,
+                        "schedule": {"from": "08:00", "to": "12:00"},
+                        "items": [{"kind": "text", "id": "hello", "title": "Bonjour"}]}]}))
     conn.execute("COMMIT")
     conn.close()
     create_user(db_path, *MANAGER, "manager")

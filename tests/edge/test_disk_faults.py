@@ -8,6 +8,7 @@ makes the edge wait and retry, at start and while running, and loses nothing.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -146,7 +147,7 @@ def test_a_full_disk_at_start_and_while_running_loses_nothing(edge_config, broke
         for i in range(5):
             dev.send("nfc", {"uid": "04a1b2c3d4e5f6"}, msg_id=f"running-full-{i}")
         time.sleep(3)
-        assert proc.poll() is None
+        assert proc.poll() is None, log.read_text()[-4000:]
         filler.unlink()
         wait_until(lambda: query(db, "SELECT count(*) FROM events")[0][0] == 11, timeout=30)
     finally:
@@ -164,3 +165,23 @@ def test_seeding_an_unchanged_layout_writes_nothing(edge_config):
         assert db.conn.total_changes == before  # not one row written
     finally:
         db.conn.close()
+
+
+def test_a_refused_commit_leaves_no_transaction_open_and_keeps_its_error(tmp_path):
+    """edge.db.immediate: the COMMIT's own failure is the error raised, and the connection
+    can start the next transaction (a deferred foreign key makes COMMIT fail and leaves
+    the transaction open, the other case from a full disk, which SQLite rolls back)."""
+    from edge.db import immediate
+
+    conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    conn.execute("CREATE TABLE child (pid INTEGER REFERENCES parent (id) "
+                 "DEFERRABLE INITIALLY DEFERRED)")
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"), immediate(conn):
+        conn.execute("INSERT INTO child VALUES (42)")
+    assert not conn.in_transaction
+    with immediate(conn):
+        conn.execute("INSERT INTO parent VALUES (42)")
+        conn.execute("INSERT INTO child VALUES (42)")
+    assert conn.execute("SELECT count(*) FROM child").fetchone() == (1,)

@@ -94,6 +94,7 @@ def test_a_flooding_device_is_cut_off_and_the_others_lose_nothing(edge_config, b
 
     t = threading.Thread(target=flood)
     try:
+        flood_from = time.time()
         t.start()
         infos = []
         for i in range(40):
@@ -107,11 +108,14 @@ def test_a_flooding_device_is_cut_off_and_the_others_lose_nothing(edge_config, b
         t.join(30)
         wait_until(lambda: query(cfg.db_path, "SELECT count(*) FROM events WHERE device_id ="
                                  " 'nfc-01'")[0][0] == 40, timeout=30)
-        (cut,) = wait_until(lambda: query(cfg.db_path, "SELECT device_id, reason FROM"
+        (cut,) = wait_until(lambda: query(cfg.db_path, "SELECT device_id, reason, cut_at FROM"
                                           " device_cutoffs WHERE reinstated_at IS NULL"))
-        assert cut == ("nfc-02", "flood")
+        assert cut[:2] == ("nfc-02", "flood")
         stored = query(cfg.db_path, "SELECT count(*) FROM events WHERE device_id = 'nfc-02'")
-        assert stored[0][0] <= 300 + 50  # its burst, then nothing more is stored
+        # Its burst plus what its rate refilled until the cut, then nothing more is stored.
+        # (On a loaded machine the flood itself is slower, so the refill counts: the bound
+        # follows the measured time, not a guess.)
+        assert stored[0][0] <= 300 + 100.0 * (cut[2] - flood_from) + 50, (stored, cut)
         # Refused at the broker while cut off; the other devices still get in.
         assert _connect_rc(broker.port, "nfc-02", "nfc-02-pw", "nfc-02") != 0
         assert _connect_rc(broker.port, "qr-01", "qr-01-pw", "qr-01") == 0

@@ -149,3 +149,35 @@ def test_a_full_profile_also_needs_the_marketing_consent(panel_db):
         assert view_of(full) == {"consent": False}
         full["consents"]["marketing"]["granted"] = True
         assert view_of(full)["points"] == 5
+
+
+def test_with_consent_staff_see_the_wish_list_kept_at_the_kiosks(clerk, central, panel_db):
+    _customer(central, tracking=True)
+    conn = sqlite3.connect(panel_db, isolation_level=None)
+    conn.executemany("INSERT INTO kiosk_wishlist (customer_id, gtin, added_at) VALUES (?, ?, ?)",
+                     [("C1", SOCKS, 1.0), ("C2", TENT, 2.0)])  # C2's is not C1's
+    r = clerk.post("/clienteling/lookup", data={"csrf_token": clerk.token, "code": "C1"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200, html
+    wishlist = re.search(r'id="wishlist">(.*?)</ul>', html, re.S).group(1)
+    assert f'data-gtin="{SOCKS}">Merino socks<' in wishlist and "Fjord tent" not in wishlist
+    # What they already wish for is not suggested again; the tent still is.
+    suggestions = re.search(r'id="suggestions".*?</table>', html, re.S).group(0)
+    assert "Merino socks" not in suggestions and "Fjord tent" in suggestions
+    # Withdrawn at a kiosk: that wins over central's answer, the wish-list is not shown.
+    conn.execute("INSERT INTO customer_cache (customer_id, consent_local, fetched_at)"
+                 " VALUES ('C1', 0, 0)")
+    html = clerk.post("/clienteling/lookup", data={"csrf_token": clerk.token, "code": "C1"}
+                      ).get_data(as_text=True)
+    assert 'id="wishlist-empty"' in html and "Merino socks" not in html.split(
+        'id="suggestions"')[0]
+    conn.close()
+
+
+def test_without_consent_the_wish_list_is_not_shown_either(clerk, central, panel_db):
+    _customer(central, tracking=False)
+    conn = sqlite3.connect(panel_db, isolation_level=None)
+    conn.execute("INSERT INTO kiosk_wishlist VALUES ('C1', ?, 1.0)", (SOCKS,))
+    conn.close()
+    r = clerk.post("/clienteling/lookup", data={"csrf_token": clerk.token, "code": "C1"})
+    assert r.status_code == 400 and "Merino socks" not in r.get_data(as_text=True)

@@ -37,7 +37,7 @@ from .panel_fixtures import (  # noqa: F401
 
 #: Values for the URL variables of parameterised routes.
 SAMPLE_ARGS = {"qid": 1, "device_id": "nfc-01", "username": "clerk", "name": "products",
-               "order_id": "no-such-order",
+               "order_id": "no-such-order", "playlist_id": "morning", "item_id": "hello",
                "filename": "panel.css"}
 
 

@@ -34,7 +34,8 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 #: Values for the URL variables of parameterised routes (rows that exist in the fixture).
 #: ``username`` is not a fixture user: resetting or disabling it logs nobody out.
 SAMPLE = {"qid": "35", "filename": "panel.css", "name": "products",
-          "device_id": "nfc-01", "username": "nobody", "order_id": "no-such-order"}
+          "device_id": "nfc-01", "username": "nobody", "order_id": "no-such-order",
+          "playlist_id": "morning", "item_id": "hello"}
 _VAR = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 
 

@@ -119,3 +119,105 @@
     });
   });
 })();
+
+// Collect with the camera (pickups/scan): frames from the tablet's back camera are posted
+// as JPEG to the edge, which reads the pickup QR; a store scanner's reads are polled too.
+// Staff confirm before anything is collected.
+(function () {
+  const root = document.getElementById("pickup-camera");
+  if (!root) { return; }
+  const labels = JSON.parse(root.dataset.labels || "{}");
+  const video = document.getElementById("camera");
+  const status = document.getElementById("camera-status");
+  const panel = document.getElementById("scan-order");
+  const message = document.getElementById("scan-message");
+  const canvas = document.createElement("canvas");
+  let busy = false;
+  let held = false;  // an order is on screen: stop reading until "scan another"
+  let deskAfter = root.dataset.deskAfter || "0";
+
+  function text(id, value) { document.getElementById(id).textContent = value || ""; }
+
+  function show(r, via) {
+    if (!r.found) { return; }
+    if (!r.order_id) {  // a code, but not one that collects anything
+      message.hidden = false;
+      message.textContent = r.error || "";
+      return;
+    }
+    held = true;
+    message.hidden = true;
+    panel.hidden = false;
+    text("scan-short", r.short);
+    text("scan-status", r.status_label);
+    text("scan-customer", r.customer);
+    text("scan-total", r.total);
+    const list = document.getElementById("scan-lines");
+    list.replaceChildren();
+    (r.lines || []).forEach(function (line) {
+      const li = document.createElement("li");
+      li.textContent = line;
+      list.appendChild(li);
+    });
+    const err = document.getElementById("scan-error");
+    err.hidden = !r.error;
+    err.textContent = r.error || "";
+    document.getElementById("scan-order-id").value = r.order_id;
+    document.getElementById("scan-code").value = r.code;
+    document.getElementById("confirm-button").disabled = !r.collectable;
+    status.textContent = via || "";
+  }
+
+  function post(blob) {
+    return fetch(root.dataset.frame, {
+      method: "POST", body: blob, credentials: "same-origin",
+      headers: {"Content-Type": "image/jpeg", "X-CSRFToken": root.dataset.csrf},
+    }).then((resp) => resp.json()).then((r) => { if (!held) { show(r); } });
+  }
+
+  function tick() {
+    if (busy || held || video.readyState < 2 || !video.videoWidth) { return; }
+    busy = true;
+    const scale = Math.min(1, 960 / video.videoWidth);
+    canvas.width = Math.round(video.videoWidth * scale);
+    canvas.height = Math.round(video.videoHeight * scale);
+    canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+    canvas.toBlob(function (blob) {
+      (blob ? post(blob) : Promise.resolve()).catch(function () {}).finally(function () {
+        busy = false;
+      });
+    }, "image/jpeg", 0.85);
+  }
+
+  function desk() {
+    if (held) { return; }
+    fetch(root.dataset.desk + "?after=" + encodeURIComponent(deskAfter),
+          {credentials: "same-origin"}).then((resp) => resp.json()).then(function (r) {
+      if (r.after !== undefined) { deskAfter = String(r.after); }
+      if (!held && r.found) {
+        show(r, (labels.desk || "%s").replace("%s", r.scanner || ""));
+      }
+    }).catch(function () {});
+  }
+
+  document.getElementById("scan-again").addEventListener("click", function () {
+    held = false;
+    panel.hidden = true;
+    status.textContent = labels.looking || "";
+  });
+
+  setInterval(desk, 1000);
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    status.textContent = (labels.no_camera || "%s").replace("%s", "getUserMedia");
+    return;
+  }
+  navigator.mediaDevices.getUserMedia({
+    audio: false, video: {facingMode: {ideal: "environment"}, width: {ideal: 1280}},
+  }).then(function (stream) {
+    video.srcObject = stream;
+    status.textContent = labels.looking || "";
+    setInterval(tick, 300);
+  }).catch(function (err) {
+    status.textContent = (labels.no_camera || "%s").replace("%s", err.name || String(err));
+  });
+})();
