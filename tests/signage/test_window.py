@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from contract.playlists import parse_playlists
+from kiosk.display import start_xvfb
 from signage.cache import ScreenCache
 
 from .imagecompare import mean_abs_diff
@@ -48,10 +49,14 @@ def test_play_is_full_screen_by_default_and_shows_the_frame(tmp_path):
     (tmp_path / "pw").write_text("unused: the broker is unreachable\n")
     env = {**os.environ, "KIVY_HOME": str(tmp_path / "kivy"), "KIVY_NO_ARGS": "1",
            "PY": sys.executable, "D": str(tmp_path)}
-    env.pop("DISPLAY", None)
     env.pop("WAYLAND_DISPLAY", None)
-    proc = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x720x24", "sh", "-c", SCRIPT],
-                          env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    # Xvfb picks a free display itself (-displayfd), never another test's (xvfb-run -a can).
+    display = start_xvfb("1280x720x24")
+    try:
+        proc = subprocess.run(["sh", "-c", SCRIPT], env=display.env(env), capture_output=True,
+                              text=True, timeout=120, cwd=ROOT)
+    finally:
+        display.stop()
     log = (tmp_path / "play.log").read_text() if (tmp_path / "play.log").exists() else ""
     assert proc.returncode == 0, proc.stderr[-2000:] + log[-2000:]
     # SIGTERM (a service manager stopping it) closes the window and exits cleanly
