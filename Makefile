@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Four test processes on two cores: most tests wait on brokers, edges and browsers, not the
+# CPU. A test file stays on one process (module fixtures are built once), files are handed
+# out in collection order (the longest first: tests/conftest.py LONG_FILES); see
+# docs/benchmarks.md ("make test"). `make test PYTEST_WORKERS=` runs them one by one.
+PYTEST_WORKERS ?= -n 4 --dist loadfile --no-loadscope-reorder
 
 .PHONY: demo test bench lint deps-demo deps-test clean
 
@@ -23,7 +28,7 @@ demo: deps-demo $(STAMP)
 
 test: deps-test $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_WORKERS)
 
 bench: deps-test $(STAMP)
 	$(PY) -m bench.ingest

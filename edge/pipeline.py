@@ -47,6 +47,7 @@ from .inbound import Inbound
 from .label_reports import record_label_report
 from .metrics import Metrics
 from .registry import Registry
+from .screen_previews import PreviewError, check_preview, record_preview
 from .sessions import SINGLE_USER_KINDS, Session, Sessions
 
 log = logging.getLogger("vitrine.edge.pipeline")
@@ -175,6 +176,10 @@ class Pipeline:
         self._batch_keys: set[tuple[str, str]] = set()
         #: device_id -> (implausible clocks in the batch, last such ts), for the registry.
         self._clock_faults: dict[str, tuple[int, str]] = {}
+        #: device_id -> edge clock minus device clock, measured on its latest heartbeat
+        #: (telemetry is skipped, never buffered, while a device is offline), so that
+        #: proof of play can be put on the edge's clock, the one interest events use.
+        self._clock_offset: dict[str, float] = {}
         self.recent = RecentKeys()
         self.recent.load(self.conn)
         self.quarantine_limits = quarantine_limits or QuarantineLimits()
@@ -398,6 +403,15 @@ class Pipeline:
             self.registry.on_state(self.conn, dt.device_id, msg, now)
             result.counts["state"] += 1
             return
+        if dt.channel == "preview":  # a screen's thumbnail: its row replaced, not an event
+            try:
+                jpeg = check_preview(msg)
+            except PreviewError as exc:
+                raise Rejected("bad_preview", str(exc)[:200]) from None
+            kept = record_preview(self.conn, dt.device_id, msg, jpeg, now, device_ts)
+            self.registry.touch(dt.device_id, now)
+            result.counts["preview" if kept else "preview_older"] += 1
+            return
 
         # Content is parsed before the event row is written: a message we cannot
         # understand goes to quarantine, not into the accepted events.
@@ -423,6 +437,8 @@ class Pipeline:
         result.counts["accepted"] += 1
         self.registry.touch(dt.device_id, now)
         if dt.channel == "telemetry":
+            if device_ts is not None:  # heartbeats are never buffered: a clean clock reading
+                self._clock_offset[dt.device_id] = now - device_ts
             return
         if dt.channel == "label":  # what a shelf label now displays (edge/label_reports.py)
             outcome = record_label_report(self.conn, dt.device_id, msg, now)
@@ -544,14 +560,33 @@ class Pipeline:
         """One item a screen showed: a ``play`` outbox row for central, no customer in it.
 
         Not published in store (``events/``): nothing in the store needs it, and
-        central attributes interest to what was on screen.
+        central attributes interest to what was on screen (``play_event.json``).
+        Central compares it with interest events, which carry the edge's receive
+        time, so the play is put on the edge's clock too: ``shown_from`` is the
+        screen's ``started_at`` plus the screen's clock offset measured on its
+        latest heartbeat (``clock: "edge"``). Before any heartbeat since the edge
+        started, the screen's clock is trusted if plausible (``clock: "screen"``),
+        else this message's own offset is used (exact unless it was buffered).
+        The zone is the screen's zone in the edge's registry, not what it says.
         """
+        offset = self._clock_offset.get(device_id)
+        clock = "edge"
+        if offset is None:
+            clock = "screen"
+            offset = 0.0
+            if not plausible_ts(msg["started_at"], now) and device_ts is not None:
+                offset = now - device_ts
+        shown_from = max(0.0, msg["started_at"] + offset)
+        device = self.catalogue.device(device_id)
         ev = {"event_id": uuid5_str(f"{self.store_id}/{device_id}/{msg['msg_id']}/1"),
               "type": "play", "store_id": self.store_id, "device_id": device_id,
-              "zone": msg.get("zone"), "item_id": msg["item_id"], "kind": msg["kind"],
+              "zone": (device.zone if device and device.zone else msg.get("zone")),
+              "item_id": msg["item_id"], "kind": msg["kind"],
               "playlist_id": msg.get("playlist_id"), "trigger": msg["trigger"],
               "gtin": msg.get("gtin"), "started_at": msg["started_at"],
-              "duration_s": msg["duration_s"], "received_at": now, "device_ts": device_ts}
+              "duration_s": msg["duration_s"], "shown_from": round(shown_from, 3),
+              "shown_until": round(shown_from + msg["duration_s"], 3), "clock": clock,
+              "received_at": now, "device_ts": device_ts}
         self._outbox_rows.append((ev["event_id"], "play", f"device:{device_id}", dumps(ev), now))
         self._interest_keys.append(None)
         result.counts["play"] += 1

@@ -37,6 +37,12 @@ from .requests import OutboundReply
 
 log = logging.getLogger("vitrine.edge.writer")
 PR_SET_PDEATHSIG = 1
+#: How the writer is started: "spawn", a fresh interpreter (the parent has threads, so
+#: never a plain fork). Only the test suite's override (tests/conftest.py) changes it, to
+#: a forkserver with these modules preloaded: the same child code, started in
+#: milliseconds instead of an interpreter start per edge; edges the tests run as
+#: processes keep "spawn". No setting, file or variable reaches it in production.
+START_METHOD = "spawn"
 
 
 class WriterDied(RuntimeError):
@@ -107,7 +113,7 @@ class WriterProcess:
     """Parent side: send a batch, get back what was committed."""
 
     def __init__(self, cfg: EdgeConfig, metrics: Metrics):
-        ctx = mp.get_context("spawn")  # the parent has threads: never fork it
+        ctx = mp.get_context(START_METHOD)  # the parent has threads: never fork it
         self._conn, child_conn = ctx.Pipe()
         self._metrics = metrics
         #: Set by the node: False when nothing in the parent reads event contents.

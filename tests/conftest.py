@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import threading
 from collections.abc import Iterator
@@ -10,8 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+import edge.panel.users
+import edge.writer_proc
 from tests.central.conftest import Central, fresh_pg_url, make_central
 from tests.central.pg import shared_cluster
 from vitrine.broker import BrokerProcess, BrokerSettings, free_port, start_broker
@@ -21,8 +25,43 @@ STORE = "store-test"
 
 # CI runs each property test on the same examples every time (derandomize), so a landing
 # is judged on the code, not on the draw; local runs keep exploring new examples.
-hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+# Neither times examples: a per-example deadline and the "input generation is slow" check
+# judge the machine, not the code, and fail on a loaded 2-core box (four test processes
+# beside other work). Every example still runs and is checked.
+_ON_A_BUSY_MACHINE = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+hypothesis_settings.register_profile("default", **_ON_A_BUSY_MACHINE)
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True,
+                                     **_ON_A_BUSY_MACHINE)
 hypothesis_settings.load_profile(os.environ.get("VITRINE_HYPOTHESIS_PROFILE", "default"))
+
+# Test override: panel passwords hashed in this process use scrypt at n=2**12 instead of
+# 2**15 (same code, same checks, an eighth of the cost; ~200 hash checks in a run).
+# Unknown names are checked against a dummy hash of the same cost, as in production.
+# Edges started as processes keep the production cost; test_panel_login checks that
+# production's default is untouched.
+TEST_PASSWORD_METHOD = "scrypt:4096:8:1"
+edge.panel.users.PASSWORD_METHOD = TEST_PASSWORD_METHOD
+
+# Test override: an edge started in this process forks its writer from a forkserver that
+# has the writer's modules loaded, instead of starting an interpreter for it (~0.5 s of CPU
+# per edge, a few hundred edges a run). The child runs the same code on the same pipe;
+# edges run as processes (tests/edge/edge_process.py, the CLI) keep production's "spawn".
+edge.writer_proc.START_METHOD = "forkserver"
+multiprocessing.get_context("forkserver").set_forkserver_preload(
+    ["edge.writer_proc", "edge.writer_core", "edge.db"])
+
+
+#: Files of one or two tests that run a whole store for tens of seconds. `make test` hands
+#: files to its processes in collection order (--no-loadscope-reorder): these go first, so
+#: that no process is left running one of them alone at the end.
+LONG_FILES = ("tests/test_demo.py", "tests/broker/test_acl_matrix.py",
+              "tests/test_store_setup.py", "tests/broker/test_embedded_broker.py",
+              "tests/central/test_consent_integrity.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 @dataclass

@@ -29,6 +29,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 ROLES = ("manager", "staff")
 MIN_PASSWORD = 10
+#: werkzeug's method for new hashes: its default, scrypt at n=2**15 (~32 MiB and tens of
+#: milliseconds a check, on purpose). Only the test suite's override (tests/conftest.py)
+#: lowers n, for speed; no setting, file or variable reaches it in production.
+PASSWORD_METHOD = "scrypt"
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
@@ -55,7 +59,7 @@ class LoginResult:
 
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
-    return generate_password_hash(secrets.token_urlsafe(16))
+    return generate_password_hash(secrets.token_urlsafe(16), method=PASSWORD_METHOD)
 
 
 def add_user(conn: sqlite3.Connection, username: str, password: str, role: str,
@@ -71,7 +75,8 @@ def add_user(conn: sqlite3.Connection, username: str, password: str, role: str,
     try:
         conn.execute(f"{verb} INTO panel_users (username, password_hash, role, created_at)"
                      " VALUES (?, ?, ?, ?)",
-                     (username, generate_password_hash(password), role, time.time()))
+                     (username, generate_password_hash(password, method=PASSWORD_METHOD), role,
+                      time.time()))
     except sqlite3.IntegrityError:
         raise UserError(f"user {username!r} exists (use --reset)") from None
     return PanelUser(username, role)
@@ -116,7 +121,7 @@ def reset_password(conn: sqlite3.Connection, username: str) -> str:
     password = secrets.token_urlsafe(15)
     cur = conn.execute("UPDATE panel_users SET password_hash = ?, failed_logins = 0,"
                        " locked_until = NULL WHERE username = ?",
-                       (generate_password_hash(password), username))
+                       (generate_password_hash(password, method=PASSWORD_METHOD), username))
     if cur.rowcount == 0:
         raise UserError(f"no user {username!r}")
     return password

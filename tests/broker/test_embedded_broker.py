@@ -37,6 +37,7 @@ from edge.config import load_config
 from edge.node import EdgeNode
 from firmware_sim.device import DeviceClient
 from tests.conftest import STORE, TestBroker
+from tests.demo_run import run_demo_until
 from vitrine.broker import BrokerSettings, free_port, start_broker
 from vitrine.embedded_broker import Acl, filter_covers, topic_matches, verify_password
 from vitrine.provisioning import Principal, Provisioner, hash_password, render_acl
@@ -587,9 +588,15 @@ def test_demo_runs_on_the_embedded_broker(tmp_path: Path) -> None:
               "from vitrine.demo import main\n"
               "sys.exit(main(sys.argv[1:]))\n")
     var = tmp_path / "demo"
-    out = subprocess.run([sys.executable, "-c", script, "--duration", "10", "--speed", "40",
-                          "--var", str(var)], capture_output=True, text=True, timeout=120)
+    # Stopped (Ctrl-C) once the devices are online, the NFC station's tap has reached the
+    # edge, and more than 5 interest events are in (the DONE line's counts are asserted after).
+    out = run_demo_until(["-c", script, "--speed", "40", "--var", str(var)],
+                         [r"EMBEDDED pure-Python broker",
+                          r"SIM\s+(\d+)/\1 simulated devices online",
+                          r"EDGE\s+interest .*\[nfc-station-01 nfc\]"],
+                         ready=lambda text: len(re.findall(r"EDGE\s+interest", text)) > 5)
     assert out.returncode == 0, out.stderr[-2000:]
+    assert out.seen_all, out.stdout[-3000:]
     assert "EMBEDDED pure-Python broker" in out.stdout
     assert re.search(r"SIM\s+(\d+)/\1 simulated devices online", out.stdout), out.stdout[-2000:]
     assert re.search(r"EDGE\s+interest .*\[nfc-station-01 nfc\]", out.stdout), "NFC station"

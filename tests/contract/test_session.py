@@ -74,9 +74,11 @@ def test_commands_are_typed_bad_ones_counted_repeats_dropped(broker, edge_pub):
     try:
         wait_until(lambda: screen.stats.connects == 1)
         # connects counts the CONNACK, not the SUBACK: a command published before the
-        # broker processed the subscription reaches nobody. Wait for one to arrive.
+        # broker processed the subscription reaches nobody. Wait for the SUBACK, then
+        # for one command to arrive.
+        assert screen.subscribed.wait(15), "no SUBACK"
         edge_pub(topic, show("warm-up"))
-        wait_until(lambda: len(got) == 1 and screen.stats.handler_errors == 1)
+        wait_until(lambda: len(got) == 1 and screen.stats.handler_errors == 1, timeout=15)
         got.clear()
         screen.stats.handler_errors = 0
         edge_pub(topic, b"not json")

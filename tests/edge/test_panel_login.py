@@ -8,6 +8,8 @@ served by werkzeug's threaded server, as the edge node serves it.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from edge.cli import main as edge_cli
+from edge.panel import users
 from edge.panel.login_guard import LoginThrottle
+from tests.conftest import TEST_PASSWORD_METHOD
 
 from .panel_fixtures import MANAGER, STAFF, _panel_db_template, panel_db  # noqa: F401
 from .panel_http import Browser, Panel
@@ -169,3 +173,12 @@ def test_a_restart_ends_sessions_even_with_the_same_key(panel_db: Path) -> None:
         assert not b.logged_in()
     finally:
         second.stop()
+
+
+def test_production_hashes_passwords_at_full_scrypt_cost() -> None:
+    """The suite hashes at a lower cost (tests/conftest.py); a process of its own does not."""
+    assert users.PASSWORD_METHOD == TEST_PASSWORD_METHOD  # the override is what runs here
+    out = subprocess.run([sys.executable, "-c", "from edge.panel.users import _dummy_hash; "
+                          "print(_dummy_hash())"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("scrypt:32768:8:1$"), out.stdout

@@ -34,6 +34,8 @@ def test_silent_device_is_marked_stale_then_recovers(edge, device, broker, edge_
     wait_until(lambda: query(edge_config.db_path,
                              "SELECT stale FROM devices WHERE device_id='nfc-02'") == [(1,)],
                timeout=5)
+    # the writer commits the row, then the edge counts the transition: wait for both
+    wait_until(lambda: edge.metrics.get("stale_transitions") >= 1, timeout=5)
     assert edge.metrics.get("stale_transitions") == 1
     dev.send("telemetry", {"uptime_s": 12})
     wait_until(lambda: query(edge_config.db_path,
