@@ -83,7 +83,17 @@ def open_configured_database(cfg: CentralConfig) -> Database:
 def create_app(test_config: Mapping[str, Any] | None = None,
                config_file: str | Path | None = None) -> Flask:
     """Build a central worker; ``test_config`` overrides every other configuration layer."""
-    from central import admin, feeds, ingest, openapi, order_status, orders, privacy, profiles
+    from central import (
+        admin,
+        feeds,
+        ingest,
+        media,
+        openapi,
+        order_status,
+        orders,
+        privacy,
+        profiles,
+    )
 
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
     app.json = StrictJSONProvider(app)
@@ -92,7 +102,7 @@ def create_app(test_config: Mapping[str, Any] | None = None,
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
     app.extensions["central_db"] = open_configured_database(cfg)
     app.extensions["central_rate_limiter"] = RateLimiter(app.extensions["central_db"])
-    for module in (ingest, profiles, privacy, orders, order_status, admin, feeds,
+    for module in (ingest, profiles, privacy, orders, order_status, admin, feeds, media,
                    openapi):
         app.register_blueprint(module.bp)
     _register_errors(app)

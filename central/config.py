@@ -66,6 +66,9 @@ class CentralConfig:
     interest_half_life_days: float = 14.0
     #: Interest events older than this are ignored when scoring.
     interest_window_days: float = 180.0
+    #: An interest event in a zone is attributed to every item the zone's screens showed
+    #: within this many seconds before it (or were showing then): proof of play, N.
+    attribution_window_s: float = 30.0
     #: Entries shown in the profile timeline.
     timeline_limit: int = 50
     #: Largest batch accepted by ``POST /api/v1/events``.
@@ -127,6 +130,8 @@ class CentralConfig:
                      "store_points_window_s"):
             if not 0 <= getattr(self, name) < 1e9:
                 raise ConfigError(f"{name} must be >= 0")
+        if not 0 <= self.attribution_window_s <= 3600:
+            raise ConfigError("attribution_window_s must be between 0 and 3600")
         if self.interest_half_life_days <= 0:
             raise ConfigError("interest_half_life_days must be > 0")
         check_rules(self.survivorship)

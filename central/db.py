@@ -32,7 +32,9 @@ PG_TYPES = {"occurred_at": "float8", "ingested_at": "float8", "created_at": "flo
             "linked_at": "float8", "erased_at": "float8", "received_at": "float8",
             "updated_at": "float8", "points": "int8", "granted": "int2",
             "recorded_at": "float8", "identified_at": "float8", "present_at": "float8",
-            "seq": "int8"}
+            "seq": "int8", "shown_from": "float8", "shown_until": "float8",
+            "interest_at": "float8", "lag_s": "float8", "window_s": "float8",
+            "same_product": "int2"}
 #: Attempts of a transaction that lost a deadlock or serialization race.
 RETRIES = 5
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from central import consent, identity, loyalty
+from central import consent, identity, loyalty, screen_attribution
 from central.credentials import Principal
 from central.db import Tx
 from central.errors import EventRejected
@@ -95,11 +95,14 @@ def remember_stores(tx: Tx, events: Sequence[Event], consenting: set[str]) -> No
 
 def store_batch(tx: Tx, events: Sequence[Event], sender: Principal, default_consent: bool,
                 now: float | None = None, limits: LoyaltyLimits | None = None,
-                present_window_s: float = 3600.0) -> BatchResult:
+                present_window_s: float = 3600.0,
+                attribution_window_s: float = 30.0) -> BatchResult:
     """Store ``events`` (already validated) as sent by ``sender``; see module docstring.
 
     ``present_window_s``: how long after a card shown in a store that store's kiosk may
-    record the customer's consent decision (:func:`_kiosk_consent_scope`).
+    record the customer's consent decision (:func:`_kiosk_consent_scope`). New
+    proof-of-play and interest events are matched with each other
+    (:mod:`central.screen_attribution`, window ``attribution_window_s``).
     """
     now = time.time() if now is None else now
     limits = limits or LoyaltyLimits()
@@ -151,6 +154,7 @@ def store_batch(tx: Tx, events: Sequence[Event], sender: Principal, default_cons
     linking = [e for e in fresh if e.tracking and e.customer_id]
     identity.link_sessions(tx, [(e.session_id, e.customer_id) for e in linking], now)
     identity.link_aliases(tx, [(e.alias_key, e.customer_id) for e in linking], now)
+    screen_attribution.record(tx, fresh, attribution_window_s, now)
     return result
 
 

@@ -27,8 +27,10 @@ from contract.validation import SchemaError, validate
 CHANNELS = ("store", "kiosk", "web", "app", "call_centre", "crm")
 #: Channels a store credential may send for its own store.
 STORE_CHANNELS = ("store", "kiosk")
-#: Contract event types a store edge forwards.
-STORE_TYPES = ("interest", "presence", "security")
+#: Contract event types a store edge forwards (``play``: proof of play, no person in it).
+STORE_TYPES = ("interest", "presence", "security", "play")
+#: The schema of each store type when it is not named like the type.
+_STORE_SCHEMAS = {"play": "play_event"}
 #: Event types of the channel envelope.
 CHANNEL_TYPES = ("interest", "identify", "profile", "loyalty", "consent")
 #: Event kinds subject to tracking consent (the others are contractual data).
@@ -161,9 +163,11 @@ def _parse_store_event(raw: dict[str, Any], principal: Principal, now: float) ->
     if kind not in STORE_TYPES:
         raise EventRejected(f"type must be one of {STORE_TYPES} on the store channel")
     try:
-        validate(kind, raw)
+        validate(_STORE_SCHEMAS.get(kind, kind), raw)
     except SchemaError as exc:
         raise EventRejected(str(exc)) from None
+    if kind == "play" and raw["shown_until"] < raw["shown_from"]:
+        raise EventRejected("play: shown_until is before shown_from")
     if principal.kind == "store" and raw["store_id"] != principal.name:
         raise EventRejected(f"store_id {raw['store_id']!r} is not the authenticated store")
     for key in ("store_id", "device_id", "customer_id", "session_id"):
@@ -174,7 +178,9 @@ def _parse_store_event(raw: dict[str, Any], principal: Principal, now: float) ->
         zone=_opt_str(raw.get("zone")), customer_id=_opt_str(raw.get("customer_id")),
         session_id=_opt_str(raw.get("session_id")), gtin=_opt_str(raw.get("gtin")),
         category=_category(raw.get("product")), points=None,
-        occurred_at=_check_ts(raw["received_at"], "received_at", now), payload=raw)
+        occurred_at=_check_ts(raw["shown_from"] if kind == "play" else raw["received_at"],
+                              "shown_from" if kind == "play" else "received_at", now),
+        payload=raw)
 
 
 _REQUIRED_BY_TYPE = {

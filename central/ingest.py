@@ -55,6 +55,7 @@ def ingest_events() -> Any:
     limits = LoyaltyLimits(cfg.loyalty_max_points_per_entry, cfg.loyalty_max_points_per_day)
     result = db.run(lambda tx: store_batch(tx, good, g.principal, cfg.default_tracking_consent,
                                            limits=limits,
-                                           present_window_s=cfg.store_points_window_s))
+                                           present_window_s=cfg.store_points_window_s,
+                                           attribution_window_s=cfg.attribution_window_s))
     return jsonify(accepted=result.accepted, duplicate=result.duplicate,
                    rejected=rejected + result.rejected)

@@ -242,13 +242,71 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
     (8, "store points window", [
         "ALTER TABLE customer_stores ADD COLUMN present_at DOUBLE PRECISION",
     ]),
+    # Proof of play from the stores' screens, and interest attributed to it
+    # (central/screen_attribution.py): what each zone's screens showed, on the edge's
+    # clock, and per interest event the items on screen in its zone in the previous
+    # attribution_window_s. No person in either table: event ids, zones, items.
+    # The partial index finds a zone's interest events when a play arrives after them.
+    #
+    # Catalogue content (central/media.py, central/feeds): product pictures stored by
+    # their SHA-256, and per catalogue product the promotion label, the previous price
+    # and its pictures (JSON; NULL when the load said nothing about content, so a
+    # store's own content is left alone).
+    (9, "signage: proof of play, catalogue content", [
+        "ALTER TABLE catalogue_products ADD COLUMN content TEXT",
+        {"sqlite": """CREATE TABLE media (
+            sha256 TEXT PRIMARY KEY,
+            content_type TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            data BLOB NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL)""",
+         "postgres": """CREATE TABLE media (
+            sha256 TEXT PRIMARY KEY,
+            content_type TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            data BYTEA NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL)"""},
+        """CREATE TABLE screen_plays (
+            event_id TEXT PRIMARY KEY,
+            store_id TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            screen_id TEXT NOT NULL,
+            item_id TEXT NOT NULL,
+            item_kind TEXT NOT NULL,
+            playlist_id TEXT,
+            trigger TEXT NOT NULL,
+            gtin TEXT,
+            shown_from DOUBLE PRECISION NOT NULL,
+            shown_until DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX screen_plays_zone ON screen_plays (store_id, zone, shown_until)",
+        """CREATE TABLE screen_attributions (
+            interest_event_id TEXT NOT NULL,
+            play_event_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            screen_id TEXT NOT NULL,
+            item_id TEXT NOT NULL,
+            item_kind TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            gtin TEXT,
+            interest_at DOUBLE PRECISION NOT NULL,
+            shown_until DOUBLE PRECISION NOT NULL,
+            lag_s DOUBLE PRECISION NOT NULL,
+            same_product SMALLINT NOT NULL,
+            window_s DOUBLE PRECISION NOT NULL,
+            recorded_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (interest_event_id, play_event_id))""",
+        "CREATE INDEX screen_attributions_item ON screen_attributions (store_id, item_id)",
+        "CREATE INDEX events_zone_interest ON events (store_id, zone, occurred_at) "
+        "WHERE kind = 'interest'",
+    ]),
     # Orders one store takes for another (central/orders.py): a kiosk in store A takes a
     # click & collect order for store B, or a home delivery from the warehouse. taken_by
     # is the taking store (NULL when the submitter fulfils it, or for a channel's order):
     # it reads the order and its changes (they enter its order log too) and may only pay
     # or cancel it before it is paid. Orders received before are backfilled from
     # submitted_by.
-    (9, "orders taken for another store", [
+    (10, "orders taken for another store", [
         "ALTER TABLE orders ADD COLUMN taken_by TEXT",
         "UPDATE orders SET taken_by = substr(submitted_by, 7) "
         "WHERE substr(submitted_by, 1, 6) = 'store:' AND submitted_by <> 'store:' || store_id",

@@ -124,6 +124,7 @@ def document() -> dict[str, Any]:
         "ChannelEvent": _plain(CHANNEL_EVENT_SCHEMA),
         **{f"{k.capitalize()}Event": _plain(contract_schema(k))
            for k in ("interest", "presence", "security")},
+        "PlayEvent": _plain(contract_schema("play_event")),
         "Error": {"type": "object", "required": ["error", "message"],
                   "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
         "Consents": {
@@ -155,7 +156,7 @@ def document() -> dict[str, Any]:
     }
     event_items = {"anyOf": [{"$ref": f"#/components/schemas/{n}"} for n in
                              ("InterestEvent", "PresenceEvent", "SecurityEvent",
-                              "ChannelEvent")]}
+                              "PlayEvent", "ChannelEvent")]}
     feed_query = [("since", "version after which to read (0: the full feed)"),
                   ("limit", "page size")]
     paths: dict[str, Any] = {
@@ -268,6 +269,18 @@ def document() -> dict[str, Any]:
             "Load feed rows (upserts and deletions)", ["admin"],
             {"200": _ok("The feed's new version", {"type": "object"})},
             params=["feed"], body=_json({"type": "object"}))},
+        "/api/v1/admin/media": {"put": _op(
+            "Store a product picture (JPEG, PNG or WebP) under its SHA-256", ["admin"],
+            {"201": _ok("Its id and the path stores fetch it from", {"type": "object"})},
+            body={"content": {m: {"schema": {"type": "string", "format": "binary"}}
+                              for m in ("image/jpeg", "image/png", "image/webp")}},
+            description="A catalogue load names a product's pictures by these ids.")},
+        "/api/v1/media/{media_id}": {"get": _op(
+            "A product picture named by the catalogue feed", ["store"],
+            {"200": {"description": "The picture's bytes", "content": {
+                m: {"schema": {"type": "string", "format": "binary"}}
+                for m in ("image/jpeg", "image/png", "image/webp")}},
+             "404": _ok("No such picture", "Error")}, params=["media_id"])},
         "/api/v1/admin/credentials": {
             "get": _op("List credentials (no secrets)", ["admin"],
                        {"200": _ok("Credentials", {"type": "object"})}),

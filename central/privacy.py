@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify
 
-from central import identity
+from central import identity, screen_attribution
 from central.auth import require, require_store_scope
 from central.consent import consents_of_request, set_consent
 from central.db import Tx
@@ -65,6 +65,7 @@ def erase(tx: Tx, customer_id: str, requested_by: str, now: float) -> int:
     aliases = identity.alias_keys_of(tx, customer_id)
     holders = _holders(tx, customer_id)
     for branch in identity.LINKED_EVENTS:
+        screen_attribution.forget_events(tx, branch, (customer_id,))
         tx.execute(f"DELETE FROM events WHERE {branch}", (customer_id,))
     for table in ("identity_links", "consents", "loyalty_ledger", "customer_stores",
                   "customers"):

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify
 
-from central import consent, identity, interests, loyalty, survivorship
+from central import consent, identity, interests, loyalty, screen_attribution, survivorship
 from central.auth import require, require_store_scope
 from central.config import CentralConfig
 from central.credentials import Principal
@@ -116,8 +116,19 @@ def build_profile(tx: Tx, customer_id: str, cfg: CentralConfig, now: float | Non
         "last_seen": ({"store_id": seen["store_id"], "zone": seen["zone"],
                        "at": seen["occurred_at"], "channel": seen["channel"]} if seen else None),
         "interests": interests.score(activity, now, cfg.interest_half_life_days),
-        "timeline": [_timeline_entry(r) for r in activity[:cfg.timeline_limit]],
+        "timeline": _with_influences(tx, [_timeline_entry(r)
+                                          for r in activity[:cfg.timeline_limit]]),
     }
+
+
+def _with_influences(tx: Tx, timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each in-store interest gets ``influenced_by``: what its zone's screens had just shown."""
+    found = screen_attribution.influences(
+        tx, [e["event_id"] for e in timeline if e["kind"] == "interest"])
+    for entry in timeline:
+        if entry["event_id"] in found:
+            entry["influenced_by"] = found[entry["event_id"]]
+    return timeline
 
 
 #: What a store token sees of a customer: what the floor needs to serve them,

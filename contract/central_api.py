@@ -2,7 +2,7 @@
 
 Central's blueprints mount under :data:`API_PREFIX` and declare these routes
 (``central/ingest.py``, ``central/orders.py``, ``central/feeds/api.py``,
-``central/privacy.py``); the edge builds its URLs with the functions below.
+``central/privacy.py``, ``central/media.py``); the edge builds its URLs with the functions below.
 ``tests/central/test_api_paths.py`` checks that every path built here is a route
 central serves, so the two cannot drift apart.
 """
@@ -55,3 +55,8 @@ def store_points_path(store_id: str, customer_id: str) -> str:
     """``GET``: a member's points balance, for the store they just showed their card in."""
     return (f"{API_PREFIX}/stores/{quote(store_id, safe='')}/customers/"
             f"{quote(customer_id, safe='')}/points")
+
+
+def media_path(sha256: str) -> str:
+    """``GET``: a product picture by its SHA-256 (named by the catalogue feed)."""
+    return f"{API_PREFIX}/media/{quote(sha256, safe='')}"

@@ -17,20 +17,21 @@ from .kinds import COMMAND_FAMILY
 PREFIX = "vitrine/v1"
 
 #: What a device publishes under ``devices/{device_id}/``. ``label``: what a shelf
-#: label displays; ``play``: proof of play of a signage screen.
-DEVICE_CHANNELS = ("state", "nfc", "qr", "frame", "telemetry", "label", "play")
+#: label displays; ``play``: proof of play of a signage screen; ``preview``: a small
+#: JPEG of what a screen shows now (the panel's live preview).
+DEVICE_CHANNELS = ("state", "nfc", "qr", "frame", "telemetry", "label", "play", "preview")
 
 #: The channels each device kind publishes on, and no other: the broker's ACL lets
 #: a device write exactly these under ``devices/{its id}/`` and the edge refuses the
 #: rest (``channel_not_allowed``). A kiosk carries a reader and a scanner; a camera
 #: that decodes sends ``qr``, one that cannot sends ``frame``. Only cameras send frames;
-#: a screen reports proof of play, a shelf label what it displays.
+#: a screen reports proof of play and a preview, a shelf label what it displays.
 KIND_CHANNELS: dict[str, tuple[str, ...]] = {
     "nfc_reader": ("state", "telemetry", "nfc"),
     "qr_scanner": ("state", "telemetry", "qr"),
     "camera": ("state", "telemetry", "qr", "frame"),
     "kiosk": ("state", "telemetry", "nfc", "qr"),
-    "signage": ("state", "telemetry", "play"),
+    "signage": ("state", "telemetry", "play", "preview"),
     "shelf_label": ("state", "telemetry", "label"),
 }
 

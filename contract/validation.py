@@ -27,11 +27,12 @@ MAX_PAYLOAD_BYTES: dict[str, int] = {
     "frame": 2_097_152,
     "label": 1_024,
     "play": 2_048,
+    "preview": 65_536,
 }
 
 SCHEMA_NAMES = ("state", "nfc", "qr", "frame", "telemetry", "interest", "presence", "security",
                 "rejected", "command", "request", "reply",
-                "label", "play")
+                "label", "play", "play_event", "preview")
 
 
 class SchemaError(ValueError):

@@ -420,10 +420,27 @@ CREATE TABLE kiosk_loyalty (
 CREATE INDEX kiosk_loyalty_customer ON kiosk_loyalty(customer_id, state);
 ALTER TABLE customer_cache ADD COLUMN consent_event TEXT
 """),
+    # The latest preview of each signage screen (edge/screen_previews.py): one row per
+    # screen, replaced by each new one, never in events (a thumbnail is not a fact).
+    ("0016_screen_previews", """
+CREATE TABLE screen_previews (
+  device_id TEXT PRIMARY KEY,
+  received_at REAL NOT NULL,
+  device_ts REAL,
+  item_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  trigger TEXT NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  frame_width INTEGER NOT NULL,
+  frame_height INTEGER NOT NULL,
+  jpeg BLOB NOT NULL
+)
+"""),
     # Why central refused an order or a status change for good (edge/forwarder.py): the
     # outbox row is a dead letter, and the order says so (the panel's operations page and
     # pickup queue show it; kept past outbox cleanup) until a manager marks it settled.
-    ("0016_order_refusals", """
+    ("0017_order_refusals", """
 ALTER TABLE kiosk_orders ADD COLUMN central_error TEXT;
 ALTER TABLE kiosk_orders ADD COLUMN refusal_settled_by TEXT;
 ALTER TABLE kiosk_orders ADD COLUMN refusal_settled_at REAL;

@@ -89,7 +89,7 @@ DAY_S = 86_400.0
 #: Kinds sent in ``POST /api/v1/events`` batches; orders go one by one to ``/orders``.
 #: ``loyalty`` and ``consent`` are the kiosk channel's (edge/kiosk_loyalty.py,
 #: edge/kiosk_service.py): a loyalty entry waits until its order reached central.
-EVENT_KINDS = ("interest", "presence", "security", "loyalty", "consent")
+EVENT_KINDS = ("interest", "presence", "security", "play", "loyalty", "consent")
 #: A loyalty entry names its order; central refuses it before the order, so it waits.
 _AFTER_ITS_ORDER = ("NOT (kind = 'loyalty' AND EXISTS (SELECT 1 FROM outbox o WHERE "
                     "o.kind = 'order' AND o.sent_at IS NULL AND "

@@ -221,7 +221,7 @@ class EdgeNode:
         if parts[-1] == "frame":
             device = self.catalogue.device(device_id)
             if device is not None and device.kind == "camera":
-                self.frames.submit(item)  # blocks while the frame lane is full
+                self.frames.submit(item, device_id)  # blocks while the lane is full
                 return
             # Not a camera: no decoding, the pipeline refuses it (channel_not_allowed).
         self.queue.put(item)

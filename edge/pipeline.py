@@ -21,7 +21,6 @@ import binascii
 import functools
 import hashlib
 import logging
-import math
 import sqlite3
 import time
 import uuid
@@ -39,6 +38,8 @@ from contract.scan import ScanContent, classify
 from contract.topics import KIND_CHANNELS, TopicError, parse_device_topic
 from contract.validation import MAX_PAYLOAD_BYTES, SchemaError, validate
 
+from . import analytics
+from .analytics import interest_key
 from .catalogue import Catalogue
 from .dedupe import RecentKeys
 from .identity import Identifier
@@ -46,6 +47,7 @@ from .inbound import Inbound
 from .label_reports import record_label_report
 from .metrics import Metrics
 from .registry import Registry
+from .screen_previews import PreviewError, check_preview, record_preview
 from .sessions import SINGLE_USER_KINDS, Session, Sessions
 
 log = logging.getLogger("vitrine.edge.pipeline")
@@ -80,12 +82,16 @@ _NS_BYTES = EVENT_NS.bytes
 #: as times: an unset RTC sends 0, 2^64-1 or 1970-ish values, a skewed one the future.
 MIN_PLAUSIBLE_TS = 1_500_000_000.0  # 2017-07-14: older than any Vitrine device
 MAX_CLOCK_AHEAD_S = 86_400.0
+_NUMBER_TYPES = (float, int)
 
 
 def plausible_ts(ts: Any, now: float) -> bool:
-    """Is ``ts`` a device time the edge may store (finite, after 2017, < 1 day ahead)?"""
-    return (isinstance(ts, (int, float)) and not isinstance(ts, bool) and math.isfinite(ts)
-            and MIN_PLAUSIBLE_TS <= ts <= now + MAX_CLOCK_AHEAD_S)
+    """Is ``ts`` a device time the edge may store (finite, after 2017, < 1 day ahead)?
+
+    Hot path: ``type() in`` excludes bool (an int subclass) without two isinstance
+    calls, and the range check alone refuses NaN and both infinities.
+    """
+    return type(ts) in _NUMBER_TYPES and MIN_PLAUSIBLE_TS <= ts <= now + MAX_CLOCK_AHEAD_S
 
 
 def is_environmental(exc: BaseException) -> bool:
@@ -162,12 +168,18 @@ class Pipeline:
         #: Outbox rows of the batch, written with one executemany before COMMIT
         #: (half the cost of one INSERT per row; nothing reads them before then).
         self._outbox_rows: list[tuple[str, str, str, str, float]] = []
+        #: Beside each outbox row: where analytics counts it (interest events), or None.
+        self._interest_keys: list[analytics.InterestKey | None] = []
         #: Accepted events of the batch, likewise, and their keys (dedupe inside
         #: the batch); :attr:`recent` holds the keys of committed events.
         self._event_rows: list[tuple[str, str, str, float, float, str]] = []
         self._batch_keys: set[tuple[str, str]] = set()
         #: device_id -> (implausible clocks in the batch, last such ts), for the registry.
         self._clock_faults: dict[str, tuple[int, str]] = {}
+        #: device_id -> edge clock minus device clock, measured on its latest heartbeat
+        #: (telemetry is skipped, never buffered, while a device is offline), so that
+        #: proof of play can be put on the edge's clock, the one interest events use.
+        self._clock_offset: dict[str, float] = {}
         self.recent = RecentKeys()
         self.recent.load(self.conn)
         self.quarantine_limits = quarantine_limits or QuarantineLimits()
@@ -249,10 +261,17 @@ class Pipeline:
                 result.counts["duplicates"] += ignored
             self._event_rows = []
         if self._outbox_rows:
+            (top_before,) = conn.execute("SELECT max(seq) FROM outbox").fetchone()
+            before = conn.total_changes
             conn.executemany(
                 "INSERT OR IGNORE INTO outbox (event_id, kind, customer_key, payload,"
                 " created_at) VALUES (?, ?, ?, ?, ?)", self._outbox_rows)
+            if conn.total_changes - before == len(self._outbox_rows):
+                # Analytics counted now, from the events in hand (edge/analytics.py);
+                # with an ignored row, the housekeeping roll-up counts what went in.
+                analytics.count_inserted(conn, self._interest_keys, top_before)
             self._outbox_rows = []
+            self._interest_keys = []
         if self._clock_faults:
             conn.executemany(
                 "UPDATE devices SET clock_faults = clock_faults + ?, last_bad_ts = ?"
@@ -264,6 +283,7 @@ class Pipeline:
 
     def _reset_batch(self) -> None:
         self._outbox_rows = []
+        self._interest_keys = []
         self._event_rows = []
         self._batch_keys = set()
         self._clock_faults = {}
@@ -283,7 +303,13 @@ class Pipeline:
             if savepoint:
                 self._flush_deferred(result)
                 conn.execute("RELEASE msg")
-            self._settled(result)
+            key = self._msg_key  # settled (see _settled), inlined: once per message
+            if key is not None:
+                done = result.done.get(key[0])
+                if done is None:
+                    result.done[key[0]] = [key[1]]
+                else:
+                    done.append(key[1])
         except Rejected as rej:
             if savepoint:
                 conn.execute("ROLLBACK TO msg")
@@ -320,6 +346,7 @@ class Pipeline:
     def _truncate(self, outbox_mark: int, event_mark: int) -> None:
         """Forget the deferred rows of a message that was rolled back."""
         del self._outbox_rows[outbox_mark:]
+        del self._interest_keys[outbox_mark:]
         for row in self._event_rows[event_mark:]:
             self._batch_keys.discard((row[0], row[1]))
         del self._event_rows[event_mark:]
@@ -356,8 +383,10 @@ class Pipeline:
             msg = orjson.loads(item.payload)
         except orjson.JSONDecodeError as exc:
             raise Rejected("not_json", str(exc)[:200]) from None
-        if isinstance(msg, dict) and isinstance(msg.get("msg_id"), str):
-            self._msg_key = (dt.device_id, msg["msg_id"][:64])
+        if type(msg) is dict:
+            msg_id = msg.get("msg_id")
+            if type(msg_id) is str:
+                self._msg_key = (dt.device_id, msg_id[:64])
         try:
             validate(dt.channel, msg)
         except SchemaError as exc:
@@ -373,6 +402,15 @@ class Pipeline:
         if dt.channel == "state":
             self.registry.on_state(self.conn, dt.device_id, msg, now)
             result.counts["state"] += 1
+            return
+        if dt.channel == "preview":  # a screen's thumbnail: its row replaced, not an event
+            try:
+                jpeg = check_preview(msg)
+            except PreviewError as exc:
+                raise Rejected("bad_preview", str(exc)[:200]) from None
+            kept = record_preview(self.conn, dt.device_id, msg, jpeg, now, device_ts)
+            self.registry.touch(dt.device_id, now)
+            result.counts["preview" if kept else "preview_older"] += 1
             return
 
         # Content is parsed before the event row is written: a message we cannot
@@ -399,6 +437,8 @@ class Pipeline:
         result.counts["accepted"] += 1
         self.registry.touch(dt.device_id, now)
         if dt.channel == "telemetry":
+            if device_ts is not None:  # heartbeats are never buffered: a clean clock reading
+                self._clock_offset[dt.device_id] = now - device_ts
             return
         if dt.channel == "label":  # what a shelf label now displays (edge/label_reports.py)
             outcome = record_label_report(self.conn, dt.device_id, msg, now)
@@ -491,8 +531,8 @@ class Pipeline:
             result.counts["unknown_tag"] += 1
         # A product read together with exactly one customer's token is theirs; with
         # two customers' tokens in one read, nobody's (there is no telling whose).
-        read_owner = (identified[0] if len({s.customer_id for s in identified}) == 1
-                      else None)
+        read_owner = (identified[0] if identified
+                      and len({s.customer_id for s in identified}) == 1 else None)
         for gtin, content, owner in products:
             credited = owner or (read_owner if not single_user else None) or session
             ev = {"event_id": event_id(), "type": "interest", **base,
@@ -520,15 +560,35 @@ class Pipeline:
         """One item a screen showed: a ``play`` outbox row for central, no customer in it.
 
         Not published in store (``events/``): nothing in the store needs it, and
-        central attributes interest to what was on screen.
+        central attributes interest to what was on screen (``play_event.json``).
+        Central compares it with interest events, which carry the edge's receive
+        time, so the play is put on the edge's clock too: ``shown_from`` is the
+        screen's ``started_at`` plus the screen's clock offset measured on its
+        latest heartbeat (``clock: "edge"``). Before any heartbeat since the edge
+        started, the screen's clock is trusted if plausible (``clock: "screen"``),
+        else this message's own offset is used (exact unless it was buffered).
+        The zone is the screen's zone in the edge's registry, not what it says.
         """
+        offset = self._clock_offset.get(device_id)
+        clock = "edge"
+        if offset is None:
+            clock = "screen"
+            offset = 0.0
+            if not plausible_ts(msg["started_at"], now) and device_ts is not None:
+                offset = now - device_ts
+        shown_from = max(0.0, msg["started_at"] + offset)
+        device = self.catalogue.device(device_id)
         ev = {"event_id": uuid5_str(f"{self.store_id}/{device_id}/{msg['msg_id']}/1"),
               "type": "play", "store_id": self.store_id, "device_id": device_id,
-              "zone": msg.get("zone"), "item_id": msg["item_id"], "kind": msg["kind"],
+              "zone": (device.zone if device and device.zone else msg.get("zone")),
+              "item_id": msg["item_id"], "kind": msg["kind"],
               "playlist_id": msg.get("playlist_id"), "trigger": msg["trigger"],
               "gtin": msg.get("gtin"), "started_at": msg["started_at"],
-              "duration_s": msg["duration_s"], "received_at": now, "device_ts": device_ts}
+              "duration_s": msg["duration_s"], "shown_from": round(shown_from, 3),
+              "shown_until": round(shown_from + msg["duration_s"], 3), "clock": clock,
+              "received_at": now, "device_ts": device_ts}
         self._outbox_rows.append((ev["event_id"], "play", f"device:{device_id}", dumps(ev), now))
+        self._interest_keys.append(None)
         result.counts["play"] += 1
 
     def _emit(self, kind: str, event: dict[str, Any], customer_key: str,
@@ -536,6 +596,7 @@ class Pipeline:
         text = dumps(event)
         self._outbox_rows.append((event["event_id"], kind, customer_key, text,
                                   event["received_at"]))
+        self._interest_keys.append(interest_key(event) if kind == "interest" else None)
         result.events.append((kind, event, text))
         result.counts[kind] += 1
 

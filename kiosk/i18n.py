@@ -21,6 +21,8 @@ STRINGS: dict[str, dict[str, str]] = {
                         "en": "Stock in every store at a glance"},
     "hello": {"fr": "Bonjour !", "en": "Hello!"},
     "points": {"fr": "{points} points fidélité", "en": "{points} loyalty points"},
+    "points_provisional": {"fr": "{points} points fidélité (en attente de confirmation)",
+                           "en": "{points} loyalty points (awaiting confirmation)"},
     "points_unknown": {"fr": "Points indisponibles pour l'instant",
                        "en": "Points unavailable right now"},
     "recent": {"fr": "Vus récemment", "en": "Recently viewed"},
@@ -98,6 +100,14 @@ STRINGS: dict[str, dict[str, str]] = {
 def tr(key: str, lang: str, **params: object) -> str:
     """The message ``key`` in ``lang``, with ``params`` filled in."""
     return STRINGS[key][lang].format(**params)
+
+
+def points_line(points: int | None, provisional: bool, lang: str) -> str:
+    """The greeting's points line; "awaiting confirmation" while central has not yet
+    confirmed what this store spent or earned (the edge's provisional balance)."""
+    if points is None:
+        return tr("points_unknown", lang)
+    return tr("points_provisional" if provisional else "points", lang, points=points)
 
 
 def money(cents: int | None, lang: str, currency: str = "EUR") -> str:

@@ -3,7 +3,13 @@
     vitrine signage play --screen ID [--zone Z] [--profile landscape|portrait]
                          [--host H] [--port P] [--store-id S] [--password-file F]
                          [--cache-dir D] [--frames-dir D] [--assets-url URL]
-                         [--hold-s 15] [--window auto|on|off] [--tls-ca CA]
+                         [--hold-s 15] [--window auto|on|off] [--windowed]
+                         [--preview-s 2] [--stop-after-s S] [--screenshot FILE]
+                         [--tls-ca CA]
+
+With a display (``--window auto``, the default, and DISPLAY or WAYLAND_DISPLAY set)
+the screen plays full screen at the display's own resolution; ``--windowed`` opens a
+normal window instead.
     vitrine signage playlist check FILE
     vitrine signage playlist load FILE --db EDGE_DB
     vitrine signage playlist show FILE --screen ID [--zone Z] [--at ISO-8601]
@@ -54,6 +60,7 @@ def play(args: argparse.Namespace) -> int:
     from .cache import ScreenCache
     from .fetch import http_fetcher
     from .player import Player
+    from .preview import PreviewSink
     from .sinks import DiskSink
     from .window import WindowSink, display_available, run_window
 
@@ -61,10 +68,19 @@ def play(args: argparse.Namespace) -> int:
     cache_dir = Path(args.cache_dir or f"var/signage/{args.screen}")
     disk = DiskSink(args.frames_dir or cache_dir / "frames", args.screen)
     window = args.window == "on" or (args.window == "auto" and display_available())
-    sink = WindowSink(disk) if window else disk
+    shown: DiskSink | WindowSink = WindowSink(disk) if window else disk
     tls = ssl.create_default_context(cafile=args.tls_ca) if args.tls_ca else None
     session = DeviceSession(args.host, args.port, args.store_id, args.screen, _password(args),
                             kind="signage", tls=tls)
+    # The panel's live preview (signage/preview.py): a thumbnail at most every preview_s.
+    sink = PreviewSink(shown, lambda p: session.publish_json("preview", p),
+                       lambda: session.connected, interval_s=args.preview_s)
+
+    def tick() -> None:
+        player.tick()
+        if args.preview_s > 0:
+            sink.poll()
+
     player = Player(args.screen, args.zone, prof, ScreenCache(cache_dir), sink,
                     report=lambda record: session.publish_json("play", record),
                     fetch_asset=http_fetcher(args.assets_url) if args.assets_url else None,
@@ -76,12 +92,17 @@ def play(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        if window:
-            run_window(sink, player.tick, prof.size, fullscreen=True)
+        if isinstance(shown, WindowSink):
+            run_window(shown, tick, prof.size, fullscreen=args.fullscreen,
+                       stop_after_s=args.stop_after_s, screenshot=args.screenshot,
+                       stop_requested=stop.is_set)
         else:
             signal.signal(signal.SIGINT, lambda *_: stop.set())
+            deadline = time.monotonic() + args.stop_after_s if args.stop_after_s else None
             while not stop.wait(args.tick_s):
-                player.tick()
+                tick()
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
     finally:
         player.close()
         session.close()
@@ -152,7 +173,15 @@ def main(argv: list[str] | None = None,
     pl.add_argument("--assets-url", help="the edge's asset server, e.g. http://edge:8081")
     pl.add_argument("--hold-s", type=float, default=15.0)
     pl.add_argument("--tick-s", type=float, default=0.05)
-    pl.add_argument("--window", default="auto", choices=["auto", "on", "off"])
+    pl.add_argument("--window", default="auto", choices=["auto", "on", "off"],
+                    help="auto: a window when a display exists (DISPLAY/WAYLAND_DISPLAY)")
+    pl.add_argument("--windowed", dest="fullscreen", action="store_false",
+                    help="a normal window instead of full screen (the default)")
+    pl.add_argument("--preview-s", type=float, default=2.0,
+                    help="at most one live preview per this many seconds (0: none)")
+    pl.add_argument("--stop-after-s", type=float, default=None,
+                    help="stop after this many seconds (tests, smoke checks)")
+    pl.add_argument("--screenshot", help="with a window: save a screenshot when stopping")
     pl.add_argument("--tls-ca")
     pp = sub.add_parser("playlist", help="check, load or query a playlist file")
     pp.add_argument("action", choices=["check", "load", "show"])

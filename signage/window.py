@@ -37,20 +37,62 @@ class WindowSink:
         self.disk.show(image, item, trigger)
 
 
+def x11_display_size() -> tuple[int, int] | None:
+    """The X display's size in pixels (libX11), or None when not on X11 or unknown.
+
+    Why it is needed: SDL's "desktop" full screen (Kivy's ``fullscreen = auto``) asks
+    the window manager to make the window full screen (``_NET_WM_STATE_FULLSCREEN``).
+    A signage player often boots straight into X with no window manager: the request
+    goes nowhere and the window keeps the size it was created with, centred: a
+    1920x1080 window on a 1280x720 screen showed its middle, cropped (seen under
+    Xvfb, where Kivy's own screenshot still looked right). Creating the window at the
+    display's size makes it cover the display with or without a window manager.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("X11")
+    if not name or not os.environ.get("DISPLAY"):
+        return None
+    try:
+        x11 = ctypes.CDLL(name)
+        x11.XOpenDisplay.restype = ctypes.c_void_p
+        x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        x11.XDefaultScreen.argtypes = [ctypes.c_void_p]
+        x11.XDisplayWidth.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        x11.XDisplayHeight.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+        display = x11.XOpenDisplay(None)
+        if not display:
+            return None
+        try:
+            screen = x11.XDefaultScreen(display)
+            size = (x11.XDisplayWidth(display, screen), x11.XDisplayHeight(display, screen))
+        finally:
+            x11.XCloseDisplay(display)
+    except (OSError, AttributeError):
+        return None
+    return size if min(size) > 0 else None
+
+
 def run_window(sink: WindowSink, tick: Callable[[], object], size: tuple[int, int], *,
                fullscreen: bool = True,
                tick_s: float = 0.1, stop_after_s: float | None = None,
-               screenshot: str | None = None) -> None:
-    """Open the window and run until it is closed (or ``stop_after_s``)."""
+               screenshot: str | None = None,
+               stop_requested: Callable[[], bool] | None = None) -> None:
+    """Open the window and run until it is closed, ``stop_requested()`` (SIGTERM) or
+    ``stop_after_s``."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     from kivy.config import Config
 
     Config.set("graphics", "fullscreen", "auto" if fullscreen else "0")
-    # The window opens at the profile's size (a panel without a window manager,
-    # Xvfb); "auto" full screen then takes the display's own resolution.
-    Config.set("graphics", "width", str(size[0]))
-    Config.set("graphics", "height", str(size[1]))
+    # Full screen: the window is created at the display's size (see
+    # x11_display_size), the frame is then scaled to it keeping its shape. Windowed:
+    # the profile's size.
+    width, height = (x11_display_size() or size) if fullscreen else size
+    Config.set("graphics", "width", str(width))
+    Config.set("graphics", "height", str(height))
     Config.set("graphics", "borderless", "1" if fullscreen else "0")
     from kivy.app import App
     from kivy.clock import Clock
@@ -68,6 +110,9 @@ def run_window(sink: WindowSink, tick: Callable[[], object], size: tuple[int, in
             return self.view
 
         def _tick(self, _dt: float) -> None:
+            if stop_requested is not None and stop_requested():
+                self._finish(0.0)
+                return
             tick()
             image, sink.pending = sink.pending, None
             if image is None:

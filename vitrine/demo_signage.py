@@ -81,6 +81,8 @@ class DemoSignage:
         self.stop_event = threading.Event()
         self.sessions: list[Any] = []
         self.players: list[Any] = []
+        self.disks: dict[str, Any] = {}
+        self.previews: list[Any] = []
         self.sim_labels: list[Any] = []
         self._threads: list[threading.Thread] = []
 
@@ -90,6 +92,7 @@ class DemoSignage:
         from signage.cache import ScreenCache
         from signage.fetch import http_fetcher
         from signage.player import Player
+        from signage.preview import PreviewSink
         from signage.profiles import LANDSCAPE, PORTRAIT
         from signage.sinks import DiskSink
 
@@ -98,8 +101,14 @@ class DemoSignage:
             session = DeviceSession("127.0.0.1", self.port, self.store_id, screen,
                                     self.passwords[screen], kind="signage",
                                     protocol=self.protocol)
+            disk = DiskSink(frames, screen)
+            # the panel's live preview of this screen (signage/preview.py)
+            preview = PreviewSink(disk, lambda p, s=session: s.publish_json("preview", p),
+                                  lambda s=session: s.connected)
+            self.disks[screen] = disk
+            self.previews.append(preview)
             player = Player(screen, zone, PORTRAIT if n % 2 else LANDSCAPE,
-                            ScreenCache(self.var / "screens" / screen), DiskSink(frames, screen),
+                            ScreenCache(self.var / "screens" / screen), preview,
                             report=lambda r, s=session: s.publish_json("play", r),
                             fetch_asset=http_fetcher(self.assets_url) if self.assets_url
                             else None)
@@ -127,13 +136,15 @@ class DemoSignage:
         while not self.stop_event.wait(0.05):
             for player in self.players:
                 player.tick()
+            for preview in self.previews:
+                preview.poll()
 
     def _watch(self) -> None:
         shown: dict[str, tuple[str, str]] = {}
         updates = 0
         while not self.stop_event.wait(0.5):
             for player in self.players:
-                meta = player.sink.last
+                meta = self.disks[player.screen_id].last
                 if meta and shown.get(player.screen_id) != (meta["item_id"], meta["trigger"]):
                     shown[player.screen_id] = (meta["item_id"], meta["trigger"])
                     what = f"spotlight {meta['gtin']}" if meta["kind"] == "spotlight" \

@@ -12,6 +12,7 @@ from central.db import Database
 from central.errors import NotFound
 from central.feeds import model
 from central.feeds.validation import parse_load
+from central.media import require_known
 from central.request_input import MAX_QUERY_INT, int_arg, json_body
 from contract.central_api import API_PREFIX
 
@@ -33,7 +34,13 @@ def load(db: Database, feed: str, body: Any, now: float | None = None) -> int:
     spec = _spec(feed)
     now = time.time() if now is None else now
     upserts, deletes = parse_load(feed, body, now)
-    return db.run(lambda tx: model.write(tx, spec, upserts, deletes, now))
+
+    def work(tx: Any) -> int:
+        if spec is model.CATALOGUE:
+            require_known(tx, model.content_images(upserts))
+        return model.write(tx, spec, upserts, deletes, now)
+
+    return db.run(work)
 
 
 @bp.get("/stores/<store_id>/feeds/<feed>")

@@ -14,11 +14,13 @@ carry them; a full feed leaves them out.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from central.db import Tx
+from contract.central_api import media_path
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,8 @@ class FeedSpec:
         return (*self.key, *self.data, *extra)
 
 
-CATALOGUE = FeedSpec("catalogue", "catalogue_products", ("gtin",), ("name", "brand", "category"))
+CATALOGUE = FeedSpec("catalogue", "catalogue_products", ("gtin",),
+                     ("name", "brand", "category", "content"))
 PRICES = FeedSpec("prices", "price_entries", ("store_id", "gtin", "kind", "valid_from"),
                   ("valid_to", "price_cents", "currency", "label"),
                   {"valid_from": "float8", "valid_to": "float8", "price_cents": "int8"},
@@ -53,6 +56,28 @@ STOCK = FeedSpec("stock", "stock_levels", ("location", "gtin"), ("quantity", "ob
                  newest_by="observed_at")
 FEEDS: dict[str, FeedSpec] = {s.name: s for s in (CATALOGUE, PRICES, STOCK)}
 _COMMON_TYPES = {"deleted": "int2", "version": "int8", "updated_at": "float8"}
+
+
+def _present_content(item: dict[str, Any]) -> None:
+    """The stored ``content`` JSON as the feed's ``promo``, ``was_price_cents`` and
+    ``images`` (``[{"url", "sha256"}]``); left out when the load said nothing."""
+    raw = item.pop("content", None)
+    if not raw:
+        return
+    content = json.loads(raw)
+    item["promo"] = content.get("promo")
+    item["was_price_cents"] = content.get("was_price_cents")
+    item["images"] = [{"url": media_path(sha), "sha256": sha}
+                      for sha in content.get("images") or []]
+
+
+def content_images(items: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Picture ids named by catalogue upserts (what must exist before they are stored)."""
+    out: set[str] = set()
+    for item in items:
+        if item.get("content"):
+            out.update(json.loads(item["content"]).get("images") or [])
+    return out
 
 
 def current_version(tx: Tx, feed: str) -> int:
@@ -136,6 +161,8 @@ def read(tx: Tx, spec: FeedSpec, store_id: str, since: int, limit: int) -> dict[
         item = {c: row[c] for c in cols}
         if spec.deletable:
             item["deleted"] = bool(item["deleted"])
+        if spec is CATALOGUE:
+            _present_content(item)
         items.append(item)
     cursor = items[-1]["version"] if more else current
     return {"feed": spec.name, "full": full, "version": int(cursor), "more": more,

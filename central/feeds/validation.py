@@ -7,6 +7,7 @@ show customers inconsistent prices, so the load is all or nothing.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import fastjsonschema
@@ -18,10 +19,18 @@ _ID = {"type": "string", "pattern": "^[A-Za-z0-9*][A-Za-z0-9_.-]{0,63}$"}
 _TEXT = {"type": ["string", "null"], "maxLength": 500}
 _TIME = {"type": "number", "minimum": 0, "maximum": 1e11}
 
+#: What screens and labels show around a price (edge/content_feed.py): the promotion
+#: label, the previous price struck through, pictures by id (``PUT /admin/media``).
+CONTENT_KEYS = ("promo", "was_price_cents", "images")
 _PRODUCT = {"type": "object", "required": ["gtin", "name"], "additionalProperties": False,
             "properties": {"gtin": _GTIN, "name": {"type": "string", "minLength": 1,
                                                    "maxLength": 500},
-                           "brand": _TEXT, "category": _TEXT}}
+                           "brand": _TEXT, "category": _TEXT,
+                           "promo": {"type": ["string", "null"], "maxLength": 200},
+                           "was_price_cents": {"type": ["integer", "null"], "minimum": 0,
+                                               "maximum": 10**10},
+                           "images": {"type": "array", "maxItems": 8, "items": {
+                               "type": "string", "pattern": "^[0-9a-f]{64}$"}}}}
 _PRICE_KEY = {"store_id": _ID, "gtin": _GTIN, "kind": {"enum": ["regular", "promo"]},
               "valid_from": _TIME}
 _PRICE = {"type": "object", "required": ["gtin", "price_cents"], "additionalProperties": False,
@@ -80,5 +89,17 @@ def parse_load(feed: str, body: Any, now: float) -> tuple[list[dict[str, Any]],
     elif feed == "stock":
         items = [{**i, "observed_at": float(i.get("observed_at", now))} for i in items]
     else:
-        items = [{"brand": None, "category": None, **i} for i in items]
+        items = [_catalogue_item(i) for i in items]
     return items, deletes
+
+
+def _catalogue_item(item: dict[str, Any]) -> dict[str, Any]:
+    """Content keys folded into one JSON column; None when the item carries none of them
+    (the feed then says nothing about content and a store keeps its own)."""
+    content = {k: item.pop(k) for k in CONTENT_KEYS if k in item}
+    if content:
+        content = {"promo": content.get("promo"),
+                   "was_price_cents": content.get("was_price_cents"),
+                   "images": list(dict.fromkeys(content.get("images") or []))}
+    return {"brand": None, "category": None, **item,
+            "content": json.dumps(content, separators=(",", ":")) if content else None}

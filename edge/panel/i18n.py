@@ -265,6 +265,8 @@ FR: dict[str, str] = {
     "Screens": "Écrans",
     "showing": "affiche",
     "last played": "dernière diffusion",
+    "on screen now": "à l'écran maintenant",
+    "No preview yet.": "Pas encore d'aperçu.",
     "since": "depuis",
     "pushed by %(who)s": "envoyé par %(who)s",
     "nothing since the edge started": "rien depuis le démarrage de l'edge",

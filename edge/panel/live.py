@@ -29,7 +29,8 @@ from .events import event_row
 from .i18n import gettext
 from .operations import alarms
 from .pickups import open_orders_for
-from .roles import STAFF, requires
+from .roles import MANAGER, STAFF, requires
+from .screens import preview_times
 from .users import get_user
 
 bp = Blueprint("live", __name__, url_prefix="/live")
@@ -81,6 +82,8 @@ def stream() -> Response:
             out = {"devices": device_states(conn),
                    "alarms": [gettext(text, **params)
                               for text, params in alarms(conn, app, time.time())]}
+        if role == MANAGER:  # the screens page reloads a preview when a newer one came
+            out["previews"] = preview_times(conn)
         if node is not None:  # the dashboard's live counters, in process only
             counters = node.metrics.snapshot()["counters"]
             out["counters"] = {k: counters.get(k, 0) for k in HEADLINE}

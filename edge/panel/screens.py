@@ -17,6 +17,7 @@ command it carries no customer data (``command.json`` forbids it).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -25,6 +26,7 @@ import uuid
 from typing import Any
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from werkzeug.http import http_date
 from werkzeug.wrappers import Response
 
 from contract.commands import ShowProduct
@@ -100,7 +102,8 @@ def _page(status: int = 200) -> tuple[str, int]:
                              "trigger": play.get("trigger"), "gtin": play.get("gtin"),
                              "seconds": play.get("duration_s")}
     return render_template("screens.html", screens=screens, showing=log.snapshot(),
-                           played=played,
+                           played=played, previews=preview_rows(conn),
+                           server_now=round(time.time(), 3),
                            products=products, zones=zones, stale_labels=stale_labels,
                            labels_total=labels_total, playlist=_playlist_summary(playlist),
                            can_push=getattr(_node(), "bus", None) is not None), status
@@ -189,3 +192,44 @@ def playlists() -> Response | tuple[str, int]:
     flash(_("Playlists version %(v)s loaded; screens get them within a second.",
             v=loaded.version))
     return redirect(url_for("screens.index"))
+
+
+# -- live preview (what each screen shows now: its latest thumbnail, edge/screen_previews.py)
+
+
+def preview_rows(conn: Any) -> dict[str, Any]:
+    """Per screen: when its latest preview arrived, its size and the item it shows."""
+    return {r["device_id"]: r for r in conn.execute(
+        "SELECT device_id, received_at, item_id, kind, trigger, width, height"
+        " FROM screen_previews")}
+
+
+def preview_times(conn: Any) -> dict[str, float]:
+    """Screen -> arrival of its latest preview: what the live stream tells open pages."""
+    return {d: at for d, at in conn.execute("SELECT device_id, received_at FROM screen_previews")}
+
+
+@bp.route("/<device_id>/preview.jpg")
+@requires(MANAGER)
+def preview(device_id: str) -> Response:
+    """The screen's latest thumbnail as it sent it (a JPEG the edge checked on arrival)."""
+    row = read_db().execute("SELECT jpeg, received_at FROM screen_previews WHERE device_id = ?",
+                            (device_id,)).fetchone()
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    if row is None:  # an image all the same, so a page's <img> never shows as broken
+        return Response(_placeholder(), mimetype="image/jpeg",
+                        headers={**headers, "X-Vitrine-Preview": "none"})
+    return Response(bytes(row["jpeg"]), mimetype="image/jpeg",
+                    headers={**headers, "Last-Modified": http_date(row["received_at"])})
+
+
+@functools.cache
+def _placeholder() -> bytes:
+    """A plain grey 16:9 JPEG: no preview from this screen (yet)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    buf = BytesIO()
+    Image.new("RGB", (320, 180), (200, 204, 214)).save(buf, "JPEG", quality=70)
+    return buf.getvalue()

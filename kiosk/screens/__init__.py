@@ -27,7 +27,7 @@ from kivy.uix.widget import Widget
 from ..address import FIELDS as ADDRESS_FIELDS
 from ..address import one_line
 from ..flow import KioskFlow
-from ..i18n import money, tr
+from ..i18n import money, points_line, tr
 from ..images import ImageCache
 
 KV_DIR = Path(__file__).parent
@@ -162,10 +162,7 @@ class GreetingScreen(KioskScreen):
 
     def refresh(self, flow: KioskFlow) -> None:
         s = flow.shopper
-        if s.points is None:
-            self.points_text = tr("points_unknown", flow.lang)
-        else:
-            self.points_text = tr("points", flow.lang, points=s.points)
+        self.points_text = points_line(s.points, s.points_provisional, flow.lang)
         self.product_rows(self.ids.recent, s.recent)
         self.product_rows(self.ids.wishlist, s.wishlist)
 

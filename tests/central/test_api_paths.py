@@ -15,6 +15,7 @@ from contract.central_api import (
     customer_path,
     erasures_path,
     feed_path,
+    media_path,
     store_points_path,
 )
 
@@ -29,6 +30,7 @@ from .conftest import ADMIN_TOKEN
     ("GET", erasures_path("store-001", 7, 1000)),
     ("GET", customer_path("C0012345634")),
     ("GET", store_points_path("store-001", "C0012345634")),
+    ("GET", media_path("ab" * 32)),
 ])
 def test_edge_paths_are_central_routes(tmp_path: Path, method: str, url: str) -> None:
     app = create_app({"admin_token": ADMIN_TOKEN, "sqlite_path": str(tmp_path / "c.db")})

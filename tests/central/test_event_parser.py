@@ -122,8 +122,41 @@ def test_batch_partition_is_complete(raws: list) -> None:
     assert all(isinstance(r["reason"], str) and r["reason"] for r in rejected)
 
 
+@st.composite
+def store_play(draw: st.DrawFn) -> dict:
+    start = draw(timestamps)
+    duration = draw(st.floats(min_value=0, max_value=86_400))
+    return {"event_id": draw(ids), "type": "play", "store_id": "store-a",
+            "device_id": draw(ids.filter(lambda s: len(s) <= 64)),
+            "zone": draw(st.none() | st.text(max_size=64)),
+            "item_id": draw(ids), "kind": draw(st.sampled_from(["spotlight", "text"])),
+            "playlist_id": None, "trigger": draw(st.sampled_from(["schedule", "tap"])),
+            "gtin": draw(st.none() | gtins), "started_at": start, "duration_s": duration,
+            "shown_from": start, "shown_until": start + duration, "clock": "edge",
+            "received_at": start + duration, "device_ts": None}
+
+
+@given(store_play(), st.dictionaries(st.sampled_from(
+    ["customer_id", "session_id", "shown_from", "shown_until", "kind", "zone", "gtin",
+     "duration_s", "extra"]), json_values, max_size=3))
+def test_proof_of_play_parses_or_is_rejected_and_never_names_anyone(raw: dict,
+                                                                     changes: dict) -> None:
+    ev = parse_event(raw, STORE, now=NOW)
+    assert (ev.kind, ev.occurred_at, ev.customer_id, ev.session_id) == (
+        "play", raw["shown_from"], None, None)
+    mutated = {**raw, **changes}
+    try:
+        ev = parse_event(mutated, STORE, now=NOW)
+    except EventRejected as exc:
+        assert str(exc)
+    else:
+        assert "customer_id" not in mutated and "session_id" not in mutated
+        assert ev.customer_id is None and ev.session_id is None
+        assert mutated["shown_until"] >= mutated["shown_from"]
+
+
 def test_store_types_are_the_contract_ones() -> None:
-    assert set(STORE_TYPES) == {"interest", "presence", "security"}
+    assert set(STORE_TYPES) == {"interest", "presence", "security", "play"}
     assert parse_event({"event_id": "x", "type": "security", "store_id": "store-a",
                         "device_id": "d", "reason": "forged", "received_at": time.time()},
                        STORE).kind == "security"

@@ -64,7 +64,8 @@ def test_summary_fields_are_the_documented_ones() -> None:
 def _request(route: str, kind: str, store: str, n: int) -> tuple[str, str, Any]:
     method, path = route.split(" ", 1)
     values = {"customer_id": "c-perm", "store_id": store, "feed": "catalogue",
-              "kind": "store", "name": f"perm-{n}", "order_id": "perm-order"}
+              "kind": "store", "name": f"perm-{n}", "order_id": "perm-order",
+              "media_id": "0" * 64}
     path = _CONVERTER.sub(lambda m: values[m.group(1)], path)
     channel = "kiosk" if kind == "store" else "web"
     bodies = {

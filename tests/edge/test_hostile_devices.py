@@ -153,7 +153,8 @@ def test_frames_only_from_cameras_and_the_frame_lane_is_bounded(edge_config, bro
         rows = wait_until(lambda: query(cfg.db_path, "SELECT device_id, reason FROM quarantine"))
         assert rows == [("nfc-02", "channel_not_allowed")]
         assert 1 <= node.frames.high_water <= 2
-        assert node.metrics.get("interest") == 12
+        # counters are added after the commit the query above already sees: wait for them
+        wait_until(lambda: node.metrics.get("interest") == 12, timeout=10)
     finally:
         node.stop()
 

@@ -81,3 +81,33 @@ def test_proof_of_play_goes_to_the_outbox_without_customer_data(tmp_path):
     event = json.loads(payload)
     assert kind == "play" and event["type"] == "play" and event["gtin"] == GTIN
     assert event["trigger"] == "tap" and "customer_id" not in event
+
+
+def test_proof_of_play_is_put_on_the_edges_clock_by_the_screens_heartbeat(tmp_path):
+    """Central compares plays with interest events timed by the edge: a screen whose clock
+    is 100 s behind is corrected by the offset its (never buffered) heartbeat showed."""
+    from contract.validation import validate
+
+    db, pipeline, _ = _setup(tmp_path)
+    play = {"screen_id": "sign-1", "zone": "not-its-zone", "item_id": "welcome",
+            "kind": "text", "playlist_id": "p1", "trigger": "schedule",
+            "started_at": 1767225400.0, "duration_s": 8.0}
+    early = Inbound(1, 1, f"vitrine/v1/{STORE}/devices/sign-1/play",
+                    json.dumps({"msg_id": "m1", "ts": 1767225408.0, **play}).encode(),
+                    1767225508.0)
+    beat = Inbound(2, 1, f"vitrine/v1/{STORE}/devices/sign-1/telemetry",
+                   json.dumps({"msg_id": "m2", "ts": 1767225500.0}).encode(), 1767225600.0)
+    late = Inbound(3, 1, f"vitrine/v1/{STORE}/devices/sign-1/play",
+                   json.dumps({"msg_id": "m3", "ts": 1767225700.0, **play}).encode(),
+                   1767225900.0)  # buffered: arrives long after, same screen-clock start
+    pipeline.process_batch([early])
+    pipeline.process_batch([beat, late])
+    events = [json.loads(p) for (p,) in db.conn.execute(
+        "SELECT payload FROM outbox WHERE kind = 'play' ORDER BY seq")]
+    for ev in events:
+        validate("play_event", ev)
+        assert ev["zone"] == "shoes"  # the registry's zone, not what the screen says
+    before, after = events
+    assert (before["clock"], before["shown_from"]) == ("screen", 1767225400.0)
+    assert (after["clock"], after["shown_from"], after["shown_until"]) == (
+        "edge", 1767225500.0, 1767225508.0)

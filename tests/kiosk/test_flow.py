@@ -10,7 +10,7 @@ import pytest
 
 from contract.ndef_codec import encode_uri
 from kiosk.flow import KioskFlow, ShopperState
-from kiosk.i18n import LANGUAGES, STRINGS, money, tr
+from kiosk.i18n import LANGUAGES, STRINGS, money, points_line, tr
 from kiosk.payment import SimulatedPayments
 from kiosk.store import StoreClient
 from tests.edge.conftest import GTIN, GTIN_2
@@ -30,6 +30,13 @@ def test_every_message_exists_in_every_language():
         assert all(t.strip() for t in texts.values()), key
     assert money(1250, "fr") == "12,50 €" and money(1250, "en") == "€12.50"
     assert tr("points", "fr", points=3) == "3 points fidélité"
+
+
+def test_points_line_says_when_the_balance_awaits_central():
+    assert points_line(120, False, "en") == "120 loyalty points"
+    assert points_line(120, True, "en") == "120 loyalty points (awaiting confirmation)"
+    assert points_line(120, True, "fr") == "120 points fidélité (en attente de confirmation)"
+    assert points_line(None, True, "en") == "Points unavailable right now"
 
 
 def test_anonymous_shopper_finds_orders_and_gets_a_pickup_code(flow, store_db, payments):

@@ -60,8 +60,38 @@
     box.insertBefore(p, box.firstChild);
   });
 
+  // Screens page: each screen's latest preview, reloaded when a newer one arrived, and
+  // its age ("42 s", "7 min", "3 h", like the server's) counted on the server's clock.
+  const screens = document.getElementById("screens");
+  const skew = screens && screens.dataset.serverNow ?
+    parseFloat(screens.dataset.serverNow) - Date.now() / 1000 : 0;
+
+  function age(at) {
+    const s = Math.max(0, Date.now() / 1000 + skew - at);
+    return s < 120 ? s.toFixed(0) + " s" : s < 7200 ? (s / 60).toFixed(0) + " min" :
+      (s / 3600).toFixed(0) + " h";
+  }
+
+  function previews(times) {
+    document.querySelectorAll("figure[data-preview]").forEach(function (fig) {
+      const at = times ? times[fig.dataset.screen] : null;
+      if (at && String(at) !== fig.dataset.at) {
+        fig.dataset.at = String(at);
+        const img = fig.querySelector("img");
+        img.src = fig.dataset.preview + "?v=" + encodeURIComponent(String(at));
+        img.hidden = false;
+        fig.querySelector(".preview-item").textContent = "";
+      }
+      if (fig.dataset.at) {
+        fig.querySelector(".preview-age").textContent = age(parseFloat(fig.dataset.at));
+      }
+    });
+  }
+  if (screens) { setInterval(function () { previews(null); }, 1000); }
+
   src.addEventListener("status", function (msg) {
     const s = JSON.parse(msg.data);
+    if (s.previews) { previews(s.previews); }
     const list = document.getElementById("alarm-list");
     if (list) {
       list.replaceChildren();
