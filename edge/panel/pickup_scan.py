@@ -42,7 +42,7 @@ from contract.qr_image import FrameError, decode_image
 from .db import read_db
 from .events import mask_customer
 from .i18n import gettext as _
-from .pickups import PREFIX, PickupError, parse_pickup
+from .pickups import PREFIX, PickupError, parse_pickup, pay_at_pickup
 from .roles import STAFF, requires
 from .scanning import MAX_PHOTO_BYTES, takes_photo
 
@@ -81,7 +81,7 @@ def order_view(conn: sqlite3.Connection, text: str) -> dict[str, Any]:
     except PickupError as exc:
         return {"found": True, "error": str(exc)}
     row = conn.execute("SELECT order_id, customer_id, status, total_cents, currency,"
-                       " pickup_code, payload FROM kiosk_orders WHERE order_id = ?",
+                       " pickup_code, payload, channel FROM kiosk_orders WHERE order_id = ?",
                        (order_id,)).fetchone()
     if row is None or not hmac.compare_digest(row["pickup_code"].encode(), code.encode()[:16]):
         return {"found": True, "error": _("Wrong pickup code for this order.")}
@@ -89,12 +89,15 @@ def order_view(conn: sqlite3.Connection, text: str) -> dict[str, Any]:
         lines = json.loads(row["payload"]).get("lines", [])
     except (ValueError, AttributeError):
         lines = []
-    ready = row["status"] == "ready"
+    # Ready, or a web order paid at the counter: staff take the payment, then confirm
+    # (the collect route then walks it placed -> ... -> collected, each move checked).
+    payable = pay_at_pickup(row["channel"], row["status"])
+    collectable = row["status"] == "ready" or payable
     return {"found": True, "order_id": row["order_id"], "short": row["order_id"][:8],
             "code": code, "status": row["status"], "status_label": _(row["status"]),
-            "collectable": ready,
-            "error": None if ready else _("This order is %(status)s, not ready to collect.",
-                                          status=_(row["status"])),
+            "collectable": collectable, "pay_at_pickup": payable,
+            "error": None if collectable else _(
+                "This order is %(status)s, not ready to collect.", status=_(row["status"])),
             "customer": mask_customer(row["customer_id"], g.user.role) or _("anonymous"),
             "total": f"{row['total_cents'] / 100:.2f} {row['currency']}",
             "lines": [f"{ln.get('quantity')} × {ln.get('name') or ln.get('gtin')}"

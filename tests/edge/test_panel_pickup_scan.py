@@ -111,6 +111,29 @@ def test_a_frame_showing_the_pickup_qr_shows_the_order_and_collects_nothing(tmp_
     assert again["collectable"] is False and "collected" in again["error"]
 
 
+def test_a_pay_at_pickup_web_order_is_collected_only_with_the_payment_taken(tmp_path):
+    h = StoreHarness(tmp_path)
+    try:  # a web order to pay at the counter: placed, channel web
+        order = h.ask(KIOSK, "order_place", {
+            "client_order_id": "web-1", "lines": [{"gtin": GTIN, "quantity": 1}],
+            "fulfilment": {"type": "click_and_collect"}})
+        h.conn.execute("UPDATE kiosk_orders SET channel = 'web' WHERE order_id = ?",
+                       (order["order_id"],))
+    finally:
+        h.close()
+    c = _clerk(tmp_path / "edge.db")
+    shown = _frame(c, _jpeg(f"VITRINE-PICKUP:{order['order_id']}:{order['pickup_code']}")
+                   ).get_json()
+    assert shown["status"] == "placed" and shown["pay_at_pickup"] is True
+    assert shown["collectable"] is True and shown["error"] is None
+    form = {"csrf_token": c.token, "order_id": shown["order_id"], "pickup_code": shown["code"]}
+    r = c.post("/pickups/collect", data=form)  # without saying the payment was taken
+    assert r.status_code == 400 and _status(tmp_path / "edge.db") == "placed"
+    r = c.post("/pickups/collect", data={**form, "take_payment": "1"})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert _status(tmp_path / "edge.db") == "collected"
+
+
 def test_frames_without_a_pickup_code_and_bad_frames(tmp_path):
     order = _ready_order(tmp_path)
     c = _clerk(tmp_path / "edge.db")

@@ -165,6 +165,12 @@
     document.getElementById("scan-order-id").value = r.order_id;
     document.getElementById("scan-code").value = r.code;
     document.getElementById("confirm-button").disabled = !r.collectable;
+    // A pay-at-pickup order: the same button says the payment was taken, and says so to
+    // the edge, which refuses to hand over an unpaid order otherwise.
+    document.getElementById("scan-take-payment").value = r.pay_at_pickup ? "1" : "0";
+    document.getElementById("scan-pay").hidden = !r.pay_at_pickup;
+    document.getElementById("confirm-button").textContent =
+      r.pay_at_pickup ? labels.pay_and_collect : labels.confirm;
     status.textContent = via || "";
   }
 
