@@ -76,9 +76,16 @@ def _order(conn, n: int, at: float) -> None:
 
 
 def _roll_up(conn) -> None:
+    """Housekeeping rounds until the cursor reaches the outbox's top (in small chunks).
+
+    Loop on the cursor, not on roll_up's count: a chunk can hold no interest event at
+    all (orders only, or seq numbers an ``INSERT OR IGNORE`` consumed) and later ones
+    still wait; housekeeping simply continues at its next round.
+    """
     conn.execute("BEGIN IMMEDIATE")
-    while analytics.roll_up(conn, chunk=7):
-        pass
+    while analytics.cursor(conn) < (conn.execute("SELECT max(seq) FROM outbox").fetchone()[0]
+                                    or 0):
+        analytics.roll_up(conn, chunk=7)
     conn.execute("COMMIT")
 
 
