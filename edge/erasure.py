@@ -31,31 +31,21 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from contract.central_api import erasures_path
+
+from .feed_fetch import FeedReader, fetch_log
 
 #: Largest page central serves (central/privacy.py MAX_FEED_PAGE).
 PAGE = 1000
 
 
-class FeedReader(Protocol):
-    def get(self, path: str) -> dict[str, Any]: ...
-
-
 def fetch(reader: FeedReader, store_id: str, since: int, max_pages: int = 1000
           ) -> tuple[list[dict[str, Any]], int]:
     """Every erasure order after ``since`` and the new cursor."""
-    orders: list[dict[str, Any]] = []
-    cursor = since
-    for _ in range(max_pages):
-        page = reader.get(erasures_path(store_id, cursor, PAGE))
-        items = page.get("erasures", [])
-        orders += items
-        cursor = int(page.get("next", cursor))
-        if len(items) < PAGE:
-            break
-    return orders, cursor
+    return fetch_log(reader, lambda cursor, n: erasures_path(store_id, cursor, n), "erasures",
+                     since, PAGE, max_pages)
 
 
 def _marks(values: Sequence[Any]) -> str:

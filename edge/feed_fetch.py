@@ -1,4 +1,5 @@
-"""Paging through one of central's versioned feeds (catalogue, prices, stock).
+"""Paging through central's feeds: the versioned ones (catalogue, prices, stock) and the
+append-only logs a store follows by seq (erasure orders, order changes).
 
 Every page is fetched before anything is applied, so a feed that fails half-way
 changes nothing locally (``edge/sync.py`` applies the result in one transaction).
@@ -6,7 +7,8 @@ changes nothing locally (``edge/sync.py`` applies the result in one transaction)
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from contract.central_api import feed_path
 
@@ -33,3 +35,28 @@ def fetch_feed(reader: CentralReader, store_id: str, feed: str, since: int,
         if not page.get("more"):
             return bool(full), cursor, items
     raise SyncError(f"{feed}: more than {max_pages} pages")
+
+
+class FeedReader(Protocol):
+    """What the log pagers need of :class:`edge.central_client.CentralReader`."""
+
+    def get(self, path: str) -> dict[str, Any]: ...
+
+
+def fetch_log(reader: FeedReader, path_of: Callable[[int, int], str], key: str, since: int,
+              page_size: int, max_pages: int = 1000) -> tuple[list[dict[str, Any]], int]:
+    """Every entry of a seq-ordered log after ``since``, and the new cursor.
+
+    ``path_of(cursor, page_size)`` names a page; each page lists its entries under
+    ``key`` and the cursor to continue from under ``next``; a short page is the last.
+    """
+    entries: list[dict[str, Any]] = []
+    cursor = since
+    for _ in range(max_pages):
+        page = reader.get(path_of(cursor, page_size))
+        items = page.get(key, [])
+        entries += items
+        cursor = int(page.get("next", cursor))
+        if len(items) < page_size:
+            break
+    return entries, cursor

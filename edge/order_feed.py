@@ -31,11 +31,12 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from typing import Any, Protocol
+from typing import Any
 
 from contract.central_api import order_changes_path
 from contract.order_lifecycle import STATUSES, is_newer
 
+from .feed_fetch import FeedReader, fetch_log
 from .order_status import record_history
 
 log = logging.getLogger("vitrine.edge.orders")
@@ -45,23 +46,11 @@ DAY = 86_400.0
 PAGE = 500
 
 
-class FeedReader(Protocol):
-    def get(self, path: str) -> dict[str, Any]: ...
-
-
 def fetch(reader: FeedReader, store_id: str, since: int, max_pages: int = 1000
           ) -> tuple[list[dict[str, Any]], int]:
     """Every change after ``since`` (all pages, before anything is applied) and the cursor."""
-    changes: list[dict[str, Any]] = []
-    cursor = since
-    for _ in range(max_pages):
-        page = reader.get(order_changes_path(store_id, cursor, PAGE))
-        items = page.get("changes", [])
-        changes += items
-        cursor = int(page.get("next", cursor))
-        if len(items) < PAGE:
-            break
-    return changes, cursor
+    return fetch_log(reader, lambda cursor, n: order_changes_path(store_id, cursor, n),
+                     "changes", since, PAGE, max_pages)
 
 
 def _total(order: dict[str, Any]) -> int:

@@ -40,8 +40,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract.erasure_push import (
-    ErasureMessageError,
-    parse_erasure_message,
     sync_erasures_topic,
 )
 from contract.order_push import NudgeError, parse_nudge, sync_orders_topic
@@ -357,25 +355,22 @@ class SyncClient:
 
     def apply_erasure_push(self, payload: bytes) -> bool:
         """A nudge: pull the erasure feed at the next tick (within ``idle_max_s``) if behind."""
-        try:
-            seq = parse_erasure_message(payload)
-        except ErasureMessageError as exc:
-            self.counters["pushes_rejected_total"] += 1
-            log.warning("erasure push rejected: %s", exc)
-            return False
-        self.counters["erasure_pushes_total"] += 1
-        return self._nudge("erasures", seq)
+        return self._apply_nudge("erasures", "erasure", payload)
 
     def apply_order_push(self, payload: bytes) -> bool:
         """A nudge: pull the store's order changes at the next tick if behind."""
+        return self._apply_nudge("orders", "order", payload)
+
+    def _apply_nudge(self, feed: str, what: str, payload: bytes) -> bool:
+        """Both nudges are ``{"seq": N}`` (:mod:`contract.erasure_push`); one parser."""
         try:
             seq = parse_nudge(payload)
         except NudgeError as exc:
             self.counters["pushes_rejected_total"] += 1
-            log.warning("order push rejected: %s", exc)
+            log.warning("%s push rejected: %s", what, exc)
             return False
-        self.counters["order_pushes_total"] += 1
-        return self._nudge("orders", seq)
+        self.counters[f"{what}_pushes_total"] += 1
+        return self._nudge(feed, seq)
 
     def _nudge(self, feed: str, seq: int) -> bool:
         if feed not in self._due or seq <= self._state(feed)[0]:
