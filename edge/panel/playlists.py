@@ -358,6 +358,24 @@ def _status(err: PlaylistError | None) -> int:
     return 409 if err is not None and err.problems == ["conflict"] else 400
 
 
+def _save_then_edit(doc: dict[str, Any], what: str, playlist_id: str
+                    ) -> Response | tuple[str, int]:
+    """Save ``doc``; back to the playlist's editor, with the refusal's status if refused."""
+    err = _store(doc, what)
+    if err is not None:
+        return _editor(playlist_id, _status(err))
+    return redirect(url_for("playlists.edit", playlist_id=playlist_id))
+
+
+def _item(playlist_id: str, item_id: str
+          ) -> tuple[dict[str, Any], dict[str, Any] | None, int | None]:
+    """The stored document, the playlist and the item's index (None where missing)."""
+    doc, _version = edits.current(read_db())
+    playlist = edits.find(doc, playlist_id)
+    n = _item_index(playlist, item_id) if playlist is not None else None
+    return doc, playlist, n
+
+
 @bp.route("/")
 @requires(MANAGER)
 def index() -> tuple[str, int]:
@@ -432,10 +450,7 @@ def save(playlist_id: str) -> Response | tuple[str, int]:
     for key in ("priority", "screens", "zones", "default", "schedule"):
         playlist.pop(key, None)
     playlist.update(settings)
-    err = _store(doc, f"edited playlist {playlist_id}")
-    if err is not None:
-        return _editor(playlist_id, _status(err))
-    return redirect(url_for("playlists.edit", playlist_id=playlist_id))
+    return _save_then_edit(doc, f"edited playlist {playlist_id}", playlist_id)
 
 
 @bp.route("/<playlist_id>/delete", methods=("POST",))
@@ -465,10 +480,7 @@ def add_item(playlist_id: str) -> Response | tuple[str, int]:
         flash(str(exc))
         return _editor(playlist_id, 400)
     playlist.setdefault("items", []).append(item)
-    err = _store(doc, f"added {item['kind']} {item['id']} to {playlist_id}")
-    if err is not None:
-        return _editor(playlist_id, _status(err))
-    return redirect(url_for("playlists.edit", playlist_id=playlist_id))
+    return _save_then_edit(doc, f"added {item['kind']} {item['id']} to {playlist_id}", playlist_id)
 
 
 def _item_index(playlist: dict[str, Any], item_id: str) -> int | None:
@@ -480,9 +492,7 @@ def _item_index(playlist: dict[str, Any], item_id: str) -> int | None:
 @requires(MANAGER)
 @takes_photo
 def edit_item(playlist_id: str, item_id: str) -> Response | tuple[str, int]:
-    doc, _version = edits.current(read_db())
-    playlist = edits.find(doc, playlist_id)
-    n = _item_index(playlist, item_id) if playlist is not None else None
+    doc, playlist, n = _item(playlist_id, item_id)
     if playlist is None or n is None:
         flash(_("No such item (deleted meanwhile?)."))
         return _editor(playlist_id, 404)
@@ -491,18 +501,13 @@ def edit_item(playlist_id: str, item_id: str) -> Response | tuple[str, int]:
     except FormError as exc:
         flash(str(exc))
         return _editor(playlist_id, 400)
-    err = _store(doc, f"edited item {item_id} of {playlist_id}")
-    if err is not None:
-        return _editor(playlist_id, _status(err))
-    return redirect(url_for("playlists.edit", playlist_id=playlist_id))
+    return _save_then_edit(doc, f"edited item {item_id} of {playlist_id}", playlist_id)
 
 
 @bp.route("/<playlist_id>/items/<item_id>/delete", methods=("POST",))
 @requires(MANAGER)
 def delete_item(playlist_id: str, item_id: str) -> Response | tuple[str, int]:
-    doc, _version = edits.current(read_db())
-    playlist = edits.find(doc, playlist_id)
-    n = _item_index(playlist, item_id) if playlist is not None else None
+    doc, playlist, n = _item(playlist_id, item_id)
     if playlist is None or n is None:
         flash(_("No such item (deleted meanwhile?)."))
         return _editor(playlist_id, 404)
@@ -510,18 +515,13 @@ def delete_item(playlist_id: str, item_id: str) -> Response | tuple[str, int]:
         flash(_("A playlist keeps at least one item: delete the playlist instead."))
         return _editor(playlist_id, 400)
     del playlist["items"][n]
-    err = _store(doc, f"deleted item {item_id} of {playlist_id}")
-    if err is not None:
-        return _editor(playlist_id, _status(err))
-    return redirect(url_for("playlists.edit", playlist_id=playlist_id))
+    return _save_then_edit(doc, f"deleted item {item_id} of {playlist_id}", playlist_id)
 
 
 @bp.route("/<playlist_id>/items/<item_id>/move", methods=("POST",))
 @requires(MANAGER)
 def move_item(playlist_id: str, item_id: str) -> Response | tuple[str, int]:
-    doc, _version = edits.current(read_db())
-    playlist = edits.find(doc, playlist_id)
-    n = _item_index(playlist, item_id) if playlist is not None else None
+    doc, playlist, n = _item(playlist_id, item_id)
     step = {"up": -1, "down": 1}.get(request.form.get("direction", ""))
     if playlist is None or n is None or step is None:
         flash(_("No such item (deleted meanwhile?)."))
