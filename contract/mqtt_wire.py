@@ -19,9 +19,17 @@ Measured on these machines (Mosquitto 2.0.11, paho 2.2), two costs dominate:
    (``_packet_write``) the socket is *corked*: packets are gathered and sent
    with one ``sendall`` at the end.
 
-This relies on ``Client._create_socket`` and ``Client._packet_write``, private
-paho methods: paho is pinned ``<3`` and ``tests/contract/test_mqtt_wire.py``
-fails if the hooks disappear.
+4. **CPU per received message.** For every PUBLISH paho builds a
+   ``MQTTMessage``, decodes the topic for a debug line, walks its topic matcher
+   (even with no ``message_callback_add``) and takes two locks. A receiver that
+   sets :attr:`VitrineClient.on_publish_received` gets QoS 0/1 publishes of an
+   MQTT 3.1.1 session as plain values instead, parsed here in a few slices
+   (the edge: ~1/4 of its network thread; ``docs/benchmarks.md``). Every other
+   packet, QoS 2 and MQTT 5 take paho's own path.
+
+This relies on ``Client._create_socket``, ``Client._packet_write`` and
+``Client._handle_publish``, private paho methods: paho is pinned ``<3`` and
+``tests/contract/test_mqtt_wire.py`` fails if the hooks disappear.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import select
 import socket
 import ssl
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -40,6 +49,8 @@ READ_CHUNK = 256 * 1024
 _PUBACK = struct.Struct("!BBH")
 #: Packets handled per loop_read call at most, so that writes (acks) interleave.
 MAX_PACKETS_PER_READ = 2000
+#: ``on_publish_received(mid, qos, topic, payload, retain)``: see VitrineClient.
+RawPublishHandler = Callable[[int, int, str, bytes, bool], None]
 
 
 class BufferedSocket:
@@ -112,6 +123,40 @@ class VitrineClient(mqtt.Client):
                  manual_ack: bool = False, **kwargs: Any):
         super().__init__(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol,
                          manual_ack=manual_ack, **kwargs)
+        #: When set, QoS 0/1 publishes of an MQTT 3.1.1 session go here as plain values
+        #: (message id, QoS, topic, payload, retain flag) instead of ``on_message``. The
+        #: acknowledgement is the same as for ``on_message``: paho's after the call, or
+        #: the receiver's (``ack_many``) with ``manual_ack``.
+        self.on_publish_received: RawPublishHandler | None = None
+
+    def _handle_publish(self) -> mqtt.MQTTErrorCode:  # paho private, see module docstring
+        handler = self.on_publish_received
+        header = self._in_packet["command"]
+        qos = (header & 0x06) >> 1
+        if handler is None or qos == 2 or self._protocol == mqtt.MQTTv5:
+            return super()._handle_publish()
+        packet = self._in_packet["packet"]
+        size = len(packet)
+        tlen = (packet[0] << 8 | packet[1]) if size >= 2 else 0
+        start = 2 + tlen + (2 if qos else 0)
+        if tlen == 0 or start > size:
+            return super()._handle_publish()  # malformed: paho raises as it should
+        try:
+            topic = packet[2:2 + tlen].decode()
+        except UnicodeDecodeError:
+            return super()._handle_publish()  # paho's way of reporting it
+        mid = (packet[start - 2] << 8 | packet[start - 1]) if qos else 0
+        with self._in_callback_mutex:
+            try:
+                handler(mid, qos, topic, bytes(packet[start:]), bool(header & 0x01))
+            except Exception as err:
+                self._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_publish_received:"
+                               " %s", err)
+                if not self.suppress_exceptions:
+                    raise
+        if qos == 1 and not self._manual_ack:
+            return self._send_puback(mid)
+        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _create_socket(self) -> Any:  # paho private hook, see module docstring
         sock = super()._create_socket()

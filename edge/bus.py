@@ -78,6 +78,8 @@ class EdgeBus:
         # compare: a message_callback_add makes paho walk its topic matcher for every
         # device message (measured, ~3 % of the receiving thread).
         c.on_message = self._on_message
+        # MQTT 3.1.1: publishes as plain values, no MQTTMessage (contract/mqtt_wire.py).
+        c.on_publish_received = self._on_publish
         c.on_subscribe = self._on_subscribe
         self._sub_mid: int | None = None
         self.client = c
@@ -148,28 +150,28 @@ class EdgeBus:
             log.warning("edge lost MQTT connection (%s); reconnecting", reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        topic = msg.topic  # paho decodes the topic at every access: once per message
-        payload = msg.payload
+        """paho's callback (MQTT 5 sessions): the same as :meth:`_on_publish`."""
+        self._on_publish(msg.mid, msg.qos, msg.topic, msg.payload, bool(msg.retain))
+
+    def _on_publish(self, mid: int, qos: int, topic: str, payload: bytes, retain: bool) -> None:
         if topic == DYNSEC_RESPONSE:
-            self._on_dynsec_response(client, userdata, msg)
+            self._on_dynsec_response(mid, qos, payload)
             return
         if not payload and self._clearing and topic in self._clearing:
             with self._clear_lock:
                 self._clearing.discard(topic)
-            self.ack(msg.mid, msg.qos)  # our own clearing of a retained message, echoed
+            self.ack(mid, qos)  # our own clearing of a retained message, echoed
             return
-        retain = msg.retain
         if retain and "/devices/" in topic and not topic.endswith("/state"):
             # Retained is for births only: a device must not park data at the broker,
             # replayed to us at every connect. Processed like any message, then cleared.
             self.clear_retained(topic)
-        self._on_inbound(Inbound(msg.mid, msg.qos, topic, payload, time.time(), bool(retain)))
+        self._on_inbound(Inbound(mid, qos, topic, payload, time.time(), retain))
 
-    def _on_dynsec_response(self, client: mqtt.Client, userdata: Any,
-                            msg: mqtt.MQTTMessage) -> None:
-        self.ack(msg.mid, msg.qos)
+    def _on_dynsec_response(self, mid: int, qos: int, payload: bytes) -> None:
+        self.ack(mid, qos)
         try:
-            responses = json.loads(msg.payload).get("responses", [])
+            responses = json.loads(payload).get("responses", [])
         except (ValueError, AttributeError):
             responses = []
         for r in responses:

@@ -62,24 +62,33 @@ class FloodGuard:
 
     def admit(self, device_id: str, now: float | None = None) -> bool | None:
         """True: go on. False: the device is cut off, drop. None: it just crossed the limit."""
-        if device_id in self.cut:
+        # Once per device message, in paho's thread: plain comparisons, no max()/min().
+        if self.cut and device_id in self.cut:
             with self._lock:
                 if device_id in self.cut:
                     self.cut[device_id] += 1
                     return False
-        if self.rate <= 0:
+        rate = self.rate
+        if rate <= 0:
             return True
-        now = time.monotonic() if now is None else now
+        if now is None:
+            now = time.monotonic()
         b = self._buckets.get(device_id)
         if b is None:
             credit = self.burst_credit if now < self._credit_until else 0.0
             b = self._buckets[device_id] = _Bucket(self.burst + credit, now)
+            tokens = b.tokens
         else:
             # Refill up to the burst; a credit above it (a backlog) is spent, not refilled.
-            b.tokens = max(b.tokens, min(self.burst, b.tokens + (now - b.at) * self.rate))
+            tokens = b.tokens
+            if tokens < self.burst:
+                tokens += (now - b.at) * rate
+                if tokens > self.burst:
+                    tokens = self.burst
             b.at = now
-        b.tokens -= 1.0
-        if b.tokens >= 0:
+        tokens -= 1.0
+        b.tokens = tokens
+        if tokens >= 0:
             return True
         with self._lock:
             self.cut[device_id] = 0
