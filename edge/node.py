@@ -15,7 +15,9 @@ import queue
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,17 @@ from .writer_core import WriterCore, build_writer_core
 
 log = logging.getLogger("vitrine.edge")
 EventListener = Callable[[str, dict[str, Any]], None]
+#: Batches at the writer process at once (see EdgeNode._write_loop_inner).
+PIPELINE_DEPTH = 2
+
+
+@dataclass(slots=True)
+class _Job:
+    """A batch taken from the queue: its device messages and requests, split."""
+
+    batch: list[Inbound]
+    messages: list[Inbound]
+    requests: list[Inbound]
 
 
 class EdgeNode:
@@ -226,9 +239,9 @@ class EdgeNode:
             # Not a camera: no decoding, the pipeline refuses it (channel_not_allowed).
         self.queue.put(item)
 
-    def _take_batch(self) -> list[Inbound] | None:
+    def _take_batch(self, timeout: float) -> list[Inbound] | None:
         try:
-            first = self.queue.get(timeout=0.2)
+            first = self.queue.get(timeout=timeout) if timeout else self.queue.get_nowait()
         except queue.Empty:
             return None
         batch = [first]
@@ -260,37 +273,44 @@ class EdgeNode:
             os._exit(70)
 
     def _write_loop_inner(self) -> None:
-        pending: list[Inbound] | None = None
-        while not self._stop.is_set():
-            batch = pending or self._take_batch()
-            pending = None
-            if batch:
-                # Requests are answered after the device messages received with them,
-                # so "I'm done" follows the taps that came before it.
-                requests = [i for i in batch if is_request_topic(i.topic)]
-                messages = [i for i in batch if not is_request_topic(i.topic)] \
-                    if requests else batch
+        """Take batches, have them committed, then publish what they derived and ack them.
+
+        With the writer process, up to :data:`PIPELINE_DEPTH` batches are at the
+        writer at once: it starts on the next batch while this thread publishes
+        and acknowledges the one it just committed. Each batch is still
+        acknowledged only after its own COMMIT, and in the order received.
+        """
+        depth = PIPELINE_DEPTH if self.writer is not None else 1
+        inflight: deque[_Job] = deque()
+        retry: deque[list[Inbound]] = deque()
+        while not self._stop.is_set() or inflight:
+            housekeeping_due = time.time() >= self._next_housekeeping
+            while (len(inflight) < depth and not self._stop.is_set()
+                   and not (housekeeping_due and inflight)):
+                batch = retry.popleft() if retry else self._take_batch(
+                    0.0 if inflight else 0.2)
+                if not batch:
+                    break
+                inflight.append(self._submit(batch))
+                if housekeeping_due:
+                    break  # housekeeping runs with nothing at the writer: let it drain
+            if inflight:
+                job = inflight[0]
                 try:
-                    result = self._process(messages) if messages else None
-                    replies = self._answer(requests) if requests else []
+                    result, replies = self._collect(job)
                 except sqlite3.Error as exc:
-                    # Disk full, I/O error: nothing was acked. Keep the batch and retry
-                    # (device messages already committed are deduplicated on msg_id);
-                    # the broker keeps redelivery rights.
-                    log.critical("commit failed (%s); retrying batch of %d", exc, len(batch))
-                    pending = batch
+                    # Disk full, I/O error: nothing was acked. Keep this batch and those sent
+                    # behind it (the writer refused them) and retry them in order (device
+                    # messages already committed are deduplicated on msg_id).
+                    log.critical("commit failed (%s); retrying batch of %d", exc, len(job.batch))
+                    retry.extendleft(reversed([j.batch for j in inflight]))
+                    inflight.clear()
+                    if self.writer is not None:
+                        self.writer.recover()
                     time.sleep(1.0)
                     continue
-                if result is not None:
-                    self._publish(result.events)
-                if requests:
-                    self.metrics.inc("requests", len(requests))
-                for reply in replies:
-                    self.bus.publish_reply(reply.topic, reply.payload)
-                self.bus.ack_batch(batch)
-                if result is not None and self.cfg.commit_notice_s > 0:
-                    for device_id, ids in result.done.items():
-                        self._commits.setdefault(device_id, []).extend(ids)
+                inflight.popleft()
+                self._finish(job, result, replies)
             if self._commits and self.cfg.commit_notice_s > 0:
                 now = time.monotonic()
                 if now >= self._next_commit_notice:
@@ -300,10 +320,48 @@ class EdgeNode:
             if not self._new_cuts.empty():
                 self._record_cuts(time.time())
             now = time.time()
-            if now >= self._next_housekeeping:
+            if now >= self._next_housekeeping and not inflight:
                 self._next_housekeeping = now + self.cfg.stale_check_s
                 self._housekeeping(now)
                 self._review_cuts(now)
+
+    def _submit(self, batch: list[Inbound]) -> _Job:
+        """Hand a batch to the writer process (no wait); in-process, just hold it."""
+        # Requests are answered after the device messages received with them,
+        # so "I'm done" follows the taps that came before it.
+        requests = [i for i in batch if is_request_topic(i.topic)]
+        messages = [i for i in batch if not is_request_topic(i.topic)] if requests else batch
+        if self.writer is not None:
+            if messages:
+                self.writer.decode_events = bool(self.listeners) or self._has_screens()
+                self.writer.submit_batch(messages)
+            if requests:
+                self.writer.submit_requests(requests)
+        return _Job(batch, messages, requests)
+
+    def _collect(self, job: _Job) -> tuple[BatchResult | None, list[OutboundReply]]:
+        """The batch's commit and its replies (raises sqlite3.Error if not committed)."""
+        if self.writer is not None:
+            result = self.writer.collect() if job.messages else None
+            replies = self.writer.collect() if job.requests else []
+            return result, replies  # type: ignore[return-value]
+        assert self.core is not None
+        result = self.core.pipeline.process_batch(job.messages) if job.messages else None
+        return result, self.core.requests.process(job.requests) if job.requests else []
+
+    def _finish(self, job: _Job, result: BatchResult | None,
+                replies: list[OutboundReply]) -> None:
+        """A committed batch: publish what it derived, answer its requests, then ack it."""
+        if result is not None:
+            self._publish(result.events)
+        if job.requests:
+            self.metrics.inc("requests", len(job.requests))
+        for reply in replies:
+            self.bus.publish_reply(reply.topic, reply.payload)
+        self.bus.ack_batch(job.batch)
+        if result is not None and self.cfg.commit_notice_s > 0:
+            for device_id, ids in result.done.items():
+                self._commits.setdefault(device_id, []).extend(ids)
 
     def _record_cuts(self, now: float) -> None:
         """Record the devices just cut off for flooding (decided in the MQTT thread)."""
@@ -343,20 +401,6 @@ class EdgeNode:
                 self.db.conn.execute(sql, args)
         except sqlite3.Error as exc:
             log.error("could not record flood cut-off: %s", exc)
-
-    def _process(self, messages: list[Inbound]) -> BatchResult:
-        if self.writer is not None:
-            self.writer.decode_events = bool(self.listeners) or self._has_screens()
-            return self.writer.process_batch(messages)
-        assert self.core is not None
-        return self.core.pipeline.process_batch(messages)
-
-    def _answer(self, requests: list[Inbound]) -> list[OutboundReply]:
-        """Run the batch's requests in the writer; replies come back after its commit."""
-        if self.writer is not None:
-            return self.writer.process_requests(requests)
-        assert self.core is not None
-        return self.core.requests.process(requests)
 
     def _has_screens(self) -> bool:
         """Are there kiosks or signage to command (else event contents are not needed)?"""

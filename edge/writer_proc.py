@@ -21,9 +21,10 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+import socket
 import sqlite3
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 import orjson
@@ -75,6 +76,9 @@ def _child(cfg: EdgeConfig, conn: Any, log_level: int) -> None:
     pipeline, keeper, router = core.pipeline, core.housekeeper, core.requests
     conn.send(("ready",))
     parent = os.getppid()
+    #: After a batch failed to commit, the batches the parent had already sent behind it
+    #: are refused ("skipped") until it says "resume": it retries them all, in order.
+    failed = False
     while True:
         if not conn.poll(1.0):
             if os.getppid() != parent:  # orphaned without PDEATHSIG support
@@ -84,11 +88,14 @@ def _child(cfg: EdgeConfig, conn: Any, log_level: int) -> None:
             msg = conn.recv()
         except EOFError:
             return
-        if msg[0] == "batch":
+        if failed and msg[0] in ("batch", "requests"):
+            conn.send(("skipped",))
+        elif msg[0] == "batch":
             items = [Inbound(*t) for t in msg[1]]
             try:
                 result = pipeline.process_batch(items)
             except sqlite3.Error as exc:
+                failed = True
                 conn.send(("sqlite_error", str(exc)))
                 continue
             conn.send(("ok", [(k, text) for k, _ev, text in result.events], dict(result.counts),
@@ -97,10 +104,14 @@ def _child(cfg: EdgeConfig, conn: Any, log_level: int) -> None:
             try:
                 replies = router.process([Inbound(*t) for t in msg[1]])
             except sqlite3.Error as exc:
+                failed = True
                 conn.send(("sqlite_error", str(exc)))
                 continue
             conn.send(("replies", [(r.topic, r.payload, r.device_id, r.request_id, r.ok)
                                    for r in replies]))
+        elif msg[0] == "resume":
+            failed = False
+            conn.send(("resumed",))
         elif msg[0] == "housekeeping":
             conn.send(("upkeep", keeper.run(msg[1], msg[2])))
         elif msg[0] == "stop":
@@ -109,15 +120,44 @@ def _child(cfg: EdgeConfig, conn: Any, log_level: int) -> None:
             return
 
 
+#: Socket buffer of each end of the parent/writer connection: a batch's reply (its
+#: events' JSON, ~450 bytes each) fits whole, so the writer's send() returns at once
+#: and it goes back to work instead of waiting for the parent's thread to read it.
+PIPE_BUFFER_BYTES = 4 * 1024 * 1024
+
+
+def _widen(end: Any) -> None:
+    """Raise the socket buffers of one end of a ``multiprocessing`` pipe (best effort)."""
+    try:
+        sock = socket.socket(fileno=os.dup(end.fileno()))
+    except OSError:
+        return
+    with sock:
+        for force, opt in ((getattr(socket, "SO_SNDBUFFORCE", None), socket.SO_SNDBUF),
+                           (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF)):
+            for name in (force, opt):  # FORCE: above net.core.*mem_max, needs root
+                if name is None:
+                    continue
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, name, PIPE_BUFFER_BYTES)
+                    break
+                except OSError:
+                    continue
+
+
 class WriterProcess:
     """Parent side: send a batch, get back what was committed."""
 
     def __init__(self, cfg: EdgeConfig, metrics: Metrics):
         ctx = mp.get_context(START_METHOD)  # the parent has threads: never fork it
         self._conn, child_conn = ctx.Pipe()
+        for end in (self._conn, child_conn):
+            _widen(end)
         self._metrics = metrics
         #: Set by the node: False when nothing in the parent reads event contents.
         self.decode_events = True
+        #: (reply kind, messages, sent at, decode events) of what was sent, oldest first.
+        self._outstanding: deque[tuple[str, int, float, bool]] = deque()
         self.process = ctx.Process(
             target=_child, args=(cfg, child_conn, logging.getLogger().getEffectiveLevel()),
             name="edge-writer", daemon=True)
@@ -142,38 +182,83 @@ class WriterProcess:
         except (OSError, EOFError):  # BrokenPipeError: the child is gone
             raise WriterDied(f"writer process died (exit code {self.process.exitcode})") from None
 
-    def process_batch(self, items: list[Inbound]) -> BatchResult:
-        t0 = time.perf_counter()
+    # -- pipelined: submit now, collect the replies later, in order --------------------
+    @property
+    def outstanding(self) -> int:
+        """Batches and requests sent to the writer whose reply has not been collected."""
+        return len(self._outstanding)
+
+    def submit_batch(self, items: list[Inbound]) -> None:
+        """Send a batch to the writer without waiting; :meth:`collect` gets its result."""
         self._send(("batch", [(i.mid, i.qos, i.topic, i.payload, i.received_at,
                                i.retained, i.frame_texts, i.frame_error) for i in items]))
-        reply = self._expect("ok", "sqlite_error")
+        self._outstanding.append(("ok", len(items), time.perf_counter(), self.decode_events))
+
+    def submit_requests(self, items: list[Inbound]) -> None:
+        """Send requests to the writer without waiting (answered after the batch before)."""
+        self._send(("requests", [(i.mid, i.qos, i.topic, i.payload, i.received_at)
+                                 for i in items]))
+        self._outstanding.append(("replies", len(items), time.perf_counter(), False))
+
+    def collect(self) -> BatchResult | list[OutboundReply]:
+        """The oldest outstanding reply: a committed batch, or the answers to requests.
+
+        Raises :class:`sqlite3.OperationalError` when it was not committed (the
+        database refused it, or it was sent behind one that was refused): call
+        :meth:`recover`, then send it and everything after it again, in order.
+        """
+        kind, n, t0, decode = self._outstanding.popleft()
+        reply = self._expect(kind, "sqlite_error", "skipped")
         if reply[0] == "sqlite_error":
             raise sqlite3.OperationalError(reply[1])
+        if reply[0] == "skipped":
+            raise sqlite3.OperationalError("not tried: a batch before it was not committed")
+        if kind == "replies":
+            return [OutboundReply(*t) for t in reply[1]]
         # Event dicts are decoded only when someone in this process reads them
         # (listeners, kiosk/signage commands); publishing needs just the text.
-        decode = self.decode_events
         result = BatchResult(events=[(k, orjson.loads(text) if decode else None, text)
                                      for k, text in reply[1]],
                              counts=Counter(reply[2]), done=reply[3])
-        self._metrics.commit((time.perf_counter() - t0) * 1000, len(items))
+        self._metrics.commit((time.perf_counter() - t0) * 1000, n)
         self._metrics.add_many(result.counts)
         return result
 
+    def recover(self) -> None:
+        """After a refused batch: drop the replies still due (all refused), resume the writer."""
+        while self._outstanding:
+            self._expect(self._outstanding.popleft()[0], "sqlite_error", "skipped")
+        self._send(("resume",))
+        self._expect("resumed")
+
+    # -- one at a time ---------------------------------------------------------------
+    def process_batch(self, items: list[Inbound]) -> BatchResult:
+        """Send a batch and wait for its commit (raises, writer resumed, if refused)."""
+        self.submit_batch(items)
+        return self._collect_now()  # type: ignore[return-value]
+
     def process_requests(self, items: list[Inbound]) -> list[OutboundReply]:
         """Have the writer answer requests; the replies come back after its COMMIT."""
-        self._send(("requests", [(i.mid, i.qos, i.topic, i.payload, i.received_at)
-                                 for i in items]))
-        reply = self._expect("replies", "sqlite_error")
-        if reply[0] == "sqlite_error":
-            raise sqlite3.OperationalError(reply[1])
-        return [OutboundReply(*t) for t in reply[1]]
+        self.submit_requests(items)
+        return self._collect_now()  # type: ignore[return-value]
+
+    def _collect_now(self) -> BatchResult | list[OutboundReply]:
+        try:
+            return self.collect()
+        except sqlite3.Error:
+            self.recover()
+            raise
 
     def housekeeping(self, now: float, reload: bool) -> Upkeep:
+        """Run the writer's housekeeping (only with nothing outstanding: replies are in order)."""
+        assert not self._outstanding, "collect outstanding batches before housekeeping"
         self._send(("housekeeping", now, reload))
         return self._expect("upkeep")[1]
 
     def stop(self) -> None:
         try:
+            while self._outstanding:  # not acknowledged: the broker redelivers them
+                self._expect(self._outstanding.popleft()[0], "sqlite_error", "skipped")
             self._send(("stop",))
             self._expect("stopped")
         except (WriterDied, OSError):

@@ -1,0 +1,114 @@
+"""The writer process takes the next batch while the parent acks the last (edge/writer_proc.py).
+
+A real writer process on a real SQLite file. What must hold with two batches at
+the writer at once: a batch refused by the database takes the batches sent
+behind it with it (none of them is committed out of order), the parent gets
+them all back to retry, and after the retry each message is stored exactly
+once, in the order received.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from contract.topics import device_topic
+from edge.config import load_config
+from edge.db import connect, migrate
+from edge.inbound import Inbound
+from edge.metrics import Metrics
+from edge.pipeline import BatchResult
+from edge.seed import seed
+from edge.writer_proc import WriterProcess
+
+from .conftest import GTIN, LAYOUT
+
+STORE = LAYOUT["store_id"]
+
+
+@pytest.fixture
+def writer(tmp_path: Path):
+    cfg = load_config(env={}, store_id=STORE, db_path=tmp_path / "edge.db",
+                      mqtt_password="unused", panel_port=0, sqlite_busy_timeout_s=0.05)
+    db = connect(cfg.db_path)
+    migrate(db)
+    seed(db, LAYOUT)
+    db.conn.close()
+    w = WriterProcess(cfg, Metrics())
+    try:
+        yield w, cfg.db_path
+    finally:
+        w.stop()
+
+
+def scans(first: int, n: int) -> list[Inbound]:
+    topic = device_topic(STORE, "qr-01", "qr")
+    return [Inbound(i, 1, topic, json.dumps({
+        "msg_id": f"m{i:04d}", "ts": time.time(),
+        "text": f"https://id.gs1.org/01/{GTIN}?n={i}"}).encode(), time.time())
+        for i in range(first, first + n)]
+
+
+def stored(db_path: Path) -> list[str]:
+    conn = sqlite3.connect(db_path)
+    try:
+        return [r[0] for r in conn.execute("SELECT msg_id FROM events ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def test_two_batches_at_once_commit_in_order(writer):
+    w, db_path = writer
+    a, b = scans(0, 30), scans(30, 30)
+    w.submit_batch(a)
+    w.submit_batch(b)
+    assert w.outstanding == 2
+    ra, rb = w.collect(), w.collect()
+    assert isinstance(ra, BatchResult) and isinstance(rb, BatchResult)
+    assert ra.counts["accepted"] == 30 and rb.counts["accepted"] == 30
+    assert ra.done == {"qr-01": [f"m{i:04d}" for i in range(30)]}
+    assert stored(db_path) == [f"m{i:04d}" for i in range(60)]
+
+
+@pytest.mark.allow_errors  # the writer logs the refused commit
+def test_a_refused_batch_takes_the_ones_behind_it_back_to_the_parent(writer):
+    w, db_path = writer
+    lock = sqlite3.connect(db_path, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # nobody else can write: the next commit is refused
+    a, b, c = scans(0, 20), scans(20, 20), scans(40, 20)
+    w.submit_batch(a)
+    w.submit_batch(b)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        w.collect()
+    lock.execute("ROLLBACK")  # the database is writable again, before b reaches the writer
+    # b was sent behind a: the writer must not commit it ahead of a's retry.
+    with pytest.raises(sqlite3.OperationalError, match="not tried"):
+        w.collect()
+    w.recover()
+    assert stored(db_path) == []
+    w.submit_batch(a)
+    w.submit_batch(b)
+    w.submit_batch(c)
+    results = [w.collect() for _ in range(3)]
+    assert [r.counts["accepted"] for r in results] == [20, 20, 20]
+    assert stored(db_path) == [f"m{i:04d}" for i in range(60)]
+    lock.close()
+
+
+@pytest.mark.allow_errors
+def test_one_at_a_time_resumes_the_writer_after_a_refusal(writer):
+    """process_batch (submit + collect) leaves the writer ready for the retry."""
+    w, db_path = writer
+    lock = sqlite3.connect(db_path, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError):
+        w.process_batch(scans(0, 5))
+    lock.execute("ROLLBACK")
+    lock.close()
+    assert w.outstanding == 0
+    assert w.process_batch(scans(0, 5)).counts["accepted"] == 5
+    assert stored(db_path) == [f"m{i:04d}" for i in range(5)]
