@@ -1,10 +1,11 @@
 """The edge node: wires the bus, the frame lane, the pipeline and housekeeping.
 
 Threads: paho's network loop (receives, queues), the frame lane (decodes
-camera frames), and one writer thread that owns the SQLite connection: it takes
-whatever is queued (group commit: the batch is what arrived while the previous
-commit ran), processes it in one transaction, publishes the derived events and
-only then acknowledges the batch's messages to the broker.
+camera frames), and one writer thread: it takes whatever is queued (group
+commit: the batch is what arrived while the previous commit ran), has it
+processed in one transaction (by the writer process, which owns the SQLite
+write connection, two batches at a time; or in this thread), publishes the
+derived events and only then acknowledges the batch's messages to the broker.
 """
 
 from __future__ import annotations

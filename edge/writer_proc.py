@@ -7,6 +7,13 @@ pipeline, the SQLite write connection and housekeeping move to a child process;
 the parent keeps MQTT, publishes and acks. Batches cross a pipe (pickled once
 per batch, not per message), so the two halves run in parallel.
 
+The parent does not wait for a batch's reply before sending the next one (at
+most ``PIPELINE_DEPTH`` in ``edge/node.py``): the writer starts on the next
+batch while the parent publishes and acknowledges the last. Replies come back in
+order. A batch the database refuses makes the writer refuse ("skipped") every
+batch sent behind it until the parent says "resume", so nothing is committed
+ahead of the retry of an earlier batch.
+
 Guarantees are unchanged: the parent acknowledges a batch to the broker only
 after the child replied that its transaction committed. If the child dies, the
 parent exits at once (nothing unacknowledged is lost: the broker redelivers);
