@@ -77,8 +77,9 @@ class Housekeeper:
         upkeep.stale_transitions = len(stale)
         (n,) = conn.execute("SELECT count(*) FROM devices WHERE stale = 1").fetchone()
         upkeep.gauges["stale_devices"] = n
-        (backlog,) = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()
-        upkeep.gauges["outbox_backlog"] = backlog
+        # No count of the unsent outbox here: it reads every unsent row (27 ms at 900,000,
+        # every stale_check_s, with ingest waiting). The panel's operations page and the
+        # forwarder's metrics count it on their own read connections.
         if self.retention is not None and now >= self._next_retention:
             self._next_retention = now + self.retention_every_s
             self._retain(upkeep)

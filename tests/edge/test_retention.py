@@ -90,6 +90,28 @@ def test_retention_runs_on_a_standalone_edge(edge_config, device):
         node.stop()
 
 
+def test_a_standalone_edge_expires_its_outbox_oldest_first(edge_config):
+    """No central to send to: outbox rows go by age, in seq order, more than a chunk a run."""
+    from edge.retention import CHUNK
+
+    db = open_edge_db(edge_config)
+    conn = db.conn
+    old, young = NOW - 100 * DAY_S, NOW - DAY_S
+    ages = [old] * (CHUNK + 7) + [young] * 5 + [old]  # the last one waits behind young rows
+    with conn:
+        conn.executemany("INSERT INTO outbox (event_id, kind, customer_key, payload, created_at)"
+                         " VALUES (?, 'interest', 's', '{}', ?)",
+                         [(f"e{i}", t) for i, t in enumerate(ages)])
+    report = Retention(conn, RetentionPolicy(standalone=True, disk_budget_bytes=0),
+                       clock=lambda: NOW).run()
+    assert report.deleted["outbox"] == CHUNK + 7
+    assert [r[0] for r in conn.execute("SELECT created_at FROM outbox ORDER BY seq")] == (
+        [young] * 5 + [old])
+    not_standalone = Retention(conn, RetentionPolicy(disk_budget_bytes=0), clock=lambda: NOW)
+    assert not_standalone.run().deleted["outbox"] == 0  # unsent rows wait for central
+    conn.close()
+
+
 def edge_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "edge", *args], capture_output=True,
                           text=True, timeout=60)
