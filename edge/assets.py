@@ -22,14 +22,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
-ASSET_ID_RE = re.compile(r"^[0-9a-f]{64}$")
+# One definition of an asset id (its SHA-256, hex) for the edge and every device.
+from contract.asset_fetch import ASSET_ID_RE as ASSET_ID_RE
+
 #: Largest single asset accepted: a 1080p JPEG is ~100-400 KB.
 MAX_ASSET_BYTES = 8 * 1024 * 1024
 

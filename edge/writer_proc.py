@@ -99,6 +99,7 @@ def _child(cfg: EdgeConfig, conn: Any, log_level: int) -> None:
             conn.send(("skipped",))
         elif msg[0] == "batch":
             items = [Inbound(*t) for t in msg[1]]
+            t0 = time.perf_counter()
             try:
                 result = pipeline.process_batch(items)
             except sqlite3.Error as exc:
@@ -106,7 +107,7 @@ def _child(cfg: EdgeConfig, conn: Any, log_level: int) -> None:
                 conn.send(("sqlite_error", str(exc)))
                 continue
             conn.send(("ok", [(k, text) for k, _ev, text in result.events], dict(result.counts),
-                       result.done))
+                       result.done, (time.perf_counter() - t0) * 1000))
         elif msg[0] == "requests":
             try:
                 replies = router.process([Inbound(*t) for t in msg[1]])
@@ -163,8 +164,8 @@ class WriterProcess:
         self._metrics = metrics
         #: Set by the node: False when nothing in the parent reads event contents.
         self.decode_events = True
-        #: (reply kind, messages, sent at, decode events) of what was sent, oldest first.
-        self._outstanding: deque[tuple[str, int, float, bool]] = deque()
+        #: (reply kind, messages, decode events) of what was sent, oldest first.
+        self._outstanding: deque[tuple[str, int, bool]] = deque()
         self.process = ctx.Process(
             target=_child, args=(cfg, child_conn, logging.getLogger().getEffectiveLevel()),
             name="edge-writer", daemon=True)
@@ -199,13 +200,13 @@ class WriterProcess:
         """Send a batch to the writer without waiting; :meth:`collect` gets its result."""
         self._send(("batch", [(i.mid, i.qos, i.topic, i.payload, i.received_at,
                                i.retained, i.frame_texts, i.frame_error) for i in items]))
-        self._outstanding.append(("ok", len(items), time.perf_counter(), self.decode_events))
+        self._outstanding.append(("ok", len(items), self.decode_events))
 
     def submit_requests(self, items: list[Inbound]) -> None:
         """Send requests to the writer without waiting (answered after the batch before)."""
         self._send(("requests", [(i.mid, i.qos, i.topic, i.payload, i.received_at)
                                  for i in items]))
-        self._outstanding.append(("replies", len(items), time.perf_counter(), False))
+        self._outstanding.append(("replies", len(items), False))
 
     def collect(self) -> BatchResult | list[OutboundReply]:
         """The oldest outstanding reply: a committed batch, or the answers to requests.
@@ -214,7 +215,7 @@ class WriterProcess:
         database refused it, or it was sent behind one that was refused): call
         :meth:`recover`, then send it and everything after it again, in order.
         """
-        kind, n, t0, decode = self._outstanding.popleft()
+        kind, n, decode = self._outstanding.popleft()
         reply = self._expect(kind, "sqlite_error", "skipped")
         if reply[0] == "sqlite_error":
             raise sqlite3.OperationalError(reply[1])
@@ -227,7 +228,9 @@ class WriterProcess:
         result = BatchResult(events=[(k, orjson.loads(text) if decode else None, text)
                                      for k, text in reply[1]],
                              counts=Counter(reply[2]), done=reply[3])
-        self._metrics.commit((time.perf_counter() - t0) * 1000, n)
+        # The writer's own time on it: the time it waited behind the batch before is not
+        # this batch's commit.
+        self._metrics.commit(reply[4], n)
         self._metrics.add_many(result.counts)
         return result
 

@@ -14,20 +14,18 @@ one as a whole: no stale schedule survives a reconnect.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import re
 from io import BytesIO
 from pathlib import Path
 
 from PIL import Image
 
+from contract.asset_fetch import ASSET_ID_RE, asset_ok
 from contract.playlists import PlaylistError, PlaylistSet, parse_playlists
 
 log = logging.getLogger("vitrine.signage.cache")
-_ASSET_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -60,7 +58,7 @@ class ScreenCache:
                       json.dumps(playlists.to_dict(), ensure_ascii=False).encode())
         keep = playlists.asset_ids()
         for path in self.assets_dir.iterdir():
-            if path.name not in keep and _ASSET_RE.match(path.name):
+            if path.name not in keep and ASSET_ID_RE.match(path.name):
                 path.unlink(missing_ok=True)
                 self._images.pop(path.name, None)
 
@@ -71,7 +69,7 @@ class ScreenCache:
 
     def put_asset(self, asset_id: str, data: bytes) -> bool:
         """Store bytes fetched for ``asset_id``; False (and nothing stored) if they differ."""
-        if not _ASSET_RE.match(asset_id) or hashlib.sha256(data).hexdigest() != asset_id:
+        if not asset_ok(asset_id, data):
             return False
         _atomic_write(self.assets_dir / asset_id, data)
         return True
@@ -80,13 +78,13 @@ class ScreenCache:
         """Decoded image for the renderer (kept in memory: the same few play all day)."""
         if asset_id in self._images:
             return self._images[asset_id]
-        if not _ASSET_RE.match(asset_id):
+        if not ASSET_ID_RE.match(asset_id):
             return None
         try:
             data = (self.assets_dir / asset_id).read_bytes()
         except OSError:
             return None
-        if hashlib.sha256(data).hexdigest() != asset_id:
+        if not asset_ok(asset_id, data):
             return None
         try:
             im = Image.open(BytesIO(data))

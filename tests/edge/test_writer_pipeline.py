@@ -38,9 +38,10 @@ def writer(tmp_path: Path):
     migrate(db)
     seed(db, LAYOUT)
     db.conn.close()
-    w = WriterProcess(cfg, Metrics())
+    metrics = Metrics()
+    w = WriterProcess(cfg, metrics)
     try:
-        yield w, cfg.db_path
+        yield w, cfg.db_path, metrics
     finally:
         w.stop()
 
@@ -62,7 +63,7 @@ def stored(db_path: Path) -> list[str]:
 
 
 def test_two_batches_at_once_commit_in_order(writer):
-    w, db_path = writer
+    w, db_path, metrics = writer
     a, b = scans(0, 30), scans(30, 30)
     w.submit_batch(a)
     w.submit_batch(b)
@@ -72,11 +73,14 @@ def test_two_batches_at_once_commit_in_order(writer):
     assert ra.counts["accepted"] == 30 and rb.counts["accepted"] == 30
     assert ra.done == {"qr-01": [f"m{i:04d}" for i in range(30)]}
     assert stored(db_path) == [f"m{i:04d}" for i in range(60)]
+    snap = metrics.snapshot()  # the writer's own time on each batch
+    assert snap["counters"]["batches"] == 2 and snap["counters"]["batched_messages"] == 60
+    assert 0 < snap["commit_ms_avg"] <= snap["commit_ms_max"]
 
 
 @pytest.mark.allow_errors  # the writer logs the refused commit
 def test_a_refused_batch_takes_the_ones_behind_it_back_to_the_parent(writer):
-    w, db_path = writer
+    w, db_path, _metrics = writer
     lock = sqlite3.connect(db_path, isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")  # nobody else can write: the next commit is refused
     a, b, c = scans(0, 20), scans(20, 20), scans(40, 20)
@@ -102,7 +106,7 @@ def test_a_refused_batch_takes_the_ones_behind_it_back_to_the_parent(writer):
 @pytest.mark.allow_errors
 def test_one_at_a_time_resumes_the_writer_after_a_refusal(writer):
     """process_batch (submit + collect) leaves the writer ready for the retry."""
-    w, db_path = writer
+    w, db_path, _metrics = writer
     lock = sqlite3.connect(db_path, isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")
     with pytest.raises(sqlite3.OperationalError):
