@@ -27,9 +27,11 @@ import ctypes
 import logging
 import multiprocessing as mp
 import os
+import queue
 import signal
 import socket
 import sqlite3
+import threading
 import time
 from collections import Counter, deque
 from typing import Any
@@ -81,19 +83,32 @@ def _child(cfg: EdgeConfig, conn: Any, log_level: int) -> None:
     migrate(db)
     core = build_writer_core(cfg, db, Metrics())
     pipeline, keeper, router = core.pipeline, core.housekeeper, core.requests
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def read_inbox() -> None:
+        # Always reading what the parent sends: it sends the next batch while this
+        # process may be sending a reply, and with both larger than the socket buffers,
+        # two processes each blocked in send() would wait for each other forever.
+        try:
+            while True:
+                inbox.put(conn.recv())
+        except (EOFError, OSError):
+            inbox.put(None)
+
+    threading.Thread(target=read_inbox, name="writer-inbox", daemon=True).start()
     conn.send(("ready",))
     parent = os.getppid()
     #: After a batch failed to commit, the batches the parent had already sent behind it
     #: are refused ("skipped") until it says "resume": it retries them all, in order.
     failed = False
     while True:
-        if not conn.poll(1.0):
+        try:
+            msg = inbox.get(timeout=1.0)
+        except queue.Empty:
             if os.getppid() != parent:  # orphaned without PDEATHSIG support
                 return
             continue
-        try:
-            msg = conn.recv()
-        except EOFError:
+        if msg is None:  # the parent is gone
             return
         if failed and msg[0] in ("batch", "requests"):
             conn.send(("skipped",))

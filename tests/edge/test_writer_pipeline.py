@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -44,6 +45,29 @@ def writer(tmp_path: Path):
         yield w, cfg.db_path, metrics
     finally:
         w.stop()
+
+
+@pytest.fixture
+def writer_small_pipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A writer whose pipe keeps the kernel's smallest buffers (~4 KiB): every batch
+    and every reply is bigger than what one side can write before the other reads."""
+    import edge.writer_proc as writer_proc
+
+    monkeypatch.setattr(writer_proc, "PIPE_BUFFER_BYTES", 1)  # the kernel rounds it up
+    cfg = load_config(env={}, store_id=STORE, db_path=tmp_path / "edge.db",
+                      mqtt_password="unused", panel_port=0)
+    db = connect(cfg.db_path)
+    migrate(db)
+    seed(db, LAYOUT)
+    db.conn.close()
+    w = WriterProcess(cfg, Metrics())
+    try:
+        yield w, cfg.db_path
+    finally:
+        if w.process.is_alive() and not w.outstanding:
+            w.stop()
+        else:
+            w.process.kill()
 
 
 def scans(first: int, n: int) -> list[Inbound]:
@@ -116,3 +140,22 @@ def test_one_at_a_time_resumes_the_writer_after_a_refusal(writer):
     assert w.outstanding == 0
     assert w.process_batch(scans(0, 5)).counts["accepted"] == 5
     assert stored(db_path) == [f"m{i:04d}" for i in range(5)]
+
+
+def test_no_deadlock_when_a_batch_and_a_reply_overflow_the_pipe_at_once(writer_small_pipe):
+    """The parent sends the next batch while the writer sends its reply, both larger than
+    the socket buffers (a machine where they cannot be widened): neither may wait forever."""
+    w, db_path = writer_small_pipe
+    done = threading.Event()
+
+    def run() -> None:
+        w.submit_batch(scans(0, 1000))
+        w.submit_batch(scans(1000, 1000))  # blocks until the writer reads it
+        w.collect()
+        w.collect()
+        done.set()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    assert done.wait(30), "parent and writer each blocked in send()"
+    assert len(stored(db_path)) == 2000
