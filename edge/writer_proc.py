@@ -10,7 +10,9 @@ per batch, not per message), so the two halves run in parallel.
 The parent does not wait for a batch's reply before sending the next one (at
 most ``PIPELINE_DEPTH`` in ``edge/node.py``): the writer starts on the next
 batch while the parent publishes and acknowledges the last. Replies come back in
-order. A batch the database refuses makes the writer refuse ("skipped") every
+order; the writer reads what the parent sends on a thread of its own, so the
+parent's next batch and the writer's reply never wait for each other in send().
+A batch the database refuses makes the writer refuse ("skipped") every
 batch sent behind it until the parent says "resume", so nothing is committed
 ahead of the retry of an earlier batch.
 
