@@ -19,8 +19,9 @@ admin anything; a store credential only its kiosks' orders (channel ``kiosk``):
   ``customer_stores``: within ``store_profile_window_days`` of the order's
   ``created_at``; for a customer without tracking consent central keeps no time,
   only that they identified there) or the order is anonymous, at most
-  ``taken_anonymous_orders_per_day`` a day (429 beyond, which the edge retries).
-  Anything else is a 403: a store cannot queue arbitrary orders in another.
+  ``taken_anonymous_orders_per_day`` a day (429 beyond, which the edge retries;
+  counted and inserted as one step per taking store, so concurrent workers cannot
+  both pass it). Anything else is a 403: a store cannot queue arbitrary orders in another.
 
 A taken order records ``taken_by`` (the taking store): it is routed to the
 fulfilling store's order log (that store's pickup queue) and to the taking
@@ -127,6 +128,9 @@ def check_taken(tx: Tx, order: dict[str, Any], taking_store: str, cfg: CentralCo
         raise BadRequest("created_at is in the future")
     customer = order.get("customer_id")
     if customer is None:
+        if tx.dialect == "postgres":  # count and insert as one step per store (SQLite: IMMEDIATE)
+            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+                       (f"anonymous-orders:{taking_store}",))
         row = tx.one("SELECT COUNT(*) AS n, MIN(received_at) AS oldest FROM orders "
                      "WHERE taken_by = ? AND received_at > ? "
                      "AND customer_id IS NULL AND fulfilment = 'click_and_collect'",

@@ -8,6 +8,7 @@ cancel them before they are paid. On SQLite and PostgreSQL, over HTTP.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -143,6 +144,31 @@ def test_anonymous_orders_for_other_stores_are_capped_per_day(backend: dict[str,
         assert c.api("POST", "/api/v1/orders", first, token=a)[0] == 200
         assert c.api("POST", "/api/v1/orders", kiosk_order("own", store=STORE),
                      token=a)[0] == 201
+    finally:
+        c.servers[0].stop()
+        c.db.close()
+
+
+def test_the_anonymous_cap_holds_under_concurrent_orders(backend: dict[str, Any]) -> None:
+    """Many kiosk orders at once, through a threaded server: the cap is never passed (the
+    count and the insert are one serialised step per taking store, on PostgreSQL too)."""
+    cap, n = 3, 16
+    c = make_central(backend, taken_anonymous_orders_per_day=cap)
+    barrier = threading.Barrier(n)
+    statuses: list[int] = []
+
+    def order(i: int) -> None:
+        barrier.wait(10)
+        statuses.append(c.api("POST", "/api/v1/orders", kiosk_order(f"race-{i}"),
+                              token=c.store_token)[0])
+
+    try:
+        threads = [threading.Thread(target=order, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(statuses) == [201] * cap + [429] * (n - cap), statuses
     finally:
         c.servers[0].stop()
         c.db.close()
