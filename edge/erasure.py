@@ -80,7 +80,8 @@ def erase_customer(conn: sqlite3.Connection, customer_id: str,
     deleted += conn.execute(f"DELETE FROM sessions WHERE session_id IN {marks}",
                             sessions).rowcount
     # What kiosks keep about them: the profile summary from central, the wish-list.
-    # Orders stay (a sale is a business record; central erases its own copy's link).
+    # Orders stay, as at central: accounting records kept under a legal obligation
+    # (central/privacy.py, docs/operations.md).
     for table in ("customer_cache", "kiosk_wishlist", "kiosk_loyalty"):
         deleted += conn.execute(f"DELETE FROM {table} WHERE customer_id = ?",
                                 (customer_id,)).rowcount
