@@ -40,7 +40,6 @@ from typing import Any
 
 import orjson
 
-from .checkpoints import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
 from .config import EdgeConfig
 from .housekeeping import Upkeep
 from .inbound import Inbound
@@ -84,9 +83,6 @@ def _child(cfg: EdgeConfig, conn: Any, log_level: int) -> None:
     db = connect(cfg.db_path, synchronous=cfg.sqlite_synchronous,
                  busy_timeout_s=cfg.sqlite_busy_timeout_s)
     migrate(db)
-    # WAL checkpoints on a thread of their own, the writer's own only as a safety net.
-    checkpointer = Checkpointer(cfg.db_path).start()
-    db.conn.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
     core = build_writer_core(cfg, db, Metrics())
     pipeline, keeper, router = core.pipeline, core.housekeeper, core.requests
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -144,7 +140,6 @@ def _child(cfg: EdgeConfig, conn: Any, log_level: int) -> None:
         elif msg[0] == "housekeeping":
             conn.send(("upkeep", keeper.run(msg[1], msg[2])))
         elif msg[0] == "stop":
-            checkpointer.stop()
             db.conn.close()
             conn.send(("stopped",))
             return
