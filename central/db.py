@@ -53,6 +53,17 @@ class Tx:
         """The same statement once per row of parameters (psycopg pipelines them)."""
         self.conn.cursor().executemany(_translate(sql, self.dialect), rows)
 
+    def lock(self, key: str, shared: bool = False) -> None:
+        """Hold a lock named ``key`` until this transaction ends (PostgreSQL advisory lock).
+
+        On SQLite every write transaction is ``BEGIN IMMEDIATE``: writers are already
+        one at a time, so there is nothing to take. ``shared`` locks do not exclude
+        each other, only the exclusive one.
+        """
+        if self.dialect == "postgres":
+            mode = "_shared" if shared else ""
+            self.execute(f"SELECT pg_advisory_xact_lock{mode}(hashtextextended(?, 0))", (key,))
+
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self.execute(sql, params).fetchall()
 

@@ -68,9 +68,7 @@ def record(tx: Tx, ev: Event, sender: Principal, limits: LoyaltyLimits, now: flo
         raise EventRejected(f"loyalty: {ref['kind']} {ref['id']!r} already has a {direction}")
     if ref["kind"] == "order":
         _check_order(tx, ev, ref["id"], sender)
-    if tx.dialect == "postgres":
-        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
-                   (f"loyalty:{customer}",))
+    tx.lock(f"loyalty:{customer}")
     if direction == "credit":
         row = tx.one("SELECT COALESCE(SUM(points), 0) AS total FROM loyalty_ledger WHERE "
                      "customer_id = ? AND direction = 'credit' AND recorded_at > ?",

@@ -128,9 +128,7 @@ def check_taken(tx: Tx, order: dict[str, Any], taking_store: str, cfg: CentralCo
         raise BadRequest("created_at is in the future")
     customer = order.get("customer_id")
     if customer is None:
-        if tx.dialect == "postgres":  # count and insert as one step per store (SQLite: IMMEDIATE)
-            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
-                       (f"anonymous-orders:{taking_store}",))
+        tx.lock(f"anonymous-orders:{taking_store}")  # count and insert: one step per store
         row = tx.one("SELECT COUNT(*) AS n, MIN(received_at) AS oldest FROM orders "
                      "WHERE taken_by = ? AND received_at > ? "
                      "AND customer_id IS NULL AND fulfilment = 'click_and_collect'",

@@ -67,13 +67,10 @@ def _lock_zones(tx: Tx, play_zones: Iterable[tuple[str, str]],
     stored one after the other, so the second sees the first. Zones are locked in
     sorted order, whatever the mode, so two batches cannot deadlock on them.
     """
-    if tx.dialect != "postgres":
-        return
     exclusive = set(play_zones)
     for store_id, zone in sorted(exclusive | set(tap_zones)):
-        mode = "" if (store_id, zone) in exclusive else "_shared"
-        tx.execute(f"SELECT pg_advisory_xact_lock{mode}(hashtextextended(?, 0))",
-                   (f"vitrine-screen-attribution/{store_id}/{zone}",))
+        tx.lock(f"vitrine-screen-attribution/{store_id}/{zone}",
+                shared=(store_id, zone) not in exclusive)
 
 
 def record(tx: Tx, fresh: Sequence[Event], window_s: float, now: float | None = None) -> int:

@@ -343,9 +343,8 @@ class EdgeNode:
     def _collect(self, job: _Job) -> tuple[BatchResult | None, list[OutboundReply]]:
         """The batch's commit and its replies (raises sqlite3.Error if not committed)."""
         if self.writer is not None:
-            result = self.writer.collect() if job.messages else None
-            replies = self.writer.collect() if job.requests else []
-            return result, replies  # type: ignore[return-value]
+            result = self.writer.collect_batch() if job.messages else None
+            return result, self.writer.collect_replies() if job.requests else []
         assert self.core is not None
         result = self.core.pipeline.process_batch(job.messages) if job.messages else None
         return result, self.core.requests.process(job.requests) if job.requests else []

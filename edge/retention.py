@@ -37,6 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .db import immediate
 
@@ -152,15 +153,8 @@ class Retention:
         transaction; return the chunks used."""
         used = 0
         while used < chunks:
-            # Read only up to the first row young enough: nothing old, one row read.
-            old = []
-            cur = self.conn.execute(f"SELECT id, received_at, {keys} FROM {table}"
-                                    " ORDER BY id LIMIT ?", (CHUNK,))
-            for r in cur:
-                if r[1] >= cutoff:
-                    break
-                old.append(r)
-            cur.close()  # no statement left open when the deleting transaction starts
+            old = self._oldest(f"SELECT id, received_at, {keys} FROM {table}"
+                               " ORDER BY id LIMIT ?", cutoff)
             if not old:
                 break
             used += 1
@@ -181,20 +175,26 @@ class Retention:
         """
         deleted = 0
         for _ in range(chunks):
-            last, n_old = None, 0
-            cur = self.conn.execute("SELECT seq, created_at FROM outbox ORDER BY seq LIMIT ?",
-                                    (CHUNK,))
-            for seq, created_at in cur:
-                if created_at >= cutoff:
-                    break
-                last, n_old = seq, n_old + 1
-            cur.close()
-            if last is None:
+            old = self._oldest("SELECT seq, created_at FROM outbox ORDER BY seq LIMIT ?", cutoff)
+            if not old:
                 break
-            deleted += self._delete("DELETE FROM outbox WHERE seq <= ?", (last,))
-            if n_old < CHUNK:  # a young row, or the end of the outbox
+            deleted += self._delete("DELETE FROM outbox WHERE seq <= ?", (old[-1][0],))
+            if len(old) < CHUNK:  # a young row, or the end of the outbox
                 break
         return deleted
+
+    def _oldest(self, sql: str, cutoff: float) -> list[tuple[Any, ...]]:
+        """The first rows of ``sql`` (ordered, ``LIMIT ?`` = :data:`CHUNK`) whose second
+        column is before ``cutoff``, read only up to the first row that is not: when
+        nothing is old, one row is read, however large the table."""
+        old = []
+        cur = self.conn.execute(sql, (CHUNK,))
+        for row in cur:
+            if row[1] >= cutoff:
+                break
+            old.append(row)
+        cur.close()  # no statement left open when the deleting transaction starts
+        return old
 
     def _expire_sessions(self, cutoff: float, deleted: Counter[str]) -> None:
         rows = self.conn.execute(

@@ -207,14 +207,14 @@ class WriterProcess:
         except (OSError, EOFError):  # BrokenPipeError: the child is gone
             raise WriterDied(f"writer process died (exit code {self.process.exitcode})") from None
 
-    # -- pipelined: submit now, collect the replies later, in order --------------------
+    # -- submit now, collect the replies later, in order ---------------------------------
     @property
     def outstanding(self) -> int:
         """Batches and requests sent to the writer whose reply has not been collected."""
         return len(self._outstanding)
 
     def submit_batch(self, items: list[Inbound]) -> None:
-        """Send a batch to the writer without waiting; :meth:`collect` gets its result."""
+        """Send a batch to the writer without waiting; :meth:`collect_batch` gets its result."""
         self._send(("batch", [(i.mid, i.qos, i.topic, i.payload, i.received_at,
                                i.retained, i.frame_texts, i.frame_error) for i in items]))
         self._outstanding.append(("ok", len(items), self.decode_events))
@@ -225,21 +225,14 @@ class WriterProcess:
                                  for i in items]))
         self._outstanding.append(("replies", len(items), False))
 
-    def collect(self) -> BatchResult | list[OutboundReply]:
-        """The oldest outstanding reply: a committed batch, or the answers to requests.
+    def collect_batch(self) -> BatchResult:
+        """The oldest outstanding reply, a batch's: what it committed and derived.
 
         Raises :class:`sqlite3.OperationalError` when it was not committed (the
         database refused it, or it was sent behind one that was refused): call
         :meth:`recover`, then send it and everything after it again, in order.
         """
-        kind, n, decode = self._outstanding.popleft()
-        reply = self._expect(kind, "sqlite_error", "skipped")
-        if reply[0] == "sqlite_error":
-            raise sqlite3.OperationalError(reply[1])
-        if reply[0] == "skipped":
-            raise sqlite3.OperationalError("not tried: a batch before it was not committed")
-        if kind == "replies":
-            return [OutboundReply(*t) for t in reply[1]]
+        reply, n, decode = self._next_reply("ok")
         # Event dicts are decoded only when someone in this process reads them
         # (listeners, kiosk/signage commands); publishing needs just the text.
         result = BatchResult(events=[(k, orjson.loads(text) if decode else None, text)
@@ -251,30 +244,32 @@ class WriterProcess:
         self._metrics.add_many(result.counts)
         return result
 
+    def collect_replies(self) -> list[OutboundReply]:
+        """The oldest outstanding reply, requests': their answers, committed (raises likewise)."""
+        reply, _n, _decode = self._next_reply("replies")
+        return [OutboundReply(*t) for t in reply[1]]
+
+    def _next_reply(self, kind: str) -> tuple[tuple[Any, ...], int, bool]:
+        sent, n, decode = self._outstanding.popleft()
+        if sent != kind:
+            raise WriterDied(f"collected a {kind!r} reply where {sent!r} was due")
+        reply = self._expect(kind, "sqlite_error", "skipped")
+        if reply[0] == "sqlite_error":
+            raise sqlite3.OperationalError(reply[1])
+        if reply[0] == "skipped":
+            raise sqlite3.OperationalError("not tried: a batch before it was not committed")
+        return reply, n, decode
+
     def recover(self) -> None:
         """After a refused batch: drop the replies still due (all refused), resume the writer."""
-        while self._outstanding:
-            self._expect(self._outstanding.popleft()[0], "sqlite_error", "skipped")
+        self._drop_outstanding()
         self._send(("resume",))
         self._expect("resumed")
 
-    # -- one at a time ---------------------------------------------------------------
-    def process_batch(self, items: list[Inbound]) -> BatchResult:
-        """Send a batch and wait for its commit (raises, writer resumed, if refused)."""
-        self.submit_batch(items)
-        return self._collect_now()  # type: ignore[return-value]
-
-    def process_requests(self, items: list[Inbound]) -> list[OutboundReply]:
-        """Have the writer answer requests; the replies come back after its COMMIT."""
-        self.submit_requests(items)
-        return self._collect_now()  # type: ignore[return-value]
-
-    def _collect_now(self) -> BatchResult | list[OutboundReply]:
-        try:
-            return self.collect()
-        except sqlite3.Error:
-            self.recover()
-            raise
+    def _drop_outstanding(self) -> None:
+        """Read and forget the replies still due: nothing of them is acknowledged."""
+        while self._outstanding:
+            self._expect(self._outstanding.popleft()[0], "sqlite_error", "skipped")
 
     def housekeeping(self, now: float, reload: bool) -> Upkeep:
         """Run the writer's housekeeping (only with nothing outstanding: replies are in order)."""
@@ -284,8 +279,7 @@ class WriterProcess:
 
     def stop(self) -> None:
         try:
-            while self._outstanding:  # not acknowledged: the broker redelivers them
-                self._expect(self._outstanding.popleft()[0], "sqlite_error", "skipped")
+            self._drop_outstanding()  # not acknowledged: the broker redelivers them
             self._send(("stop",))
             self._expect("stopped")
         except (WriterDied, OSError):

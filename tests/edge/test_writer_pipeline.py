@@ -92,7 +92,7 @@ def test_two_batches_at_once_commit_in_order(writer):
     w.submit_batch(a)
     w.submit_batch(b)
     assert w.outstanding == 2
-    ra, rb = w.collect(), w.collect()
+    ra, rb = w.collect_batch(), w.collect_batch()
     assert isinstance(ra, BatchResult) and isinstance(rb, BatchResult)
     assert ra.counts["accepted"] == 30 and rb.counts["accepted"] == 30
     assert ra.done == {"qr-01": [f"m{i:04d}" for i in range(30)]}
@@ -111,34 +111,36 @@ def test_a_refused_batch_takes_the_ones_behind_it_back_to_the_parent(writer):
     w.submit_batch(a)
     w.submit_batch(b)
     with pytest.raises(sqlite3.OperationalError, match="locked"):
-        w.collect()
+        w.collect_batch()
     lock.execute("ROLLBACK")  # the database is writable again, before b reaches the writer
     # b was sent behind a: the writer must not commit it ahead of a's retry.
     with pytest.raises(sqlite3.OperationalError, match="not tried"):
-        w.collect()
+        w.collect_batch()
     w.recover()
     assert stored(db_path) == []
     w.submit_batch(a)
     w.submit_batch(b)
     w.submit_batch(c)
-    results = [w.collect() for _ in range(3)]
+    results = [w.collect_batch() for _ in range(3)]
     assert [r.counts["accepted"] for r in results] == [20, 20, 20]
     assert stored(db_path) == [f"m{i:04d}" for i in range(60)]
     lock.close()
 
 
 @pytest.mark.allow_errors
-def test_one_at_a_time_resumes_the_writer_after_a_refusal(writer):
-    """process_batch (submit + collect) leaves the writer ready for the retry."""
+def test_recover_with_nothing_behind_leaves_the_writer_ready_for_the_retry(writer):
     w, db_path, _metrics = writer
     lock = sqlite3.connect(db_path, isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")
-    with pytest.raises(sqlite3.OperationalError):
-        w.process_batch(scans(0, 5))
+    w.submit_batch(scans(0, 5))
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        w.collect_batch()
     lock.execute("ROLLBACK")
     lock.close()
+    w.recover()
     assert w.outstanding == 0
-    assert w.process_batch(scans(0, 5)).counts["accepted"] == 5
+    w.submit_batch(scans(0, 5))
+    assert w.collect_batch().counts["accepted"] == 5
     assert stored(db_path) == [f"m{i:04d}" for i in range(5)]
 
 
@@ -151,8 +153,8 @@ def test_no_deadlock_when_a_batch_and_a_reply_overflow_the_pipe_at_once(writer_s
     def run() -> None:
         w.submit_batch(scans(0, 1000))
         w.submit_batch(scans(1000, 1000))  # blocks until the writer reads it
-        w.collect()
-        w.collect()
+        w.collect_batch()
+        w.collect_batch()
         done.set()
 
     t = threading.Thread(target=run, daemon=True)
